@@ -1,0 +1,37 @@
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+QUESTION ?= What did the US offer in Stockholm?
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: setup demo test lint typecheck unit clean
+
+setup: $(STAMP)
+
+# torch first, pinned: 2.13.0 is the CPU build on this machine's disk; anything else pulls a CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/citebot ingest seeds
+	$(VENV)/bin/citebot ask "$(QUESTION)"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check bot retrieval tests
+	$(VENV)/bin/ruff format --check bot retrieval tests
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy bot retrieval
+
+unit: $(STAMP)
+	$(PY) -m pytest -q
+
+test: lint typecheck unit
+
+clean:
+	rm -rf $(VENV) .citebot .pytest_cache .mypy_cache .ruff_cache
