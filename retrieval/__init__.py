@@ -1,0 +1,1 @@
+"""citebot's engine: loading, chunking, embedding, storing, searching and answering."""

@@ -1,0 +1,118 @@
+"""A BERT sentence encoder in plain torch, for sentence-transformers folders of the common mean-pooled kind.
+
+Why: importing sentence-transformers costs about 3.5 s on two cores (it pulls in transformers, sklearn,
+scipy); a cold `citebot ask` must answer in under 4 s. This reads the same folder (config.json,
+model.safetensors, tokenizer.json, modules.json) and computes the same vectors, which a test checks
+against sentence-transformers itself.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file
+from tokenizers import Tokenizer
+
+SUPPORTED_MODULES = (
+    ["sentence_transformers.models.Transformer", "sentence_transformers.models.Pooling"],
+    [
+        "sentence_transformers.models.Transformer",
+        "sentence_transformers.models.Pooling",
+        "sentence_transformers.models.Normalize",
+    ],
+)
+
+
+def _read_json(path: Path) -> Any:
+    with path.open(encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def is_supported(folder: Path) -> bool:
+    """Whether the folder holds a BERT model with mean pooling that this encoder reproduces exactly."""
+    try:
+        modules = [m["type"] for m in _read_json(folder / "modules.json")]
+        config = _read_json(folder / "config.json")
+        pooling_dir = next(m["path"] for m in _read_json(folder / "modules.json") if "Pooling" in m["type"])
+        pooling = _read_json(folder / pooling_dir / "config.json")
+    except (OSError, ValueError, KeyError, StopIteration):
+        return False
+    mean_only = pooling.get("pooling_mode_mean_tokens") and not any(
+        pooling.get(k)
+        for k in ("pooling_mode_cls_token", "pooling_mode_max_tokens", "pooling_mode_mean_sqrt_len_tokens")
+    )
+    return (
+        modules in SUPPORTED_MODULES
+        and config.get("model_type") == "bert"
+        and config.get("hidden_act") == "gelu"
+        and config.get("position_embedding_type", "absolute") == "absolute"
+        and bool(mean_only)
+        and (folder / "model.safetensors").is_file()
+        and (folder / "tokenizer.json").is_file()
+    )
+
+
+class BertEncoder:
+    """Token ids -> mean-pooled (optionally normalised) sentence vectors, with a BERT's weights."""
+
+    def __init__(self, folder: Path, device: str = "cpu") -> None:
+        self.config = _read_json(folder / "config.json")
+        st_config = _read_json(folder / "sentence_bert_config.json")
+        self.max_length = int(st_config.get("max_seq_length", 256))
+        self.normalize = any("Normalize" in m["type"] for m in _read_json(folder / "modules.json"))
+        self.device = torch.device(device)
+        weights = load_file(str(folder / "model.safetensors"), device=str(self.device))
+        self.w = {k.removeprefix("bert."): v for k, v in weights.items()}
+        self.heads = int(self.config["num_attention_heads"])
+        self.layers = int(self.config["num_hidden_layers"])
+        self.eps = float(self.config.get("layer_norm_eps", 1e-12))
+        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.tokenizer.enable_truncation(self.max_length)
+        self.tokenizer.enable_padding(pad_id=int(self.config.get("pad_token_id", 0)))
+        self.dimension = int(self.config["hidden_size"])
+
+    def _norm(self, x: torch.Tensor, name: str) -> torch.Tensor:
+        return F.layer_norm(x, (x.shape[-1],), self.w[f"{name}.weight"], self.w[f"{name}.bias"], self.eps)
+
+    def _linear(self, x: torch.Tensor, name: str) -> torch.Tensor:
+        return F.linear(x, self.w[f"{name}.weight"], self.w[f"{name}.bias"])
+
+    def _layer(self, x: torch.Tensor, mask: torch.Tensor, i: int) -> torch.Tensor:
+        p = f"encoder.layer.{i}."
+        batch, length, hidden = x.shape
+
+        def heads(t: torch.Tensor) -> torch.Tensor:
+            return t.view(batch, length, self.heads, hidden // self.heads).transpose(1, 2)
+
+        q = heads(self._linear(x, p + "attention.self.query"))
+        k = heads(self._linear(x, p + "attention.self.key"))
+        v = heads(self._linear(x, p + "attention.self.value"))
+        context = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        context = context.transpose(1, 2).reshape(batch, length, hidden)
+        x = self._norm(x + self._linear(context, p + "attention.output.dense"), p + "attention.output.LayerNorm")
+        inner = F.gelu(self._linear(x, p + "intermediate.dense"))
+        return self._norm(x + self._linear(inner, p + "output.dense"), p + "output.LayerNorm")
+
+    @torch.inference_mode()
+    def encode(self, texts: list[str]) -> torch.Tensor:
+        """Sentence vectors for a batch of texts, shape (len(texts), hidden)."""
+        encodings = self.tokenizer.encode_batch(texts)
+        ids = torch.tensor([e.ids for e in encodings], device=self.device)
+        keep = torch.tensor([e.attention_mask for e in encodings], device=self.device)
+        positions = torch.arange(ids.shape[1], device=self.device)
+        x = (
+            F.embedding(ids, self.w["embeddings.word_embeddings.weight"])
+            + F.embedding(positions, self.w["embeddings.position_embeddings.weight"])[None]
+            + self.w["embeddings.token_type_embeddings.weight"][0]
+        )
+        x = self._norm(x, "embeddings.LayerNorm")
+        mask = keep[:, None, None, :].bool()
+        for i in range(self.layers):
+            x = self._layer(x, mask, i)
+        weights = keep.unsqueeze(-1).to(x.dtype)
+        pooled = (x * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+        return F.normalize(pooled, dim=-1) if self.normalize else pooled

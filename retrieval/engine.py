@@ -1,0 +1,91 @@
+"""The engine as the doors see it: one object built from settings, owning the store, model and chain."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from langchain_core.runnables import Runnable
+
+from retrieval.answering import AnswerSettings, ExtractiveAnswerer
+from retrieval.chain import Question, build_chain
+from retrieval.citations import Answer, CitedPassage, look_up
+from retrieval.corpus import Corpus
+from retrieval.embedding import Embedder
+from retrieval.indexing import IngestSummary, Indexer, Progress
+from retrieval.search import HybridRetriever
+from retrieval.store import ChunkStore, StoreLocation
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Everything the engine needs, decided by the door that builds it."""
+
+    location: StoreLocation
+    model: str = ""
+    device: str = "auto"
+    k: int = 5
+    chunk_chars: int = 1000
+    answer: AnswerSettings = field(default_factory=AnswerSettings)
+
+
+class Engine:
+    """Store, model and chain for one store location; the model loads on first use."""
+
+    def __init__(self, config: EngineConfig, create: bool = True) -> None:
+        self.config = config
+        self.store = ChunkStore(config.location, create=create)
+        self.embedder = Embedder(config.model, config.device)
+        self._chain: Runnable[Any, Answer] | None = None
+        self._corpus: Corpus | None = None
+
+    @property
+    def corpus(self) -> Corpus:
+        """The snapshot of committed chunks searched by the chain (built on first use)."""
+        if self._corpus is None:
+            self._corpus = Corpus(self.store)
+        return self._corpus
+
+    def ingest(self, paths: Iterable[Path], progress: Progress | None = None) -> IngestSummary:
+        """Index the files under paths, then let the chain see the new state."""
+        try:
+            return Indexer(self.store, self.embedder, max_chars=self.config.chunk_chars).ingest(paths, progress)
+        finally:
+            self._chain = None
+            self._corpus = None
+
+    def is_empty(self) -> bool:
+        """Whether nothing is indexed yet."""
+        return not self.store.documents()
+
+    def retriever(self, k: int | None = None) -> HybridRetriever:
+        """The hybrid retriever over the current snapshot."""
+        return HybridRetriever(corpus=self.corpus, store=self.store, embedder=self.embedder, k=k or self.config.k)
+
+    def chain(self) -> Runnable[Any, Answer]:
+        """The shared question -> Answer chain."""
+        if self._chain is None:
+            answerer = ExtractiveAnswerer(self.corpus.lexical.idf, self.config.answer)
+            self._chain = build_chain(self.retriever(), answerer)
+        return self._chain
+
+    def ask(self, question: str, history: list[str] | None = None) -> Answer:
+        """Answer one question."""
+        return self.chain().invoke(Question(text=question, history=history or []))
+
+    def cite(self, citation: str) -> CitedPassage:
+        """Look up a citation id in the indexed files."""
+        return look_up(citation, self.store.documents())
+
+    def status(self) -> dict[str, Any]:
+        """What is indexed, where, with which model."""
+        manifest = self.store.documents()
+        return {
+            "store": self.config.location.describe(),
+            "documents": len(manifest),
+            "chunks": sum(len(r.chunk_ids) for r in manifest.values()),
+            "model": self.embedder.name,
+            "last_ingested": self.store.last_ingested(),
+        }

@@ -1,0 +1,25 @@
+"""The engine's own exceptions; only the doors (bot/) turn them into messages and exit codes."""
+
+
+class CitebotError(Exception):
+    """Base of every error the engine raises on purpose."""
+
+
+class InputError(CitebotError):
+    """The user gave something unusable: an empty question, a missing path, a malformed id."""
+
+
+class LoadError(CitebotError):
+    """One file could not be read as a text document (binary, not UTF-8, unreadable)."""
+
+
+class StoreError(CitebotError):
+    """The store cannot be opened or used: corrupt, foreign, or its server unreachable."""
+
+
+class NotFoundError(CitebotError):
+    """A citation id that names nothing in the index."""
+
+
+class ModelError(CitebotError):
+    """The embedding model cannot be loaded."""

@@ -1,0 +1,171 @@
+"""Incremental ingest: add new files, replace changed ones, drop deleted ones; atomic per file."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from retrieval.chunking import chunk
+from retrieval.embedding import Embedder
+from retrieval.errors import LoadError
+from retrieval.loading import Document, SourceFile, decode, discover, fingerprint, read_bytes
+from retrieval.store import ChunkStore, DocRecord, StoredChunk, chunk_id, now_iso
+
+Progress = Callable[[str, int], None]
+"""Called with a step name ('files' or 'chunks') and how many more are done."""
+
+
+@dataclass
+class IngestSummary:
+    """What one ingest run did."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    failed: int = 0
+    chunks: int = 0
+    seconds: float = 0.0
+    failures: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, int | float]:
+        """The summary as `--json` prints it."""
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+            "failed": self.failed,
+            "chunks": self.chunks,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass
+class _Pending:
+    document: Document
+    root: Path
+    is_new: bool
+    chunks: list[StoredChunk]
+
+
+def embedding_text(title: str, chunk_text: str) -> str:
+    """What gets embedded and BM25-indexed for a chunk: its document's title, then its text."""
+    return chunk_text if chunk_text.startswith(title) else f"{title}\n{chunk_text}"
+
+
+def _stored_chunks(document: Document, max_chars: int) -> list[StoredChunk]:
+    out = []
+    for piece in chunk(document.text, max_chars=max_chars):
+        digest = fingerprint(piece.text.encode("utf-8"))
+        out.append(
+            StoredChunk(chunk_id(document.source, piece.start, piece.end, digest), document.source,
+                        piece.start, piece.end, piece.text)
+        )
+    return out
+
+
+class Indexer:
+    """Brings the store in line with the files under some paths."""
+
+    def __init__(self, store: ChunkStore, embedder: Embedder, max_chars: int = 1000, batch_chunks: int = 256):
+        self.store = store
+        self.embedder = embedder
+        self.max_chars = max_chars
+        self.batch_chunks = batch_chunks
+
+    def sweep(self, manifest: dict[str, DocRecord]) -> int:
+        """Delete chunks no manifest record names (left by an interrupted run)."""
+        live = {cid for record in manifest.values() for cid in record.chunk_ids}
+        orphans = sorted(self.store.chunk_ids() - live)
+        self.store.delete_chunks(orphans)
+        return len(orphans)
+
+    def ingest(self, paths: Iterable[Path], progress: Progress | None = None) -> IngestSummary:
+        """Index the files under paths; report per-file failures in the summary, never abort on one."""
+        began = time.perf_counter()
+        paths = list(paths)
+        files = discover(paths)
+        summary = IngestSummary()
+        manifest = self.store.documents()
+        self.sweep(manifest)
+        pending: list[_Pending] = []
+        for file in files:
+            item = self._prepare(file, manifest, summary)
+            if progress:
+                progress("files", 1)
+            if item:
+                pending.append(item)
+            if sum(len(p.chunks) for p in pending) >= self.batch_chunks:
+                self._write(pending, manifest, summary, progress)
+                pending = []
+        self._write(pending, manifest, summary, progress)
+        self._remove_deleted(paths, manifest, summary)
+        self.store.mark_ingested(now_iso())
+        summary.seconds = time.perf_counter() - began
+        return summary
+
+    def _prepare(self, file: SourceFile, manifest: dict[str, DocRecord], summary: IngestSummary) -> _Pending | None:
+        record = manifest.get(file.source)
+        try:
+            if record and record.path != str(file.path) and Path(record.path).exists():
+                raise LoadError(
+                    f"{file.path}: another file with the same name is indexed ({record.path}); "
+                    "ingest their common parent folder instead"
+                )
+            data = read_bytes(file)
+            if record and record.sha256 == fingerprint(data) and record.path == str(file.path):
+                summary.unchanged += 1
+                return None
+            document = decode(file, data)
+        except LoadError as exc:
+            summary.failed += 1
+            summary.failures.append(str(exc))
+            return None
+        return _Pending(document, file.root, record is None, _stored_chunks(document, self.max_chars))
+
+    def _write(
+        self,
+        pending: list[_Pending],
+        manifest: dict[str, DocRecord],
+        summary: IngestSummary,
+        progress: Progress | None,
+    ) -> None:
+        texts = [embedding_text(p.document.title, c.text) for p in pending for c in p.chunks]
+        vectors = self.embedder.embed(texts, progress=(lambda n: progress("chunks", n)) if progress else None)
+        at = 0
+        for item in pending:
+            mine = vectors[at : at + len(item.chunks)]
+            at += len(item.chunks)
+            self.store.put_chunks(item.chunks, mine)
+            record = DocRecord(
+                source=item.document.source,
+                path=str(item.document.path),
+                root=str(item.root),
+                sha256=item.document.sha256,
+                title=item.document.title,
+                chunk_ids=tuple(c.id for c in item.chunks),
+                ingested_at=now_iso(),
+            )
+            self.store.commit(record)
+            old = manifest.get(record.source)
+            if old:
+                self.store.delete_chunks(sorted(set(old.chunk_ids) - set(record.chunk_ids)))
+            manifest[record.source] = record
+            summary.chunks += len(item.chunks)
+            if item.is_new:
+                summary.added += 1
+            else:
+                summary.updated += 1
+
+    def _remove_deleted(self, paths: list[Path], manifest: dict[str, DocRecord], summary: IngestSummary) -> None:
+        folders = {str(Path(p).expanduser().resolve()) for p in paths if Path(p).is_dir()}
+        for source, record in list(manifest.items()):
+            inside = any(record.path.startswith(folder.rstrip("/") + "/") for folder in folders)
+            if inside and not Path(record.path).exists():
+                self.store.forget(source)
+                self.store.delete_chunks(list(record.chunk_ids))
+                del manifest[source]
+                summary.removed += 1

@@ -1,0 +1,76 @@
+"""Words: tokenising for BM25 and for scoring sentences, and the BM25 index over the committed chunks."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+import Stemmer
+
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
+STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being below
+    between both but by can could did do does doing down during each few for from further had has have having
+    he her here hers herself him himself his how i if in into is it its itself just me more most my myself no
+    nor not now of off on once only or other our ours ourselves out over own same she should so some such than
+    that the their theirs them themselves then there these they this those through to too under until up very
+    was we were what when where which while who whom why will with would you your yours yourself yourselves
+    s t don didn doesn isn wasn weren won't also may might must shall""".split()
+)
+_STEMMER = Stemmer.Stemmer("english")
+_STEMMER.maxCacheSize = 200_000
+
+
+def stem(word: str) -> str:
+    """The Snowball (Porter 2) stem of a lower-case word."""
+    return str(_STEMMER.stemWord(word))
+
+
+def tokens(text: str) -> list[str]:
+    """Content words of a text, lower-cased and stemmed, stop words dropped."""
+    out = []
+    for match in _WORD.finditer(text.lower()):
+        word = match.group().replace("’", "'")
+        word = word.split("'")[0] if word.endswith(("'s", "'t")) else word
+        if word not in STOPWORDS:
+            out.append(stem(word))
+    return out
+
+
+class LexicalIndex:
+    """BM25 over chunk texts (bm25s), plus the document frequencies used to weigh question words."""
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        import bm25s
+
+        tokenised = [tokens(t) or ["\u2205"] for t in texts]
+        self.size = len(texts)
+        self.df: Counter[str] = Counter()
+        for words in tokenised:
+            self.df.update(set(words))
+        self.bm25 = bm25s.BM25()
+        if texts:
+            self.bm25.index(tokenised, show_progress=False)
+
+    def idf(self, word: str) -> float:
+        """Inverse document frequency, smoothed; unseen words weigh most."""
+        return math.log(1.0 + (self.size - self.df.get(word, 0) + 0.5) / (self.df.get(word, 0) + 0.5))
+
+    def search(self, query: str, k: int) -> list[tuple[int, float]]:
+        """Top chunk positions for a query with their BM25 scores (only scores above zero)."""
+        words = [w for w in tokens(query) if w in self.df]
+        if not words or not self.size:
+            return []
+        k = min(k, self.size)
+        found, scores = self.bm25.retrieve([words], k=k, show_progress=False, n_threads=1)
+        return [(int(i), float(s)) for i, s in zip(found[0], scores[0], strict=True) if s > 0]
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 scores for every chunk."""
+        words = [w for w in tokens(query) if w in self.df]
+        if not words:
+            return np.zeros(self.size, dtype=np.float32)
+        return np.asarray(self.bm25.get_scores(words))

@@ -1,0 +1,95 @@
+"""Hybrid retrieval: BM25 and dense vectors, fused by a weighted sum of normalised scores, as a LangChain retriever."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict
+
+from retrieval.corpus import Corpus, IndexedChunk
+from retrieval.embedding import Embedder
+from retrieval.store import ChunkStore
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk with its fused score and the signals behind it."""
+
+    chunk: IndexedChunk
+    score: float
+    dense: float
+    bm25: float
+
+
+def to_document(hit: Hit) -> Document:
+    """A hit as a LangChain Document (metadata carries offsets and scores)."""
+    c = hit.chunk
+    return Document(
+        page_content=c.text,
+        id=c.id,
+        metadata={"source": c.source, "path": c.path, "start": c.start, "end": c.end, "title": c.title,
+                  "score": hit.score, "dense": hit.dense, "bm25": hit.bm25},
+    )
+
+
+def from_document(doc: Document) -> Hit:
+    """Inverse of to_document."""
+    m = doc.metadata
+    chunk = IndexedChunk(str(doc.id), m["source"], m["path"], int(m["start"]), int(m["end"]), doc.page_content,
+                         m.get("title", ""))
+    return Hit(chunk, float(m["score"]), float(m["dense"]), float(m["bm25"]))
+
+
+class HybridRetriever(BaseRetriever):
+    """BM25 (beside Chroma, over the same committed chunks) plus Chroma's dense search, fused."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    corpus: Corpus
+    store: ChunkStore
+    embedder: Embedder
+    k: int = 5
+    candidates: int = 40
+    dense_weight: float = 1.0
+    lexical_weight: float = 1.0
+
+    def search(self, query: str, k: int | None = None) -> list[Hit]:
+        """The top k chunks for a query."""
+        k = k or self.k
+        if not len(self.corpus):
+            return []
+        vector = self.embedder.embed_query(query)
+        dense = [(cid, s) for cid, s in self.store.nearest(vector, self.candidates) if cid in self.corpus.position]
+        lexical = self.corpus.lexical.search(query, self.candidates)
+        dense_of = dict(dense)
+        floor = min(dense_of.values()) if dense_of else 0.0
+        bm25_of = {self.corpus.chunks[i].id: s for i, s in lexical}
+        # Convex combination of max-normalised scores (it keeps score gaps that RRF's ranks throw away;
+        # SEE: Bruch et al. 2023, "An Analysis of Fusion Functions for Hybrid Retrieval").
+        top_dense = max(max(dense_of.values(), default=0.0), 1e-9)
+        top_bm25 = max(max(bm25_of.values(), default=0.0), 1e-9)
+        weight = self.dense_weight + self.lexical_weight
+        fused = {
+            cid: (
+                self.dense_weight * max(dense_of.get(cid, floor), 0.0) / top_dense
+                + self.lexical_weight * bm25_of.get(cid, 0.0) / top_bm25
+            )
+            / weight
+            for cid in dense_of.keys() | bm25_of.keys()
+        }
+        ranked = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]
+        return [
+            Hit(
+                self.corpus.chunks[self.corpus.position[cid]],
+                score,
+                # A chunk outside the dense candidates is at most as similar as the last of them.
+                dense_of.get(cid, floor),
+                bm25_of.get(cid, 0.0),
+            )
+            for cid, score in ranked
+        ]
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+        return [to_document(hit) for hit in self.search(query)]
