@@ -26,6 +26,7 @@ class Citation(BaseModel):
     end: int
     quote: str
     score: float
+    line: int
 
 
 class Passage(BaseModel):
@@ -37,6 +38,7 @@ class Passage(BaseModel):
     start: int
     end: int
     score: float
+    line: int
     text: str
 
 

@@ -20,6 +20,11 @@ class IndexedChunk:
     end: int
     text: str
     title: str
+    line: int = 1
+
+    def line_of(self, offset: int) -> int:
+        """The 1-based line number of an absolute offset inside this chunk."""
+        return self.line + self.text.count("\n", 0, offset - self.start)
 
 
 class Corpus:
@@ -33,7 +38,7 @@ class Corpus:
             record = self.manifest[stored.source]
             self.chunks.append(
                 IndexedChunk(stored.id, stored.source, record.path, stored.start, stored.end, stored.text,
-                             record.title)
+                             record.title, stored.line)
             )
         self.position = {c.id: i for i, c in enumerate(self.chunks)}
         self.lexical = LexicalIndex([embedding_text(c.title, c.text) for c in self.chunks])

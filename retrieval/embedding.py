@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -56,6 +57,17 @@ class _SentenceTransformerEncoder:
         return self.model.encode(texts, batch_size=len(texts), normalize_embeddings=True)
 
 
+@functools.lru_cache(maxsize=4)
+def _load_encoder(folder: Path, device: str) -> _Encoder:
+    """One loaded model per folder and device in a process, however many engines share it."""
+    try:
+        from retrieval.bert_encoder import BertEncoder, is_supported
+
+        return BertEncoder(folder, device) if is_supported(folder) else _SentenceTransformerEncoder(folder, device)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ModelError(f"Cannot load the embedding model from {folder}: {exc}") from exc
+
+
 class Embedder(Embeddings):
     """LangChain Embeddings over a local sentence-transformers model, loaded on first use."""
 
@@ -74,18 +86,7 @@ class Embedder(Embeddings):
     def _load(self) -> _Encoder:
         with self._lock:
             if self._encoder is None:
-                folder = resolve_model_path(self.model)
-                device = resolve_device(self.device)
-                try:
-                    from retrieval.bert_encoder import BertEncoder, is_supported
-
-                    self._encoder = (
-                        BertEncoder(folder, device)
-                        if is_supported(folder)
-                        else _SentenceTransformerEncoder(folder, device)
-                    )
-                except (OSError, ValueError, RuntimeError) as exc:
-                    raise ModelError(f"Cannot load the embedding model from {folder}: {exc}") from exc
+                self._encoder = _load_encoder(resolve_model_path(self.model), resolve_device(self.device))
             return self._encoder
 
     def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> list[list[float]]:

@@ -62,7 +62,7 @@ def _stored_chunks(document: Document, max_chars: int) -> list[StoredChunk]:
         digest = fingerprint(piece.text.encode("utf-8"))
         out.append(
             StoredChunk(chunk_id(document.source, piece.start, piece.end, digest), document.source,
-                        piece.start, piece.end, piece.text)
+                        piece.start, piece.end, piece.text, document.text.count("\n", 0, piece.start) + 1)
         )
     return out
 

@@ -29,7 +29,7 @@ def to_document(hit: Hit) -> Document:
     return Document(
         page_content=c.text,
         id=c.id,
-        metadata={"source": c.source, "path": c.path, "start": c.start, "end": c.end, "title": c.title,
+        metadata={"source": c.source, "path": c.path, "start": c.start, "end": c.end, "title": c.title, "line": c.line,
                   "score": hit.score, "dense": hit.dense, "bm25": hit.bm25},
     )
 
@@ -38,7 +38,7 @@ def from_document(doc: Document) -> Hit:
     """Inverse of to_document."""
     m = doc.metadata
     chunk = IndexedChunk(str(doc.id), m["source"], m["path"], int(m["start"]), int(m["end"]), doc.page_content,
-                         m.get("title", ""))
+                         m.get("title", ""), int(m.get("line", 1)))
     return Hit(chunk, float(m["score"]), float(m["dense"]), float(m["bm25"]))
 
 

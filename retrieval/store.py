@@ -79,6 +79,7 @@ class StoredChunk:
     start: int
     end: int
     text: str
+    line: int = 1
 
 
 def chunk_id(source: str, start: int, end: int, digest: str) -> str:
@@ -200,7 +201,7 @@ class ChunkStore:
             self.chunks.upsert(
                 ids=[c.id for c in part],
                 documents=[c.text for c in part],
-                metadatas=[{"source": c.source, "start": c.start, "end": c.end} for c in part],
+                metadatas=[{"source": c.source, "start": c.start, "end": c.end, "line": c.line} for c in part],
                 embeddings=vectors[begin : begin + PAGE],
             )
 
@@ -228,7 +229,10 @@ class ChunkStore:
                 break
             for item_id, text, meta in zip(page["ids"], page["documents"], page["metadatas"], strict=True):
                 if item_id in wanted:
-                    found.append(StoredChunk(item_id, str(meta["source"]), int(meta["start"]), int(meta["end"]), text))
+                    found.append(
+                        StoredChunk(item_id, str(meta["source"]), int(meta["start"]), int(meta["end"]), text,
+                                    int(meta.get("line", 1)))
+                    )
             offset += len(page["ids"])
         return sorted(found, key=lambda c: c.id)
 

@@ -1,0 +1,194 @@
+"""The `citebot` command: builds Settings once, passes them down, and turns errors into messages + exit codes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from functools import wraps
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import click
+
+from bot.settings import Settings, SettingsError, load_settings
+from retrieval.errors import CitebotError, InputError, NotFoundError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class BadInput(click.ClickException):
+    """Bad input from the user: `Error: ...` and exit code 2."""
+
+    exit_code = 2
+
+
+def doors(func: F) -> F:
+    """Translate the engine's errors in one place: bad input exits 2, anything else 1, never a traceback."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (InputError, NotFoundError, SettingsError) as exc:
+            raise BadInput(str(exc)) from exc
+        except CitebotError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+store_option = click.option(
+    "--store", type=click.Path(path_type=Path, file_okay=False), default=None,
+    help="Store folder (default .citebot, or CITEBOT_STORE).",
+)
+
+
+def engine_for(settings: Settings, create: bool = True) -> Any:
+    """The engine for these settings (imported here so `citebot --help` stays fast)."""
+    from retrieval.engine import Engine
+
+    return Engine(settings.engine_config(), create=create)
+
+
+@contextmanager
+def progress_bar(enabled: bool) -> Iterator[Callable[[str, int], None] | None]:
+    """A rich progress bar on stderr when it is a terminal; otherwise nothing."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
+        tasks = {"files": bar.add_task("files scanned", total=None), "chunks": bar.add_task("chunks embedded",
+                                                                                              total=None)}
+        yield lambda step, n: bar.advance(tasks[step], n)
+
+
+def run_ingest(engine: Any, paths: list[Path], as_json: bool) -> int:
+    """Ingest, print the summary, return the exit code (1 when any file failed)."""
+    try:
+        with progress_bar(sys.stderr.isatty() and not as_json) as progress:
+            summary = engine.ingest(paths, progress)
+    except KeyboardInterrupt:
+        click.echo("Interrupted: files finished so far are indexed, the rest left as they were. "
+                   "Run the same command again to finish.", err=True)
+        return 130
+    for failure in summary.failures:
+        click.echo(f"failed: {failure}", err=True)
+    if as_json:
+        click.echo(json.dumps(summary.as_json()))
+    else:
+        click.echo(
+            f"Ingested in {summary.seconds:.2f} s: {summary.added} added, {summary.updated} updated, "
+            f"{summary.unchanged} unchanged, {summary.removed} removed, {summary.failed} failed files; "
+            f"{summary.chunks} chunks embedded."
+        )
+    return 1 if summary.failed else 0
+
+
+@click.group(invoke_without_command=True)
+@click.version_option(package_name="citebot")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Ask questions about your documents; every answer cites the exact passage it comes from."""
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@store_option
+@doors
+def ingest(paths: tuple[Path, ...], as_json: bool, store: Path | None) -> None:
+    """Index .txt and .md files under PATHS (default: the seeds folder); only what changed is embedded."""
+    settings = load_settings(store=store)
+    code = run_ingest(engine_for(settings), list(paths) or [settings.corpus], as_json)
+    sys.exit(code)
+
+
+def ensure_ingested(engine: Any, settings: Settings) -> None:
+    """On an empty store, ingest the default corpus first so the first question works."""
+    if engine.is_empty():
+        click.echo(f"The store is empty: ingesting {settings.corpus} first.", err=True)
+        run_ingest(engine, [settings.corpus], as_json=True if not sys.stderr.isatty() else False)
+
+
+def _batch_lines(handle: IO[str], engine: Any) -> Iterator[tuple[dict[str, Any], bool]]:
+    for number, line in enumerate(handle, start=1):
+        if not line.strip():
+            continue
+        item_id: Any = None
+        try:
+            item = json.loads(line)
+            if not isinstance(item, dict):
+                raise InputError("each line must be a JSON object {\"id\", \"question\"}")
+            item_id = item.get("id")
+            question = item.get("question")
+            if not isinstance(question, str):
+                raise InputError("the line has no \"question\" string")
+            yield {"id": item_id, **engine.ask(question).model_dump()}, True
+        except (ValueError, InputError) as exc:
+            yield {"id": item_id, "line": number, "error": str(exc)}, False
+
+
+@cli.command()
+@click.argument("question", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the answer as one JSON object.")
+@click.option("--k", type=click.IntRange(1, 50), default=None, help="Passages to retrieve (default 5).")
+@click.option("--batch", type=click.File("r", encoding="utf-8"), default=None,
+              help="Read JSON lines {\"id\", \"question\"} from FILE (- for stdin); write one JSON line each.")
+@store_option
+@doors
+def ask(question: str | None, as_json: bool, k: int | None, batch: IO[str] | None, store: Path | None) -> None:
+    """Answer QUESTION from the indexed documents, with citations."""
+    if batch is None and (question is None or not question.strip()):
+        raise InputError("The question is empty: citebot ask \"What did the US offer in Stockholm?\"")
+    settings = load_settings(store=store, k=k)
+    engine = engine_for(settings)
+    ensure_ingested(engine, settings)
+    if batch is not None:
+        ok = True
+        for result, good in _batch_lines(batch, engine):
+            ok = ok and good
+            click.echo(json.dumps(result, ensure_ascii=False))
+        sys.exit(0 if ok else 1)
+    from bot.render import answer_text
+
+    answer = engine.ask(question or "")
+    click.echo(json.dumps(answer.model_dump(), ensure_ascii=False) if as_json else answer_text(answer))
+
+
+@cli.command()
+@click.argument("citation")
+@click.option("--json", "as_json", is_flag=True, help="Print the passage as one JSON object.")
+@store_option
+@doors
+def cite(citation: str, as_json: bool, store: Path | None) -> None:
+    """Show the passage a CITATION id points to, with the lines around it."""
+    from bot.render import cited_text
+
+    cited = engine_for(load_settings(store=store), create=False).cite(citation)
+    click.echo(json.dumps(asdict(cited), ensure_ascii=False) if as_json else cited_text(cited))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the status as one JSON object.")
+@store_option
+@doors
+def status(as_json: bool, store: Path | None) -> None:
+    """Show the store, what is indexed, the model and the last ingest."""
+    from bot.render import status_text
+
+    info = engine_for(load_settings(store=store), create=False).status()
+    click.echo(json.dumps(info) if as_json else status_text(info))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="citebot")

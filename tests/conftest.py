@@ -1,0 +1,110 @@
+"""Shared fixtures: offline guard, isolated environment, the model loaded once, engines on tmp stores."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from retrieval.embedding import Embedder
+from retrieval.engine import Engine, EngineConfig
+from retrieval.store import StoreLocation
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+SEED_FILE = SEEDS / "stockholm-talks-editorial.txt"
+STOCKHOLM = "What did the US offer in Stockholm?"
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+
+def _is_loopback(address: Any) -> bool:
+    if isinstance(address, tuple):
+        host = address[0]
+    elif isinstance(address, str | bytes):
+        return True  # AF_UNIX socket paths stay on this machine
+    else:
+        return False
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any connection to a non-loopback address fails the test."""
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+
+    def guard(address: Any) -> None:
+        if not _is_loopback(address):
+            raise AssertionError(f"test tried to reach the network: {address!r}")
+
+    def connect(self: socket.socket, address: Any) -> Any:
+        guard(address)
+        return real_connect(self, address)
+
+    def connect_ex(self: socket.socket, address: Any) -> Any:
+        guard(address)
+        return real_connect_ex(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test sees the user's CITEBOT_* settings or writes to their home."""
+    for name in list(os.environ):
+        if name.startswith("CITEBOT_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    """The real all-MiniLM-L6-v2, loaded once for the whole run."""
+    model = Embedder(device="cpu")
+    model.embed_query("warm up")
+    return model
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    """A small corpus folder: the seed document plus two short files."""
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    shutil.copy(SEED_FILE, folder / SEED_FILE.name)
+    (folder / "coffee.md").write_text(
+        "# Coffee\n\nThe office coffee machine is descaled every Friday by the facilities team.\n\n"
+        "Decaf beans are kept in the left cupboard.\n",
+        encoding="utf-8",
+    )
+    (folder / "notes").mkdir()
+    (folder / "notes" / "release.txt").write_text(
+        "Release 2.4 ships on 14 March.\nThe release manager is Priya Raman.\n", encoding="utf-8"
+    )
+    return folder
+
+
+def make_engine(store: Path, embedder: Embedder, chroma_url: str | None = None, **config: Any) -> Engine:
+    """An engine on a store folder, sharing the session's model."""
+    engine = Engine(EngineConfig(StoreLocation(store, chroma_url), device="cpu", **config))
+    engine.embedder = embedder
+    return engine
+
+
+@pytest.fixture
+def engine(tmp_path: Path, embedder: Embedder) -> Iterator[Engine]:
+    """An engine on a fresh embedded store in tmp_path."""
+    yield make_engine(tmp_path / "store", embedder)
