@@ -1,4 +1,4 @@
-"""The `citebot` command: builds Settings once, passes them down, and turns errors into messages + exit codes."""
+"""The `citebot` command: builds Settings once, passes them down, turns errors into messages, exit codes."""
 
 from __future__ import annotations
 
@@ -41,7 +41,9 @@ def doors(func: F) -> F:
 
 
 store_option = click.option(
-    "--store", type=click.Path(path_type=Path, file_okay=False), default=None,
+    "--store",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
     help="Store folder (default .citebot, or CITEBOT_STORE).",
 )
 
@@ -62,31 +64,43 @@ def progress_bar(enabled: bool) -> Iterator[Callable[[str, int], None] | None]:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=Console(stderr=True), transient=True) as bar:
-        tasks = {"files": bar.add_task("files scanned", total=None), "chunks": bar.add_task("chunks embedded",
-                                                                                              total=None)}
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        tasks = {
+            "files": bar.add_task("files scanned", total=None),
+            "chunks": bar.add_task("chunks embedded", total=None),
+        }
         yield lambda step, n: bar.advance(tasks[step], n)
 
 
-def run_ingest(engine: Any, paths: list[Path], as_json: bool) -> int:
+def run_ingest(engine: Any, paths: list[Path], as_json: bool, to_stderr: bool = False) -> int:
     """Ingest, print the summary, return the exit code (1 when any file failed)."""
     try:
         with progress_bar(sys.stderr.isatty() and not as_json) as progress:
             summary = engine.ingest(paths, progress)
     except KeyboardInterrupt:
-        click.echo("Interrupted: files finished so far are indexed, the rest left as they were. "
-                   "Run the same command again to finish.", err=True)
+        click.echo(
+            "Interrupted: files finished so far are indexed, the rest left as they were. "
+            "Run the same command again to finish.",
+            err=True,
+        )
         return 130
     for failure in summary.failures:
         click.echo(f"failed: {failure}", err=True)
     if as_json:
-        click.echo(json.dumps(summary.as_json()))
+        click.echo(json.dumps(summary.as_json()), err=to_stderr)
     else:
         click.echo(
             f"Ingested in {summary.seconds:.2f} s: {summary.added} added, {summary.updated} updated, "
             f"{summary.unchanged} unchanged, {summary.removed} removed, {summary.failed} failed files; "
-            f"{summary.chunks} chunks embedded."
+            f"{summary.chunks} chunks embedded.",
+            err=to_stderr,
         )
     return 1 if summary.failed else 0
 
@@ -116,7 +130,7 @@ def ensure_ingested(engine: Any, settings: Settings) -> None:
     """On an empty store, ingest the default corpus first so the first question works."""
     if engine.is_empty():
         click.echo(f"The store is empty: ingesting {settings.corpus} first.", err=True)
-        run_ingest(engine, [settings.corpus], as_json=True if not sys.stderr.isatty() else False)
+        run_ingest(engine, [settings.corpus], as_json=False, to_stderr=True)
 
 
 def _batch_lines(handle: IO[str], engine: Any) -> Iterator[tuple[dict[str, Any], bool]]:
@@ -127,11 +141,11 @@ def _batch_lines(handle: IO[str], engine: Any) -> Iterator[tuple[dict[str, Any],
         try:
             item = json.loads(line)
             if not isinstance(item, dict):
-                raise InputError("each line must be a JSON object {\"id\", \"question\"}")
+                raise InputError('each line must be a JSON object {"id", "question"}')
             item_id = item.get("id")
             question = item.get("question")
             if not isinstance(question, str):
-                raise InputError("the line has no \"question\" string")
+                raise InputError('the line has no "question" string')
             yield {"id": item_id, **engine.ask(question).model_dump()}, True
         except (ValueError, InputError) as exc:
             yield {"id": item_id, "line": number, "error": str(exc)}, False
@@ -141,14 +155,20 @@ def _batch_lines(handle: IO[str], engine: Any) -> Iterator[tuple[dict[str, Any],
 @click.argument("question", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as one JSON object.")
 @click.option("--k", type=click.IntRange(1, 50), default=None, help="Passages to retrieve (default 5).")
-@click.option("--batch", type=click.File("r", encoding="utf-8"), default=None,
-              help="Read JSON lines {\"id\", \"question\"} from FILE (- for stdin); write one JSON line each.")
+@click.option(
+    "--batch",
+    type=click.File("r", encoding="utf-8"),
+    default=None,
+    help='Read JSON lines {"id", "question"} from FILE (- for stdin); write one JSON line each.',
+)
 @store_option
 @doors
-def ask(question: str | None, as_json: bool, k: int | None, batch: IO[str] | None, store: Path | None) -> None:
+def ask(
+    question: str | None, as_json: bool, k: int | None, batch: IO[str] | None, store: Path | None
+) -> None:
     """Answer QUESTION from the indexed documents, with citations."""
     if batch is None and (question is None or not question.strip()):
-        raise InputError("The question is empty: citebot ask \"What did the US offer in Stockholm?\"")
+        raise InputError('The question is empty: citebot ask "What did the US offer in Stockholm?"')
     settings = load_settings(store=store, k=k)
     engine = engine_for(settings)
     ensure_ingested(engine, settings)

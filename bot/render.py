@@ -21,12 +21,12 @@ def answer_text(answer: Answer) -> str:
     if answer.abstained:
         lines.append("Closest matches (not an answer):")
         for p in answer.passages[:3]:
-            lines.append(f"  - {p.source}, line {p.line}: \"{short(p.text)}\"")
+            lines.append(f'  - {p.source}, line {p.line}: "{short(p.text)}"')
             lines.append(f"    id {p.id}")
     else:
         lines.append("Sources:")
         for c in answer.citations:
-            lines.append(f"  [{c.n}] {c.source}, line {c.line}: \"{short(c.quote)}\"")
+            lines.append(f'  [{c.n}] {c.source}, line {c.line}: "{short(c.quote)}"')
             lines.append(f"      id {c.id}")
     return "\n".join(lines)
 
@@ -37,13 +37,21 @@ def cited_text(cited: CitedPassage) -> str:
         f"-{cited.last_line}" if cited.last_line != cited.first_line else ""
     )
     return "\n".join(
-        [f"{where}  ({cited.path}, characters {cited.start}-{cited.end})", "",
-         f"{cited.before}»{cited.quote}«{cited.after}"]
+        [
+            f"{where}  ({cited.path}, characters {cited.start}-{cited.end})",
+            "",
+            f"{cited.before}»{cited.quote}«{cited.after}",
+        ]
     )
 
 
 def status_text(status: dict[str, Any]) -> str:
     """The status as aligned lines."""
-    names = {"store": "Store", "documents": "Documents", "chunks": "Chunks", "model": "Model",
-             "last_ingested": "Last ingested"}
+    names = {
+        "store": "Store",
+        "documents": "Documents",
+        "chunks": "Chunks",
+        "model": "Model",
+        "last_ingested": "Last ingested",
+    }
     return "\n".join(f"{names[k] + ':':<15}{v if v is not None else 'never'}" for k, v in status.items())

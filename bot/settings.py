@@ -28,7 +28,9 @@ class Settings(BaseSettings):
     collection: str = Field("citebot", min_length=3, description="Chroma collection name (3+ characters).")
     corpus: Path = Field(PROJECT_SEEDS, description="What `ask` ingests first when the store is empty.")
     model: str = Field("", description="Embedding model folder; empty means the packaged all-MiniLM-L6-v2.")
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where the model runs; auto takes a GPU.")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="Where the model runs; auto takes a GPU."
+    )
     k: int = Field(5, ge=1, le=50, description="How many passages to retrieve.")
     chunk_chars: int = Field(1000, ge=200, le=4000, description="Largest chunk, in characters.")
 

@@ -58,9 +58,16 @@ class ExtractiveAnswerer:
     def answer(self, question: str, hits: list[Hit]) -> Answer:
         """An Answer from the retrieved hits (passages always listed; citations only when not abstaining)."""
         passages = [
-            Passage(id=citation_id(h.chunk.source, h.chunk.start, h.chunk.end), source=h.chunk.source,
-                    path=h.chunk.path, start=h.chunk.start, end=h.chunk.end, score=round(h.score, 4),
-                    line=h.chunk.line, text=h.chunk.text)
+            Passage(
+                id=citation_id(h.chunk.source, h.chunk.start, h.chunk.end),
+                source=h.chunk.source,
+                path=h.chunk.path,
+                start=h.chunk.start,
+                end=h.chunk.end,
+                score=round(h.score, 4),
+                line=h.chunk.line,
+                text=h.chunk.text,
+            )
             for h in hits
         ]
         candidates = self._candidates(question, hits)
@@ -82,10 +89,19 @@ class ExtractiveAnswerer:
         for n, c in enumerate(chosen, start=1):
             quote = c.hit.chunk.text[c.start - c.hit.chunk.start : c.end - c.hit.chunk.start]
             citations.append(
-                Citation(n=n, id=citation_id(c.hit.chunk.source, c.start, c.end), source=c.hit.chunk.source,
-                         path=c.hit.chunk.path, start=c.start, end=c.end, quote=quote, score=round(c.score, 4),
-                         line=c.hit.chunk.line_of(c.start))
+                Citation(
+                    n=n,
+                    id=citation_id(c.hit.chunk.source, c.start, c.end),
+                    source=c.hit.chunk.source,
+                    path=c.hit.chunk.path,
+                    start=c.start,
+                    end=c.end,
+                    quote=quote,
+                    score=round(c.score, 4),
+                    line=c.hit.chunk.line_of(c.start),
+                )
             )
             parts.append(f"{quote} [{n}]")
-        return Answer(question=question, answer=" ".join(parts), abstained=False, citations=citations,
-                      passages=passages)
+        return Answer(
+            question=question, answer=" ".join(parts), abstained=False, citations=citations, passages=passages
+        )

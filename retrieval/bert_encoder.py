@@ -93,7 +93,9 @@ class BertEncoder:
         v = heads(self._linear(x, p + "attention.self.value"))
         context = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         context = context.transpose(1, 2).reshape(batch, length, hidden)
-        x = self._norm(x + self._linear(context, p + "attention.output.dense"), p + "attention.output.LayerNorm")
+        x = self._norm(
+            x + self._linear(context, p + "attention.output.dense"), p + "attention.output.LayerNorm"
+        )
         inner = F.gelu(self._linear(x, p + "intermediate.dense"))
         return self._norm(x + self._linear(inner, p + "output.dense"), p + "output.LayerNorm")
 

@@ -24,8 +24,10 @@ class Question(BaseModel):
 
 
 def _prepare(value: Question | str | dict[str, Any]) -> dict[str, Any]:
-    question = value if isinstance(value, Question) else (
-        Question(text=value) if isinstance(value, str) else Question.model_validate(value)
+    question = (
+        value
+        if isinstance(value, Question)
+        else (Question(text=value) if isinstance(value, str) else Question.model_validate(value))
     )
     text = " ".join(question.text.split())
     if not text:
@@ -41,8 +43,11 @@ def build_chain(retriever: HybridRetriever, answerer: ExtractiveAnswerer) -> Run
     def retrieve(state: dict[str, Any]) -> dict[str, Any]:
         began = time.perf_counter()
         documents = retriever.invoke(state["query"])
-        return {**state, "hits": [from_document(d) for d in documents],
-                "retrieve_ms": (time.perf_counter() - began) * 1000}
+        return {
+            **state,
+            "hits": [from_document(d) for d in documents],
+            "retrieve_ms": (time.perf_counter() - began) * 1000,
+        }
 
     def answer(state: dict[str, Any]) -> Answer:
         began = time.perf_counter()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -12,8 +13,45 @@ _BLANK_LINE = re.compile(r"\n[ \t\r\f\v]*\n")
 _SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)")
 _LIST_OR_HEADING = re.compile(r"\n[ \t]*(?:[-*+#>]|\d+[.)])\s")
 _ABBREVIATIONS = frozenset(
-    "mr mrs ms dr prof sr jr st vs etc e.g i.e u.s u.k fig al inc ltd co corp gen gov sen rep jan feb "
-    "mar apr jun jul aug sep sept oct nov dec approx".split()
+    [
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "prof",
+        "sr",
+        "jr",
+        "st",
+        "vs",
+        "etc",
+        "e.g",
+        "i.e",
+        "u.s",
+        "u.k",
+        "fig",
+        "al",
+        "inc",
+        "ltd",
+        "co",
+        "corp",
+        "gen",
+        "gov",
+        "sen",
+        "rep",
+        "jan",
+        "feb",
+        "mar",
+        "apr",
+        "jun",
+        "jul",
+        "aug",
+        "sep",
+        "sept",
+        "oct",
+        "nov",
+        "dec",
+        "approx",
+    ]
 )
 
 
@@ -72,7 +110,7 @@ def sentence_spans(text: str, start: int, end: int) -> list[Span]:
         if piece[: match.start()].rstrip().endswith((".", "!", "?", ":")):
             cuts.add(match.start())
     bounds = [0, *sorted(cuts), len(piece)]
-    spans = [_trim(text, start + a, start + b) for a, b in zip(bounds, bounds[1:], strict=False)]
+    spans = [_trim(text, start + a, start + b) for a, b in itertools.pairwise(bounds)]
     return [(s, e) for s, e in spans if e > s]
 
 

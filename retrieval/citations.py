@@ -97,7 +97,9 @@ def look_up(value: str, manifest: dict[str, DocRecord], context_lines: int = 2) 
     try:
         data = Path(record.path).read_bytes()
     except OSError as exc:
-        raise NotFoundError(f"{source} is indexed but cannot be read now ({exc.strerror}); re-run ingest") from exc
+        raise NotFoundError(
+            f"{source} is indexed but cannot be read now ({exc.strerror}); re-run ingest"
+        ) from exc
     if fingerprint(data) != record.sha256:
         raise NotFoundError(f"{source} has changed since it was indexed; run `citebot ingest` and ask again")
     text = data.decode("utf-8")

@@ -37,8 +37,16 @@ class Corpus:
         for stored in store.load_chunks(live):
             record = self.manifest[stored.source]
             self.chunks.append(
-                IndexedChunk(stored.id, stored.source, record.path, stored.start, stored.end, stored.text,
-                             record.title, stored.line)
+                IndexedChunk(
+                    stored.id,
+                    stored.source,
+                    record.path,
+                    stored.start,
+                    stored.end,
+                    stored.text,
+                    record.title,
+                    stored.line,
+                )
             )
         self.position = {c.id: i for i, c in enumerate(self.chunks)}
         self.lexical = LexicalIndex([embedding_text(c.title, c.text) for c in self.chunks])

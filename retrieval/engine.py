@@ -14,7 +14,7 @@ from retrieval.chain import Question, build_chain
 from retrieval.citations import Answer, CitedPassage, look_up
 from retrieval.corpus import Corpus
 from retrieval.embedding import Embedder
-from retrieval.indexing import IngestSummary, Indexer, Progress
+from retrieval.indexing import Indexer, IngestSummary, Progress
 from retrieval.search import HybridRetriever
 from retrieval.store import ChunkStore, StoreLocation
 
@@ -51,7 +51,9 @@ class Engine:
     def ingest(self, paths: Iterable[Path], progress: Progress | None = None) -> IngestSummary:
         """Index the files under paths, then let the chain see the new state."""
         try:
-            return Indexer(self.store, self.embedder, max_chars=self.config.chunk_chars).ingest(paths, progress)
+            return Indexer(self.store, self.embedder, max_chars=self.config.chunk_chars).ingest(
+                paths, progress
+            )
         finally:
             self._chain = None
             self._corpus = None
@@ -62,7 +64,9 @@ class Engine:
 
     def retriever(self, k: int | None = None) -> HybridRetriever:
         """The hybrid retriever over the current snapshot."""
-        return HybridRetriever(corpus=self.corpus, store=self.store, embedder=self.embedder, k=k or self.config.k)
+        return HybridRetriever(
+            corpus=self.corpus, store=self.store, embedder=self.embedder, k=k or self.config.k
+        )
 
     def chain(self) -> Runnable[Any, Answer]:
         """The shared question -> Answer chain."""

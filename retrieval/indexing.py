@@ -61,8 +61,14 @@ def _stored_chunks(document: Document, max_chars: int) -> list[StoredChunk]:
     for piece in chunk(document.text, max_chars=max_chars):
         digest = fingerprint(piece.text.encode("utf-8"))
         out.append(
-            StoredChunk(chunk_id(document.source, piece.start, piece.end, digest), document.source,
-                        piece.start, piece.end, piece.text, document.text.count("\n", 0, piece.start) + 1)
+            StoredChunk(
+                chunk_id(document.source, piece.start, piece.end, digest),
+                document.source,
+                piece.start,
+                piece.end,
+                piece.text,
+                document.text.count("\n", 0, piece.start) + 1,
+            )
         )
     return out
 
@@ -107,7 +113,9 @@ class Indexer:
         summary.seconds = time.perf_counter() - began
         return summary
 
-    def _prepare(self, file: SourceFile, manifest: dict[str, DocRecord], summary: IngestSummary) -> _Pending | None:
+    def _prepare(
+        self, file: SourceFile, manifest: dict[str, DocRecord], summary: IngestSummary
+    ) -> _Pending | None:
         record = manifest.get(file.source)
         try:
             if record and record.path != str(file.path) and Path(record.path).exists():
@@ -160,7 +168,9 @@ class Indexer:
             else:
                 summary.updated += 1
 
-    def _remove_deleted(self, paths: list[Path], manifest: dict[str, DocRecord], summary: IngestSummary) -> None:
+    def _remove_deleted(
+        self, paths: list[Path], manifest: dict[str, DocRecord], summary: IngestSummary
+    ) -> None:
         folders = {str(Path(p).expanduser().resolve()) for p in paths if Path(p).is_dir()}
         for source, record in list(manifest.items()):
             inside = any(record.path.startswith(folder.rstrip("/") + "/") for folder in folders)

@@ -1,8 +1,9 @@
-"""Hybrid retrieval: BM25 and dense vectors, fused by a weighted sum of normalised scores, as a LangChain retriever."""
+"""Hybrid retrieval: BM25 and dense vectors fused by a weighted sum of normalised scores."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
@@ -29,16 +30,33 @@ def to_document(hit: Hit) -> Document:
     return Document(
         page_content=c.text,
         id=c.id,
-        metadata={"source": c.source, "path": c.path, "start": c.start, "end": c.end, "title": c.title, "line": c.line,
-                  "score": hit.score, "dense": hit.dense, "bm25": hit.bm25},
+        metadata={
+            "source": c.source,
+            "path": c.path,
+            "start": c.start,
+            "end": c.end,
+            "title": c.title,
+            "line": c.line,
+            "score": hit.score,
+            "dense": hit.dense,
+            "bm25": hit.bm25,
+        },
     )
 
 
 def from_document(doc: Document) -> Hit:
     """Inverse of to_document."""
     m = doc.metadata
-    chunk = IndexedChunk(str(doc.id), m["source"], m["path"], int(m["start"]), int(m["end"]), doc.page_content,
-                         m.get("title", ""), int(m.get("line", 1)))
+    chunk = IndexedChunk(
+        str(doc.id),
+        m["source"],
+        m["path"],
+        int(m["start"]),
+        int(m["end"]),
+        doc.page_content,
+        m.get("title", ""),
+        int(m.get("line", 1)),
+    )
     return Hit(chunk, float(m["score"]), float(m["dense"]), float(m["bm25"]))
 
 
@@ -61,7 +79,9 @@ class HybridRetriever(BaseRetriever):
         if not len(self.corpus):
             return []
         vector = self.embedder.embed_query(query)
-        dense = [(cid, s) for cid, s in self.store.nearest(vector, self.candidates) if cid in self.corpus.position]
+        dense = [
+            (cid, s) for cid, s in self.store.nearest(vector, self.candidates) if cid in self.corpus.position
+        ]
         lexical = self.corpus.lexical.search(query, self.candidates)
         dense_of = dict(dense)
         floor = min(dense_of.values()) if dense_of else 0.0
@@ -91,5 +111,7 @@ class HybridRetriever(BaseRetriever):
             for cid, score in ranked
         ]
 
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+    ) -> list[Document]:
         return [to_document(hit) for hit in self.search(query)]

@@ -123,11 +123,9 @@ def _client(location: StoreLocation) -> Any:
     if location.chroma_url:
         url = urlparse(location.chroma_url)
         if url.scheme not in ("http", "https") or not url.hostname:
-            raise StoreError(f"CITEBOT_CHROMA_URL must look like http://host:port, not {location.chroma_url!r}")
+            raise StoreError(f"The Chroma URL must look like http://host:port, not {location.chroma_url!r}")
         port = url.port or (443 if url.scheme == "https" else 8000)
-        return chromadb.HttpClient(
-            host=url.hostname, port=port, ssl=url.scheme == "https", settings=settings
-        )
+        return chromadb.HttpClient(host=url.hostname, port=port, ssl=url.scheme == "https", settings=settings)
     return chromadb.PersistentClient(path=str(location.path / "chroma"), settings=settings)
 
 
@@ -164,7 +162,7 @@ class ChunkStore:
             raise StoreError(f"The store at {location.path} is damaged or not readable: {exc}") from exc
 
     def _langchain_store(self) -> Any:
-        """The chunks collection as a LangChain Chroma vector store (searched by vector; we embed ourselves)."""
+        """The chunks collection as a LangChain Chroma store, searched by vector (we embed ourselves)."""
         from langchain_chroma import Chroma
 
         return Chroma(client=self.client, collection_name=self.location.collection)
@@ -201,7 +199,9 @@ class ChunkStore:
             self.chunks.upsert(
                 ids=[c.id for c in part],
                 documents=[c.text for c in part],
-                metadatas=[{"source": c.source, "start": c.start, "end": c.end, "line": c.line} for c in part],
+                metadatas=[
+                    {"source": c.source, "start": c.start, "end": c.end, "line": c.line} for c in part
+                ],
                 embeddings=vectors[begin : begin + PAGE],
             )
 
@@ -230,8 +230,14 @@ class ChunkStore:
             for item_id, text, meta in zip(page["ids"], page["documents"], page["metadatas"], strict=True):
                 if item_id in wanted:
                     found.append(
-                        StoredChunk(item_id, str(meta["source"]), int(meta["start"]), int(meta["end"]), text,
-                                    int(meta.get("line", 1)))
+                        StoredChunk(
+                            item_id,
+                            str(meta["source"]),
+                            int(meta["start"]),
+                            int(meta["end"]),
+                            text,
+                            int(meta.get("line", 1)),
+                        )
                     )
             offset += len(page["ids"])
         return sorted(found, key=lambda c: c.id)
