@@ -74,7 +74,7 @@ def progress_bar(enabled: bool) -> Iterator[Callable[[str, int], None] | None]:
     ) as bar:
         tasks = {
             "files": bar.add_task("files scanned", total=None),
-            "chunks": bar.add_task("chunks embedded", total=None),
+            "sentences": bar.add_task("sentences embedded", total=None),
         }
         yield lambda step, n: bar.advance(tasks[step], n)
 
@@ -99,7 +99,7 @@ def run_ingest(engine: Any, paths: list[Path], as_json: bool, to_stderr: bool = 
         click.echo(
             f"Ingested in {summary.seconds:.2f} s: {summary.added} added, {summary.updated} updated, "
             f"{summary.unchanged} unchanged, {summary.removed} removed, {summary.failed} failed files; "
-            f"{summary.chunks} chunks embedded.",
+            f"{summary.chunks} chunks written.",
             err=to_stderr,
         )
     return 1 if summary.failed else 0

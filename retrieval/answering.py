@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from retrieval.chunking import sentence_spans
-from retrieval.citations import Answer, Citation, Passage, citation_id
+from retrieval.citations import Answer, Citation, Passage, citation_id, parse_citation_id
+from retrieval.errors import InputError
 from retrieval.lexical import tokens
 from retrieval.search import Hit
 
@@ -19,10 +22,13 @@ class AnswerSettings:
 
     sentences: int = 2
     passages_scanned: int = 3
+    lexical_weight: float = 0.45
+    meaning_weight: float = 0.35
+    passage_weight: float = 0.2
+    second_sentence_ratio: float = 0.85
     min_coverage: float = 0.4
     min_dense: float = 0.2
-    second_sentence_ratio: float = 0.85
-    passage_weight: float = 0.35
+    continuity_bonus: float = 0.15
 
 
 @dataclass(frozen=True)
@@ -31,32 +37,88 @@ class _Candidate:
     start: int
     end: int
     coverage: float
+    meaning: float
     score: float
+    support: float
+    repeated: bool
 
 
 class ExtractiveAnswerer:
-    """Scores the sentences of the top passages by the question's weighted words found in them."""
+    """Scores the sentences of the top passages by the question's weighted words and by meaning."""
 
-    def __init__(self, idf: Callable[[str], float], settings: AnswerSettings | None = None) -> None:
+    def __init__(
+        self,
+        idf: Callable[[str], float],
+        embed_query: Callable[[str], list[float]],
+        settings: AnswerSettings | None = None,
+    ) -> None:
         self.idf = idf
+        self.embed_query = embed_query
         self.settings = settings or AnswerSettings()
 
-    def _candidates(self, question: str, hits: list[Hit]) -> list[_Candidate]:
-        wanted = set(tokens(question))
-        weights = {w: self.idf(w) for w in wanted}
+    def _coverage(self, words: set[str]) -> Callable[[set[str]], float]:
+        weights = {w: self.idf(w) for w in words}
         total = sum(weights.values()) or 1.0
+        return lambda found: sum(weights[w] for w in words & found) / total
+
+    def _candidates(
+        self, question: str, query: str, hits: list[Hit], previous: list[str]
+    ) -> list[_Candidate]:
+        coverage_of = self._coverage(set(tokens(question)))
+        support_of = self._coverage(set(tokens(query)))
+        query = np.asarray(self.embed_query(question), dtype=np.float32)
+        cfg = self.settings
+        given = set()
+        for cited in previous:
+            try:
+                given.add(parse_citation_id(cited))
+            except InputError:
+                continue
         found: list[_Candidate] = []
-        for rank, hit in enumerate(hits[: self.settings.passages_scanned]):
+        for rank, hit in enumerate(hits[: cfg.passages_scanned]):
+            text = hit.chunk.text
             prior = hit.score / (1 + rank * 0.25)
-            for s, e in sentence_spans(hit.chunk.text, 0, len(hit.chunk.text)):
-                words = set(tokens(hit.chunk.text[s:e]))
-                coverage = sum(weights[w] for w in wanted & words) / total
-                score = (1 - self.settings.passage_weight) * coverage + self.settings.passage_weight * prior
-                found.append(_Candidate(hit, hit.chunk.start + s, hit.chunk.start + e, coverage, score))
+            if hit.chunk.sentences is not None:
+                spans = list(hit.chunk.sentences.spans)
+                meanings = [float(x) for x in hit.chunk.sentences.similarities(query)]
+            else:
+                spans = sentence_spans(text, 0, len(text))
+                meanings = [0.0] * len(spans)
+            after_given = False
+            for (s, e), meaning in zip(spans, meanings, strict=True):
+                repeated = (hit.chunk.source, hit.chunk.start + s, hit.chunk.start + e) in given
+                words = set(tokens(text[s:e]))
+                coverage = coverage_of(words)
+                score = (
+                    cfg.lexical_weight * coverage + cfg.meaning_weight * meaning + cfg.passage_weight * prior
+                )
+                score += cfg.continuity_bonus if after_given else 0.0
+                after_given = repeated
+                found.append(
+                    _Candidate(
+                        hit,
+                        hit.chunk.start + s,
+                        hit.chunk.start + e,
+                        coverage,
+                        meaning,
+                        score,
+                        support_of(words),
+                        repeated,
+                    )
+                )
         return sorted(found, key=lambda c: (-c.score, c.start))
 
-    def answer(self, question: str, hits: list[Hit]) -> Answer:
-        """An Answer from the retrieved hits (passages always listed; citations only when not abstaining)."""
+    def _abstains(self, candidates: list[_Candidate], hits: list[Hit]) -> bool:
+        """Too little of the question (for a follow-up, with the previous one) is found, or nothing is near."""
+        if not candidates:
+            return True
+        support = max(c.support for c in candidates)
+        return support < self.settings.min_coverage or max(h.dense for h in hits) < self.settings.min_dense
+
+    def answer(
+        self, question: str, hits: list[Hit], query: str | None = None, previous: list[str] | None = None
+    ) -> Answer:
+        """An Answer from the hits for question, retrieved by query; previous: citation ids not to repeat."""
         passages = [
             Passage(
                 id=citation_id(h.chunk.source, h.chunk.start, h.chunk.end),
@@ -70,14 +132,11 @@ class ExtractiveAnswerer:
             )
             for h in hits
         ]
-        candidates = self._candidates(question, hits)
-        best = candidates[0] if candidates else None
-        if (
-            best is None
-            or best.coverage < self.settings.min_coverage
-            or max(h.dense for h in hits) < self.settings.min_dense
-        ):
+        everything = self._candidates(question, query or question, hits, previous or [])
+        candidates = [c for c in everything if not c.repeated]
+        if not candidates or self._abstains(everything, hits):
             return Answer(question=question, answer=ABSTAIN_TEXT, abstained=True, passages=passages)
+        best = candidates[0]
         chosen = [best]
         for candidate in candidates[1:]:
             if len(chosen) >= self.settings.sentences:

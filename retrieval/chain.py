@@ -6,21 +6,14 @@ import time
 from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableLambda
-from pydantic import BaseModel, Field
 
 from retrieval.answering import ExtractiveAnswerer
 from retrieval.citations import Answer
+from retrieval.conversation import Question, is_follow_up, retrieval_query
 from retrieval.errors import InputError
-from retrieval.search import HybridRetriever, from_document
+from retrieval.search import HybridRetriever
 
 MAX_QUESTION_CHARS = 2000
-
-
-class Question(BaseModel):
-    """A question, with the conversation's earlier questions (oldest first) for follow-ups."""
-
-    text: str
-    history: list[str] = Field(default_factory=list)
 
 
 def _prepare(value: Question | str | dict[str, Any]) -> dict[str, Any]:
@@ -34,7 +27,13 @@ def _prepare(value: Question | str | dict[str, Any]) -> dict[str, Any]:
         raise InputError("The question is empty")
     if len(text) > MAX_QUESTION_CHARS:
         raise InputError(f"The question is too long ({len(text)} characters; at most {MAX_QUESTION_CHARS})")
-    return {"question": text, "query": text, "began": time.perf_counter()}
+    follow_up = is_follow_up(text, question.history)
+    return {
+        "question": text,
+        "query": retrieval_query(text, question.history),
+        "previous": question.history[-1].cited if follow_up else [],
+        "began": time.perf_counter(),
+    }
 
 
 def build_chain(retriever: HybridRetriever, answerer: ExtractiveAnswerer) -> Runnable[Any, Answer]:
@@ -45,13 +44,15 @@ def build_chain(retriever: HybridRetriever, answerer: ExtractiveAnswerer) -> Run
         documents = retriever.invoke(state["query"])
         return {
             **state,
-            "hits": [from_document(d) for d in documents],
+            "hits": retriever.hits(documents),
             "retrieve_ms": (time.perf_counter() - began) * 1000,
         }
 
     def answer(state: dict[str, Any]) -> Answer:
         began = time.perf_counter()
-        result = answerer.answer(state["question"], state["hits"])
+        result = answerer.answer(
+            state["question"], state["hits"], query=state["query"], previous=state["previous"]
+        )
         done = time.perf_counter()
         result.retrieval_query = state["query"]
         result.timings_ms = {

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from retrieval.indexing import embedding_text
+from retrieval.indexing import lexical_text
 from retrieval.lexical import LexicalIndex
+from retrieval.sentence_vectors import SentenceVectors
 from retrieval.store import ChunkStore, DocRecord
 
 
@@ -21,6 +22,7 @@ class IndexedChunk:
     text: str
     title: str
     line: int = 1
+    sentences: SentenceVectors | None = field(default=None, compare=False, repr=False)
 
     def line_of(self, offset: int) -> int:
         """The 1-based line number of an absolute offset inside this chunk."""
@@ -46,10 +48,11 @@ class Corpus:
                     stored.text,
                     record.title,
                     stored.line,
+                    SentenceVectors.unpack(stored.sentences) if stored.sentences else None,
                 )
             )
         self.position = {c.id: i for i, c in enumerate(self.chunks)}
-        self.lexical = LexicalIndex([embedding_text(c.title, c.text) for c in self.chunks])
+        self.lexical = LexicalIndex([lexical_text(c.title, c.text) for c in self.chunks])
 
     def __len__(self) -> int:
         return len(self.chunks)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -83,6 +84,8 @@ class Embedder(Embeddings):
         self.batch_size = batch_size
         self._encoder: _Encoder | None = None
         self._lock = threading.Lock()
+        # Retrieval and answering embed the same question; remember the last few.
+        self._recent: OrderedDict[str, list[float]] = OrderedDict()
 
     @property
     def name(self) -> str:
@@ -114,5 +117,11 @@ class Embedder(Embeddings):
         return self.embed(texts)
 
     def embed_query(self, text: str) -> list[float]:
-        """LangChain's hook for a question."""
-        return self.embed([text])[0]
+        """LangChain's hook for a question (cached: the chain asks twice per question)."""
+        vector = self._recent.get(text)
+        if vector is None:
+            vector = self.embed([text])[0]
+            self._recent[text] = vector
+            while len(self._recent) > 64:
+                self._recent.popitem(last=False)
+        return vector

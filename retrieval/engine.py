@@ -10,7 +10,8 @@ from typing import Any
 from langchain_core.runnables import Runnable
 
 from retrieval.answering import AnswerSettings, ExtractiveAnswerer
-from retrieval.chain import Question, build_chain
+from retrieval.chain import build_chain
+from retrieval.conversation import Question, Turn
 from retrieval.citations import Answer, CitedPassage, look_up
 from retrieval.corpus import Corpus
 from retrieval.embedding import Embedder
@@ -71,12 +72,14 @@ class Engine:
     def chain(self) -> Runnable[Any, Answer]:
         """The shared question -> Answer chain."""
         if self._chain is None:
-            answerer = ExtractiveAnswerer(self.corpus.lexical.idf, self.config.answer)
+            answerer = ExtractiveAnswerer(
+                self.corpus.lexical.idf, self.embedder.embed_query, self.config.answer
+            )
             self._chain = build_chain(self.retriever(), answerer)
         return self._chain
 
-    def ask(self, question: str, history: list[str] | None = None) -> Answer:
-        """Answer one question."""
+    def ask(self, question: str, history: list[Turn] | None = None) -> Answer:
+        """Answer one question (with the conversation's earlier turns, for follow-ups)."""
         return self.chain().invoke(Question(text=question, history=history or []))
 
     def cite(self, citation: str) -> CitedPassage:

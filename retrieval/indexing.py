@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from retrieval.chunking import chunk
+from retrieval.chunking import chunk, sentence_spans
 from retrieval.embedding import Embedder
 from retrieval.errors import LoadError
 from retrieval.loading import Document, SourceFile, decode, discover, fingerprint, read_bytes
+from retrieval.sentence_vectors import SentenceVectors
 from retrieval.store import ChunkStore, DocRecord, StoredChunk, chunk_id, now_iso
 
 Progress = Callable[[str, int], None]
-"""Called with a step name ('files' or 'chunks') and how many more are done."""
+"""Called with a step name ('files' or 'sentences') and how many more are done."""
 
 
 @dataclass
@@ -51,8 +52,8 @@ class _Pending:
     chunks: list[StoredChunk]
 
 
-def embedding_text(title: str, chunk_text: str) -> str:
-    """What gets embedded and BM25-indexed for a chunk: its document's title, then its text."""
+def lexical_text(title: str, chunk_text: str) -> str:
+    """What BM25 indexes for a chunk: its document's title, then its text."""
     return chunk_text if chunk_text.startswith(title) else f"{title}\n{chunk_text}"
 
 
@@ -71,6 +72,10 @@ def _stored_chunks(document: Document, max_chars: int) -> list[StoredChunk]:
             )
         )
     return out
+
+
+def _sentence_spans(text: str) -> list[tuple[int, int]]:
+    return sentence_spans(text, 0, len(text)) or [(0, len(text))]
 
 
 class Indexer:
@@ -141,13 +146,23 @@ class Indexer:
         summary: IngestSummary,
         progress: Progress | None,
     ) -> None:
-        texts = [embedding_text(p.document.title, c.text) for p in pending for c in p.chunks]
-        vectors = self.embedder.embed(texts, progress=(lambda n: progress("chunks", n)) if progress else None)
+        spans = [_sentence_spans(c.text) for p in pending for c in p.chunks]
+        all_chunks = [c for p in pending for c in p.chunks]
+        texts = [
+            c.text[a:b] for c, chunk_spans in zip(all_chunks, spans, strict=True) for a, b in chunk_spans
+        ]
+        vectors = self.embedder.embed(
+            texts, progress=(lambda n: progress("sentences", n)) if progress else None
+        )
         at = 0
+        ready: dict[str, tuple[StoredChunk, list[float]]] = {}
+        for stored, chunk_spans in zip(all_chunks, spans, strict=True):
+            sentences = SentenceVectors.build(chunk_spans, vectors[at : at + len(chunk_spans)])
+            at += len(chunk_spans)
+            ready[stored.id] = (replace(stored, sentences=sentences.pack()), sentences.chunk_vector())
         for item in pending:
-            mine = vectors[at : at + len(item.chunks)]
-            at += len(item.chunks)
-            self.store.put_chunks(item.chunks, mine)
+            mine = [ready[c.id] for c in item.chunks]
+            self.store.put_chunks([c for c, _ in mine], [v for _, v in mine])
             record = DocRecord(
                 source=item.document.source,
                 path=str(item.document.path),

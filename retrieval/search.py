@@ -44,22 +44,6 @@ def to_document(hit: Hit) -> Document:
     )
 
 
-def from_document(doc: Document) -> Hit:
-    """Inverse of to_document."""
-    m = doc.metadata
-    chunk = IndexedChunk(
-        str(doc.id),
-        m["source"],
-        m["path"],
-        int(m["start"]),
-        int(m["end"]),
-        doc.page_content,
-        m.get("title", ""),
-        int(m.get("line", 1)),
-    )
-    return Hit(chunk, float(m["score"]), float(m["dense"]), float(m["bm25"]))
-
-
 class HybridRetriever(BaseRetriever):
     """BM25 (beside Chroma, over the same committed chunks) plus Chroma's dense search, fused."""
 
@@ -109,6 +93,18 @@ class HybridRetriever(BaseRetriever):
                 bm25_of.get(cid, 0.0),
             )
             for cid, score in ranked
+        ]
+
+    def hits(self, documents: list[Document]) -> list[Hit]:
+        """The hits behind documents this retriever returned (chunks looked up in its snapshot)."""
+        return [
+            Hit(
+                self.corpus.chunks[self.corpus.position[str(d.id)]],
+                float(d.metadata["score"]),
+                float(d.metadata["dense"]),
+                float(d.metadata["bm25"]),
+            )
+            for d in documents
         ]
 
     def _get_relevant_documents(

@@ -80,6 +80,7 @@ class StoredChunk:
     end: int
     text: str
     line: int = 1
+    sentences: str = ""
 
 
 def chunk_id(source: str, start: int, end: int, digest: str) -> str:
@@ -200,7 +201,14 @@ class ChunkStore:
                 ids=[c.id for c in part],
                 documents=[c.text for c in part],
                 metadatas=[
-                    {"source": c.source, "start": c.start, "end": c.end, "line": c.line} for c in part
+                    {
+                        "source": c.source,
+                        "start": c.start,
+                        "end": c.end,
+                        "line": c.line,
+                        "sentences": c.sentences,
+                    }
+                    for c in part
                 ],
                 embeddings=vectors[begin : begin + PAGE],
             )
@@ -237,6 +245,7 @@ class ChunkStore:
                             int(meta["end"]),
                             text,
                             int(meta.get("line", 1)),
+                            str(meta.get("sentences", "")),
                         )
                     )
             offset += len(page["ids"])
