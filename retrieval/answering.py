@@ -66,9 +66,9 @@ class ExtractiveAnswerer:
     ) -> list[_Candidate]:
         coverage_of = self._coverage(set(tokens(question)))
         support_of = self._coverage(set(tokens(query)))
-        query = np.asarray(self.embed_query(question), dtype=np.float32)
+        vector = np.asarray(self.embed_query(question), dtype=np.float32)
         cfg = self.settings
-        given = set()
+        given: set[tuple[str, int, int]] = set()
         for cited in previous:
             try:
                 given.add(parse_citation_id(cited))
@@ -80,7 +80,7 @@ class ExtractiveAnswerer:
             prior = hit.score / (1 + rank * 0.25)
             if hit.chunk.sentences is not None:
                 spans = list(hit.chunk.sentences.spans)
-                meanings = [float(x) for x in hit.chunk.sentences.similarities(query)]
+                meanings = [float(x) for x in hit.chunk.sentences.similarities(vector)]
             else:
                 spans = sentence_spans(text, 0, len(text))
                 meanings = [0.0] * len(spans)
@@ -109,7 +109,7 @@ class ExtractiveAnswerer:
         return sorted(found, key=lambda c: (-c.score, c.start))
 
     def _abstains(self, candidates: list[_Candidate], hits: list[Hit]) -> bool:
-        """Too little of the question (for a follow-up, with the previous one) is found, or nothing is near."""
+        """Too little of the question (a follow-up: with the previous one) is found, or nothing is near."""
         if not candidates:
             return True
         support = max(c.support for c in candidates)

@@ -14,8 +14,34 @@ from pydantic import BaseModel, Field, field_validator
 from retrieval.lexical import tokens
 
 OPENERS = frozenset(
-    "and but or so also then plus what's it its it's they them their theirs he him his she her hers "
-    "this that these those there".split()
+    [
+        "and",
+        "but",
+        "or",
+        "so",
+        "also",
+        "then",
+        "plus",
+        "what's",
+        "it",
+        "its",
+        "it's",
+        "they",
+        "them",
+        "their",
+        "theirs",
+        "he",
+        "him",
+        "his",
+        "she",
+        "her",
+        "hers",
+        "this",
+        "that",
+        "these",
+        "those",
+        "there",
+    ]
 )
 PHRASE_OPENERS = ("what about", "how about", "and what", "what else", "why not", "how so", "in return")
 SHORT_QUESTION_WORDS = 3

@@ -11,8 +11,8 @@ from langchain_core.runnables import Runnable
 
 from retrieval.answering import AnswerSettings, ExtractiveAnswerer
 from retrieval.chain import build_chain
-from retrieval.conversation import Question, Turn
 from retrieval.citations import Answer, CitedPassage, look_up
+from retrieval.conversation import Question, Turn
 from retrieval.corpus import Corpus
 from retrieval.embedding import Embedder
 from retrieval.indexing import Indexer, IngestSummary, Progress

@@ -36,7 +36,7 @@ class SentenceVectors:
 
     def similarities(self, query: np.ndarray) -> np.ndarray:
         """Cosine similarity of each sentence to a unit query vector."""
-        return self.vectors @ query
+        return np.asarray(self.vectors @ query)
 
     def pack(self) -> str:
         """One compact string (float16 vectors, base64) for Chroma metadata, which holds scalars only."""
