@@ -22,11 +22,11 @@ demo: $(STAMP)
 	$(VENV)/bin/citebot ask "$(QUESTION)"
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check bot retrieval tests
-	$(VENV)/bin/ruff format --check bot retrieval tests
+	$(VENV)/bin/ruff check bot retrieval bench tests
+	$(VENV)/bin/ruff format --check bot retrieval bench tests
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy bot retrieval
+	$(VENV)/bin/mypy bot retrieval bench
 
 unit: $(STAMP)
 	$(PY) -m pytest -q
@@ -35,3 +35,7 @@ test: lint typecheck unit
 
 clean:
 	rm -rf $(VENV) .citebot .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: bench
+bench: $(STAMP)
+	$(PY) -m bench.speed

@@ -1,0 +1,1 @@
+"""Benchmarks: speed on the seed corpus now; quality on public data to come."""

@@ -1,0 +1,91 @@
+"""Speed on the seed corpus: cold `citebot ask`, warm answers, unchanged re-ingest. Prints a Markdown table."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CITEBOT = str(Path(sys.executable).parent / "citebot")
+QUESTIONS = [
+    "What did the US offer in Stockholm?",
+    "Who won the 2018 World Cup?",
+    "What did the North want in return?",
+    "When did Trump and Kim meet at the border?",
+    "What missile did the North test?",
+    "Who is China's president?",
+    "Why did the talks break down?",
+    "What should Seoul and Washington do?",
+]
+
+
+def wall(args: list[str], env: dict[str, str]) -> float:
+    """Seconds one command takes, start to exit."""
+    began = time.perf_counter()
+    subprocess.run(args, env=env, check=True, capture_output=True)
+    return time.perf_counter() - began
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
+
+
+def main() -> None:
+    """Run every measurement and print the results."""
+    work = Path(tempfile.mkdtemp(prefix="citebot-bench-"))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "CITEBOT_STORE": str(work / "store")}
+    try:
+        first_ingest = wall([CITEBOT, "ingest", str(ROOT / "seeds")], env)
+        reingest = [wall([CITEBOT, "ingest", str(ROOT / "seeds")], env) for _ in range(3)]
+        cold = [wall([CITEBOT, "ask", QUESTIONS[0]], env) for _ in range(5)]
+
+        from retrieval.engine import Engine, EngineConfig
+        from retrieval.store import StoreLocation
+
+        engine = Engine(EngineConfig(StoreLocation(work / "store")))
+        began = time.perf_counter()
+        summary = engine.ingest([ROOT / "seeds"])
+        reingest_in_process = time.perf_counter() - began
+        engine.ask(QUESTIONS[0])
+        warm = []
+        for _ in range(25):
+            for question in QUESTIONS:
+                engine.embedder.forget_recent()
+                began = time.perf_counter()
+                engine.ask(question)
+                warm.append((time.perf_counter() - began) * 1000)
+        results = {
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+            "first_ingest_wall_s": round(first_ingest, 2),
+            "unchanged_reingest_wall_s": round(statistics.median(reingest), 2),
+            "unchanged_reingest_in_process_s": round(reingest_in_process, 3),
+            "unchanged_files": summary.unchanged,
+            "cold_ask_wall_s_median": round(statistics.median(cold), 2),
+            "cold_ask_wall_s_max": round(max(cold), 2),
+            "warm_answer_ms_p50": round(percentile(warm, 50), 1),
+            "warm_answer_ms_p95": round(percentile(warm, 95), 1),
+            "warm_questions": len(warm),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 0),
+        }
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(results, indent=2))
+    print()
+    print("| measure | value |\n|---|---|")
+    for key, value in results.items():
+        print(f"| {key} | {value} |")
+
+
+if __name__ == "__main__":
+    main()
