@@ -1,4 +1,4 @@
-"""Speed on the seed corpus: cold `citebot ask`, warm answers, unchanged re-ingest. Prints a Markdown table."""
+"""Speed on the seed corpus: cold `citebot ask`, warm answers, unchanged re-ingest, as a Markdown table."""
 
 from __future__ import annotations
 
