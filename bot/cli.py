@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import asdict
 from functools import wraps
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import IO, Any, TypeVar
 
 import click
 
+from bot.ingest_report import ensure_ingested, run_ingest
 from bot.settings import Settings, SettingsError, load_settings
 from retrieval.errors import CitebotError, InputError, NotFoundError
 
@@ -55,63 +55,16 @@ def engine_for(settings: Settings, create: bool = True) -> Any:
     return Engine(settings.engine_config(), create=create)
 
 
-@contextmanager
-def progress_bar(enabled: bool) -> Iterator[Callable[[str, int], None] | None]:
-    """A rich progress bar on stderr when it is a terminal; otherwise nothing."""
-    if not enabled:
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as bar:
-        tasks = {
-            "files": bar.add_task("files scanned", total=None),
-            "sentences": bar.add_task("sentences embedded", total=None),
-        }
-        yield lambda step, n: bar.advance(tasks[step], n)
-
-
-def run_ingest(engine: Any, paths: list[Path], as_json: bool, to_stderr: bool = False) -> int:
-    """Ingest, print the summary, return the exit code (1 when any file failed)."""
-    try:
-        with progress_bar(sys.stderr.isatty() and not as_json) as progress:
-            summary = engine.ingest(paths, progress)
-    except KeyboardInterrupt:
-        click.echo(
-            "Interrupted: files finished so far are indexed, the rest left as they were. "
-            "Run the same command again to finish.",
-            err=True,
-        )
-        return 130
-    for failure in summary.failures:
-        click.echo(f"failed: {failure}", err=True)
-    if as_json:
-        click.echo(json.dumps(summary.as_json()), err=to_stderr)
-    else:
-        click.echo(
-            f"Ingested in {summary.seconds:.2f} s: {summary.added} added, {summary.updated} updated, "
-            f"{summary.unchanged} unchanged, {summary.removed} removed, {summary.failed} failed files; "
-            f"{summary.chunks} chunks written.",
-            err=to_stderr,
-        )
-    return 1 if summary.failed else 0
-
-
 @click.group(invoke_without_command=True)
 @click.version_option(package_name="citebot")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """Ask questions about your documents; every answer cites the exact passage it comes from."""
     if ctx.invoked_subcommand is None:
-        click.echo(ctx.get_help())
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            ctx.invoke(repl)
+        else:
+            click.echo(ctx.get_help())
 
 
 @cli.command()
@@ -124,13 +77,6 @@ def ingest(paths: tuple[Path, ...], as_json: bool, store: Path | None) -> None:
     settings = load_settings(store=store)
     code = run_ingest(engine_for(settings), list(paths) or [settings.corpus], as_json)
     sys.exit(code)
-
-
-def ensure_ingested(engine: Any, settings: Settings) -> None:
-    """On an empty store, ingest the default corpus first so the first question works."""
-    if engine.is_empty():
-        click.echo(f"The store is empty: ingesting {settings.corpus} first.", err=True)
-        run_ingest(engine, [settings.corpus], as_json=False, to_stderr=True)
 
 
 def _batch_lines(handle: IO[str], engine: Any) -> Iterator[tuple[dict[str, Any], bool]]:
@@ -207,6 +153,21 @@ def status(as_json: bool, store: Path | None) -> None:
 
     info = engine_for(load_settings(store=store), create=False).status()
     click.echo(json.dumps(info) if as_json else status_text(info))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print answers as JSON lines.")
+@click.option("--k", type=click.IntRange(1, 50), default=None, help="Passages to retrieve (default 5).")
+@store_option
+@doors
+def repl(as_json: bool = False, k: int | None = None, store: Path | None = None) -> None:
+    """Ask questions one after another (follow-ups, :cite, :sources...); reads lines when piped."""
+    from bot import repl as loop
+
+    settings = load_settings(store=store, k=k)
+    engine = engine_for(settings)
+    ensure_ingested(engine, settings)
+    loop.run(engine, settings, as_json)
 
 
 def main() -> None:

@@ -65,7 +65,7 @@ class ExtractiveAnswerer:
         self, question: str, query: str, hits: list[Hit], previous: list[str]
     ) -> list[_Candidate]:
         coverage_of = self._coverage(set(tokens(question)))
-        support_of = self._coverage(set(tokens(query)))
+        query_coverage = self._coverage(set(tokens(query)))
         vector = np.asarray(self.embed_query(question), dtype=np.float32)
         cfg = self.settings
         given: set[tuple[str, int, int]] = set()
@@ -102,7 +102,7 @@ class ExtractiveAnswerer:
                         coverage,
                         meaning,
                         score,
-                        support_of(words),
+                        max(coverage, query_coverage(words)),
                         repeated,
                     )
                 )

@@ -1,7 +1,7 @@
 """Follow-ups: when a question leans on the previous turn, and what the previous turn lends it.
 
 The rule (documented in the README): a question is a follow-up when there is a previous turn and it either
-starts with a conjunction, pronoun or "what about"-style opener, or has at most three content words.
+starts with a conjunction, pronoun or "what about"-style opener, or has at most two content words.
 A follow-up is retrieved with the previous question joined in front of it; its answer does not repeat
 sentences the previous answer cited, and prefers the sentence right after one of them (where the
 conversation left off).
@@ -44,7 +44,7 @@ OPENERS = frozenset(
     ]
 )
 PHRASE_OPENERS = ("what about", "how about", "and what", "what else", "why not", "how so", "in return")
-SHORT_QUESTION_WORDS = 3
+SHORT_QUESTION_WORDS = 2
 
 
 class Turn(BaseModel):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +77,11 @@ class Engine:
             )
             self._chain = build_chain(self.retriever(), answerer)
         return self._chain
+
+    def set_k(self, k: int) -> None:
+        """Retrieve k passages per question from now on."""
+        self.config = replace(self.config, k=k)
+        self._chain = None
 
     def ask(self, question: str, history: list[Turn] | None = None) -> Answer:
         """Answer one question (with the conversation's earlier turns, for follow-ups)."""

@@ -1,0 +1,78 @@
+"""Ingest at the doors: a progress bar on a terminal, the summary line, auto-ingest on an empty store."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from retrieval.indexing import IngestSummary
+
+
+def summary_line(summary: IngestSummary) -> str:
+    """The one-line human summary of an ingest."""
+    return (
+        f"Ingested in {summary.seconds:.2f} s: {summary.added} added, {summary.updated} updated, "
+        f"{summary.unchanged} unchanged, {summary.removed} removed, {summary.failed} failed files; "
+        f"{summary.chunks} chunks written."
+    )
+
+
+@contextmanager
+def progress_bar(enabled: bool) -> Iterator[Callable[[str, int], None] | None]:
+    """A rich progress bar on stderr when it is a terminal; otherwise nothing."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        tasks = {
+            "files": bar.add_task("files scanned", total=None),
+            "sentences": bar.add_task("sentences embedded", total=None),
+        }
+        yield lambda step, n: bar.advance(tasks[step], n)
+
+
+def run_ingest(engine: Any, paths: list[Path], as_json: bool, to_stderr: bool = False) -> int:
+    """Ingest, print the summary, return the exit code (1 when any file failed)."""
+    try:
+        with progress_bar(sys.stderr.isatty() and not as_json) as progress:
+            summary = engine.ingest(paths, progress)
+    except KeyboardInterrupt:
+        click.echo(
+            "Interrupted: files finished so far are indexed, the rest left as they were. "
+            "Run the same command again to finish.",
+            err=True,
+        )
+        return 130
+    for failure in summary.failures:
+        click.echo(f"failed: {failure}", err=True)
+    if as_json:
+        click.echo(json.dumps(summary.as_json()), err=to_stderr)
+    else:
+        click.echo(summary_line(summary), err=to_stderr)
+    return 1 if summary.failed else 0
+
+
+def ensure_ingested(engine: Any, settings: Settings) -> None:
+    """On an empty store, ingest the default corpus first so the first question works."""
+    if engine.is_empty():
+        click.echo(f"The store is empty: ingesting {settings.corpus} first.", err=True)
+        run_ingest(engine, [settings.corpus], as_json=False, to_stderr=True)

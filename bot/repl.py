@@ -1,0 +1,238 @@
+"""The REPL: ask, look at sources, open citations, follow up; on a terminal or fed by a pipe."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import IO, Any
+
+from rich.console import Console
+
+from bot.ingest_report import summary_line
+from bot.render import answer_text
+from bot.repl_view import answer_view, cited_view, print_plain, sources_view
+from bot.settings import Settings
+from retrieval.citations import Answer
+from retrieval.conversation import Turn
+from retrieval.errors import CitebotError
+
+PROMPT = "citebot> "
+SPINNER_AFTER_S = 0.3
+HISTORY_FILE = "repl_history"
+BANNER = "citebot: ask about your documents. :help for commands, Ctrl-D to leave."
+HELP = """Type a question, or a command:
+  :cite N         open citation N of the last answer in context
+  :sources        every passage retrieved for the last answer, with scores
+  :json           toggle raw JSON output
+  :ingest [PATH]  re-ingest (incremental) the corpus, or PATH, without leaving
+  :k N            retrieve N passages per question
+  :new            start a new conversation (forget the previous questions)
+  :help           this help
+  :quit           leave (Ctrl-D works too; Ctrl-C cancels the current line)
+A short question, or one starting with "and", "but", "it", "they", "what about"..., follows up on the
+previous one: it is searched together with it."""
+
+
+class ReplError(Exception):
+    """A command used wrongly; shown as one line, the session goes on."""
+
+
+class Session:
+    """One conversation: the engine, the turns so far, the last answer and the output mode."""
+
+    def __init__(
+        self, engine: Any, settings: Settings, console: Console, json_mode: bool, rich: bool
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.console = console
+        self.json_mode = json_mode
+        self.rich = rich
+        self.turns: list[Turn] = []
+        self.last: Answer | None = None
+
+    def emit(self, data: Any) -> None:
+        """One JSON line."""
+        print_plain(self.console, json.dumps(data, ensure_ascii=False))
+
+    def say(self, text: str) -> None:
+        """A line of text, or in JSON mode a {"message"} line."""
+        if self.json_mode:
+            self.emit({"message": text})
+        else:
+            print_plain(self.console, text)
+
+    def error(self, text: str) -> None:
+        """A one-line error; the session goes on."""
+        if self.json_mode:
+            self.emit({"error": text})
+        else:
+            self.console.print(f"Error: {text}", style="bold red", markup=False, highlight=False)
+
+    def handle(self, line: str) -> bool:
+        """Act on one input line; False when the session should end."""
+        line = line.strip()
+        if not line:
+            return True
+        try:
+            if line.startswith(":"):
+                return self.command(line)
+            self.ask(line)
+        except (CitebotError, ReplError) as exc:
+            self.error(str(exc))
+        except KeyboardInterrupt:
+            self.error("cancelled")
+        except Exception as exc:  # a failing answer must never end the session
+            self.error(f"{type(exc).__name__}: {exc}")
+        return True
+
+    @contextmanager
+    def spinner(self) -> Iterator[None]:
+        """A spinner, only if the work takes longer than SPINNER_AFTER_S and only on a terminal."""
+        if not self.rich:
+            yield
+            return
+        status = self.console.status("Thinking…", spinner="dots")
+        timer = threading.Timer(SPINNER_AFTER_S, status.start)
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+            status.stop()
+
+    def ask(self, question: str) -> None:
+        """Answer a question, as a follow-up of the turns so far when it leans on them."""
+        with self.spinner():
+            answer = self.engine.ask(question, self.turns)
+        self.last = answer
+        self.turns.append(Turn(question=question, cited=[c.id for c in answer.citations]))
+        if self.json_mode:
+            self.emit(answer.model_dump())
+        elif self.rich:
+            self.console.print(answer_view(answer))
+        else:
+            print_plain(self.console, answer_text(answer) + "\n")
+
+    def _last(self) -> Answer:
+        if self.last is None:
+            raise ReplError("No answer yet: ask a question first")
+        return self.last
+
+    def command(self, line: str) -> bool:
+        """Run a :command."""
+        name, _, arg = line[1:].partition(" ")
+        arg = arg.strip()
+        if name in ("quit", "q", "exit"):
+            return False
+        handler = getattr(self, f"cmd_{name}", None)
+        if handler is None:
+            raise ReplError(f"Unknown command :{name} (type :help)")
+        handler(arg)
+        return True
+
+    def cmd_help(self, arg: str) -> None:
+        """:help"""
+        self.say(HELP)
+
+    def cmd_new(self, arg: str) -> None:
+        """:new"""
+        self.turns = []
+        self.last = None
+        self.say("New conversation.")
+
+    def cmd_json(self, arg: str) -> None:
+        """:json"""
+        self.json_mode = not self.json_mode
+        self.say(f"JSON output {'on' if self.json_mode else 'off'}.")
+
+    def cmd_k(self, arg: str) -> None:
+        """:k N"""
+        if not arg.isdigit() or not 1 <= int(arg) <= 50:
+            raise ReplError(":k takes a whole number from 1 to 50, e.g. :k 8")
+        self.engine.set_k(int(arg))
+        self.say(f"Retrieving {arg} passages per question.")
+
+    def cmd_cite(self, arg: str) -> None:
+        """:cite N"""
+        answer = self._last()
+        if not arg.isdigit():
+            raise ReplError(":cite takes a citation number, e.g. :cite 1")
+        matches = [c for c in answer.citations if c.n == int(arg)]
+        if not matches:
+            raise ReplError(f"The last answer has no citation {arg} (it has {len(answer.citations)})")
+        cited = self.engine.cite(matches[0].id)
+        if self.json_mode:
+            self.emit(asdict(cited))
+        else:
+            print_plain(self.console, cited_view(cited))
+
+    def cmd_sources(self, arg: str) -> None:
+        """:sources"""
+        answer = self._last()
+        if self.json_mode:
+            self.emit([p.model_dump() for p in answer.passages])
+        elif self.rich:
+            self.console.print(sources_view(answer))
+        else:
+            for i, p in enumerate(answer.passages, start=1):
+                print_plain(self.console, f"{i}. {p.score:.3f} {p.source}:{p.line} {p.id}")
+
+    def cmd_ingest(self, arg: str) -> None:
+        """:ingest [PATH]"""
+        paths = [Path(arg).expanduser()] if arg else [self.settings.corpus]
+        with self.spinner():
+            summary = self.engine.ingest(paths)
+        for failure in summary.failures:
+            self.error(f"failed: {failure}")
+        if self.json_mode:
+            self.emit(summary.as_json())
+        else:
+            self.say(summary_line(summary))
+
+
+def run_piped(session: Session, lines: IO[str]) -> None:
+    """One input line at a time until the end of input."""
+    for line in lines:
+        if not session.handle(line):
+            return
+
+
+def run_terminal(session: Session, history: Path) -> None:
+    """The interactive loop with history and line editing (prompt_toolkit)."""
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.history import FileHistory
+
+    prompt: PromptSession[str] = PromptSession(history=FileHistory(str(history)))
+    session.console.print(
+        "citebot: ask about your documents. :help for commands, Ctrl-D to leave.", style="dim"
+    )
+    while True:
+        try:
+            line = prompt.prompt(PROMPT)
+        except KeyboardInterrupt:
+            continue
+        except EOFError:
+            break
+        if not session.handle(line):
+            break
+
+
+def run(engine: Any, settings: Settings, json_mode: bool) -> None:
+    """Start the REPL: interactive on a terminal, line by line from a pipe."""
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    console = (
+        Console(highlight=False) if interactive else Console(highlight=False, no_color=True, width=10_000)
+    )
+    session = Session(engine, settings, console, json_mode, rich=interactive and not json_mode)
+    engine.chain()
+    engine.embedder.embed_query("warm up")
+    if interactive:
+        run_terminal(session, settings.store / HISTORY_FILE)
+    else:
+        run_piped(session, sys.stdin)

@@ -1,0 +1,53 @@
+"""Rich views for the REPL: the answer with its [n] markers highlighted, numbered sources, passages."""
+
+from __future__ import annotations
+
+import re
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from bot.render import cited_text, short
+from retrieval.citations import Answer, CitedPassage
+
+_MARKER = re.compile(r"\[\d+\]")
+
+
+def answer_view(answer: Answer) -> Text:
+    """The answer text with markers styled, then its sources or closest matches."""
+    text = Text(answer.answer, style="italic" if answer.abstained else "")
+    for match in _MARKER.finditer(answer.answer):
+        text.stylize("bold cyan", match.start(), match.end())
+    text.append("\n")
+    if answer.abstained:
+        text.append("\nClosest matches (not an answer):\n", style="dim")
+        for p in answer.passages[:3]:
+            text.append(f"  - {p.source}:{p.line} ", style="dim")
+            text.append(f'"{short(p.text, 90)}"\n', style="dim")
+    else:
+        for c in answer.citations:
+            text.append(f"  [{c.n}] ", style="bold cyan")
+            text.append(f"{c.source}:{c.line} ", style="green")
+            text.append(f'"{short(c.quote, 90)}"\n')
+    return text
+
+
+def sources_view(answer: Answer) -> Table:
+    """Every retrieved passage of an answer with its score."""
+    table = Table(show_header=True, header_style="bold", box=None)
+    for name in ("#", "score", "where", "passage"):
+        table.add_column(name)
+    for i, p in enumerate(answer.passages, start=1):
+        table.add_row(str(i), f"{p.score:.3f}", f"{p.source}:{p.line}", short(p.text, 70))
+    return table
+
+
+def cited_view(cited: CitedPassage) -> str:
+    """The same view as `citebot cite ID`."""
+    return cited_text(cited)
+
+
+def print_plain(console: Console, text: str) -> None:
+    """Print text exactly, with no markup or highlighting."""
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
