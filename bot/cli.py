@@ -170,6 +170,72 @@ def repl(as_json: bool = False, k: int | None = None, store: Path | None = None)
     loop.run(engine, settings, as_json)
 
 
+@cli.command()
+@click.option("--http", "use_http", is_flag=True, help="Serve signed HTTP requests instead of Socket Mode.")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=3000, show_default=True, help="HTTP mode port."
+)
+@click.option("--host", default="0.0.0.0", show_default=True, help="HTTP mode address.")
+@store_option
+@doors
+def slack(use_http: bool, port: int, host: str, store: Path | None) -> None:
+    """Run the Slack bot: Socket Mode (SLACK_BOT_TOKEN, SLACK_APP_TOKEN) or --http (SLACK_SIGNING_SECRET)."""
+    import logging
+
+    from bot.slack.app import build_app
+    from bot.slack.feedback import FeedbackStore
+    from bot.slack.settings import load_slack_settings
+    from bot.slack.transports import run_http, run_socket_mode
+
+    slack_settings = load_slack_settings(http=use_http)
+    settings = load_settings(store=store)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    engine = engine_for(settings)
+    ensure_ingested(engine, settings)
+    engine.chain()
+    engine.embedder.embed_query("warm up")
+    feedback = FeedbackStore(slack_settings.feedback_db or settings.store / "feedback.sqlite3")
+    try:
+        app = build_app(engine, slack_settings, feedback, http=use_http)
+    except Exception as exc:  # bolt raises BoltError when auth.test fails
+        raise click.ClickException(f"Slack refused the bot token or could not be reached: {exc}") from exc
+    click.echo(
+        f"citebot is listening ({'HTTP on ' + host + ':' + str(port) if use_http else 'Socket Mode'}).",
+        err=True,
+    )
+    if use_http:
+        run_http(app, host, port)
+    else:
+        run_socket_mode(app, slack_settings.app_token)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON lines.")
+@store_option
+@doors
+def feedback(as_json: bool, store: Path | None) -> None:
+    """List the helpful / not helpful votes given in Slack, newest first."""
+    from bot.slack.feedback import FeedbackStore
+    from bot.slack.settings import SlackSettings
+
+    settings = load_settings(store=store)
+    path = SlackSettings().feedback_db or settings.store / "feedback.sqlite3"
+    if not path.exists():
+        click.echo("No feedback yet.")
+        return
+    votes = FeedbackStore(path).votes()
+    for vote in votes:
+        if as_json:
+            click.echo(json.dumps(vote, ensure_ascii=False))
+        else:
+            click.echo(
+                f"{vote['time']}  {vote['vote']:<12} {vote['user']} in {vote['channel']}: {vote['question']}"
+            )
+            click.echo(f"    {vote['answer'][:150]}  [{', '.join(vote['citations'])}]")
+    if not votes and not as_json:
+        click.echo("No feedback yet.")
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="citebot")

@@ -1,0 +1,1 @@
+"""The Slack door: slack-bolt app, Block Kit rendering, transports, feedback."""

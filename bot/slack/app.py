@@ -1,0 +1,287 @@
+"""The slack-bolt app: mentions, direct messages, /ask and the answer's buttons, all on the shared chain."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from slack_bolt import App, BoltResponse
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+
+from bot.slack.blocks import (
+    NOT_HERE,
+    RATE_LIMITED,
+    SORRY,
+    answer_blocks,
+    escape,
+    fallback_text,
+    sources_blocks,
+)
+from bot.slack.conversation import answer_metadata, question_text, thread_turns
+from bot.slack.feedback import FeedbackStore
+from bot.slack.guards import RateLimiter, SeenEvents, channel_allowed
+from bot.slack.settings import SlackSettings
+from retrieval.citations import Answer
+from retrieval.conversation import Turn
+from retrieval.errors import CitebotError
+
+log = logging.getLogger("citebot.slack")
+EMPTY_MENTION = "Ask me a question after the mention, e.g. `@citebot What did the US offer in Stockholm?`"
+THANKS = "Thanks, your feedback is recorded."
+GONE = "That answer is no longer available; please ask again."
+
+
+def web_client(settings: SlackSettings) -> WebClient:
+    """A Web API client on the configured base URL that waits out HTTP 429 (Retry-After) and retries drops."""
+    client = WebClient(token=settings.bot_token, base_url=settings.base_url)
+    client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=3))
+    client.retry_handlers.append(ConnectionErrorRetryHandler(max_retry_count=2))
+    return client
+
+
+def short_reason(exc: BaseException) -> str:
+    """A failure in a few words, safe to show."""
+    text = str(exc) if isinstance(exc, CitebotError) else f"{type(exc).__name__}: {exc}"
+    return escape(" ".join(text.split())[:200] or type(exc).__name__)
+
+
+class SlackBot:
+    """Everything the listeners share: the engine, the answers log, and the guards."""
+
+    def __init__(self, engine: Any, settings: SlackSettings, feedback: FeedbackStore) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.feedback = feedback
+        self.seen = SeenEvents()
+        self.limiter = RateLimiter(settings.rate_limit)
+
+    def answer(
+        self, question: str, history: list[Turn], user: str | None, channel: str | None
+    ) -> tuple[Answer, str]:
+        """Ask the chain, keep the answer for its buttons, log one line."""
+        began = time.perf_counter()
+        answer: Answer = self.engine.ask(question, history)
+        answer_id = self.feedback.record_answer(answer, user, channel)
+        log.info(
+            json.dumps(
+                {
+                    "event": "question",
+                    "channel": channel,
+                    "user": user,
+                    "latency_ms": round((time.perf_counter() - began) * 1000, 1),
+                    "abstained": answer.abstained,
+                    "citations": len(answer.citations),
+                    "follow_up": bool(history) and answer.retrieval_query != answer.question,
+                }
+            )
+        )
+        return answer, answer_id
+
+    def post_answer(
+        self,
+        client: WebClient,
+        channel: str,
+        thread_ts: str | None,
+        question: str,
+        history: list[Turn],
+        user: str | None,
+    ) -> None:
+        """Answer in a channel or thread; on any failure post a visible apology instead."""
+        try:
+            answer, answer_id = self.answer(question, history, user, channel)
+            client.chat_postMessage(
+                channel=channel,
+                thread_ts=thread_ts,
+                text=fallback_text(answer),
+                blocks=answer_blocks(answer, answer_id),
+                metadata=answer_metadata(question, [c.id for c in answer.citations], answer_id),
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+        except Exception as exc:
+            log.exception("answering failed in %s", channel)
+            client.chat_postMessage(
+                channel=channel, thread_ts=thread_ts, text=SORRY.format(reason=short_reason(exc))
+            )
+
+    def history(
+        self, client: WebClient, channel: str, thread_ts: str | None, ts: str, bot_user: str | None
+    ) -> list[Turn]:
+        """The earlier turns of the thread a message is in (none outside a thread)."""
+        if not thread_ts or thread_ts == ts:
+            return []
+        replies = client.conversations_replies(
+            channel=channel, ts=thread_ts, include_all_metadata=True, limit=100
+        )
+        return thread_turns(list(replies.get("messages") or []), ts, bot_user)
+
+    def on_message(
+        self, event: dict[str, Any], client: WebClient, bot_user: str | None, in_thread: bool
+    ) -> None:
+        """A mention (in_thread: answer in its thread) or a direct message."""
+        if event.get("bot_id") or event.get("subtype"):
+            return
+        channel, ts, user = str(event["channel"]), str(event["ts"]), str(event.get("user", ""))
+        thread_ts = event.get("thread_ts") or (ts if in_thread else None)
+        if not channel_allowed(channel, self.settings.allowlist):
+            client.chat_postEphemeral(channel=channel, user=user, text=NOT_HERE)
+            return
+        question = question_text(str(event.get("text", "")))
+        if not question:
+            client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=EMPTY_MENTION)
+            return
+        if not self.limiter.allow(user):
+            client.chat_postMessage(
+                channel=channel, thread_ts=thread_ts, text=RATE_LIMITED.format(limit=self.settings.rate_limit)
+            )
+            return
+        self._react(client, "reactions_add", channel, ts)
+        try:
+            try:
+                history = self.history(client, channel, event.get("thread_ts"), ts, bot_user)
+            except SlackApiError:
+                log.warning("could not read the thread %s; answering without its context", thread_ts)
+                history = []
+            self.post_answer(client, channel, thread_ts, question, history, user)
+        finally:
+            self._react(client, "reactions_remove", channel, ts)
+
+    @staticmethod
+    def _react(client: WebClient, method: str, channel: str, ts: str) -> None:
+        try:
+            getattr(client, method)(channel=channel, timestamp=ts, name="eyes")
+        except SlackApiError as exc:  # a reaction is a courtesy; never let it stop the answer
+            log.warning("%s failed: %s", method, exc.response.get("error"))
+
+    def on_slash(self, command: dict[str, Any], respond: Any) -> None:
+        """/ask: an ephemeral answer with a Share button."""
+        question = question_text(str(command.get("text", "")))
+        user, channel = str(command.get("user_id", "")), str(command.get("channel_id", ""))
+        if not question:
+            respond(response_type="ephemeral", text="Usage: `/ask What did the US offer in Stockholm?`")
+            return
+        if not channel_allowed(channel, self.settings.allowlist):
+            respond(response_type="ephemeral", text=NOT_HERE)
+            return
+        if not self.limiter.allow(user):
+            respond(response_type="ephemeral", text=RATE_LIMITED.format(limit=self.settings.rate_limit))
+            return
+        try:
+            answer, answer_id = self.answer(question, [], user, channel)
+            respond(
+                response_type="ephemeral",
+                text=fallback_text(answer),
+                blocks=answer_blocks(answer, answer_id, share=True),
+            )
+        except Exception as exc:
+            log.exception("/ask failed")
+            respond(response_type="ephemeral", text=SORRY.format(reason=short_reason(exc)))
+
+    def on_sources(self, body: dict[str, Any], respond: Any) -> None:
+        """The Sources button: the full cited passages, to the person who pressed it."""
+        answer = self.feedback.answer(str(body["actions"][0]["value"]))
+        if answer is None:
+            respond(response_type="ephemeral", replace_original=False, text=GONE)
+            return
+        ids = [c.id for c in answer.citations] or [p.id for p in answer.passages[:3]]
+        try:
+            passages = [self.engine.cite(i) for i in ids]
+        except CitebotError as exc:
+            respond(
+                response_type="ephemeral", replace_original=False, text=SORRY.format(reason=short_reason(exc))
+            )
+            return
+        respond(
+            response_type="ephemeral", replace_original=False, text="Sources", blocks=sources_blocks(passages)
+        )
+
+    def on_share(self, body: dict[str, Any], client: WebClient, respond: Any) -> None:
+        """The Share button of an ephemeral /ask answer: post it in the channel for everyone."""
+        answer_id = str(body["actions"][0]["value"])
+        answer = self.feedback.answer(answer_id)
+        if answer is None:
+            respond(response_type="ephemeral", replace_original=False, text=GONE)
+            return
+        user, channel = body["user"]["id"], body["channel"]["id"]
+        asked_by = {
+            "type": "context",
+            "elements": [{"type": "mrkdwn", "text": f"<@{user}> asked: {escape(answer.question)}"}],
+        }
+        client.chat_postMessage(
+            channel=channel,
+            text=f"<@{user}> asked: {escape(answer.question)}\n{fallback_text(answer)}",
+            blocks=[asked_by, *answer_blocks(answer, answer_id)],
+            metadata=answer_metadata(answer.question, [c.id for c in answer.citations], answer_id),
+            unfurl_links=False,
+        )
+        respond(delete_original=True)
+
+    def on_vote(self, body: dict[str, Any], respond: Any, vote: str) -> None:
+        """A feedback button: store the vote and thank the voter privately."""
+        channel = (body.get("channel") or {}).get("id")
+        stored = self.feedback.record_vote(
+            str(body["actions"][0]["value"]), vote, body["user"]["id"], channel
+        )
+        respond(response_type="ephemeral", replace_original=False, text=THANKS if stored else GONE)
+
+
+def build_app(engine: Any, settings: SlackSettings, feedback: FeedbackStore, http: bool) -> App:
+    """The bolt app with every listener registered."""
+    client = web_client(settings)
+    app = App(
+        client=client,
+        signing_secret=settings.signing_secret if http else "",
+        request_verification_enabled=http,
+        name="citebot",
+    )
+    bot = SlackBot(engine, settings, feedback)
+    app.extensions = {"citebot": bot}  # type: ignore[attr-defined]
+
+    @app.middleware
+    def answer_each_event_once(body: dict[str, Any], next: Any) -> BoltResponse | None:
+        event_id = body.get("event_id")
+        if event_id and not bot.seen.first_time(str(event_id)):
+            log.info(json.dumps({"event": "duplicate", "event_id": event_id}))
+            return BoltResponse(status=200, body="")
+        next()
+        return None
+
+    @app.event("app_mention")
+    def mention(event: dict[str, Any], client: WebClient, context: Any) -> None:
+        bot.on_message(event, client, context.bot_user_id, in_thread=True)
+
+    @app.event("message")
+    def direct_message(event: dict[str, Any], client: WebClient, context: Any) -> None:
+        if event.get("channel_type") == "im":
+            bot.on_message(event, client, context.bot_user_id, in_thread=bool(event.get("thread_ts")))
+
+    @app.command("/ask")
+    def ask(ack: Any, command: dict[str, Any], respond: Any) -> None:
+        ack()
+        bot.on_slash(command, respond)
+
+    @app.action("citebot_sources")
+    def sources(ack: Any, body: dict[str, Any], respond: Any) -> None:
+        ack()
+        bot.on_sources(body, respond)
+
+    @app.action("citebot_share")
+    def share(ack: Any, body: dict[str, Any], client: WebClient, respond: Any) -> None:
+        ack()
+        bot.on_share(body, client, respond)
+
+    @app.action("citebot_helpful")
+    def helpful(ack: Any, body: dict[str, Any], respond: Any) -> None:
+        ack()
+        bot.on_vote(body, respond, "helpful")
+
+    @app.action("citebot_not_helpful")
+    def not_helpful(ack: Any, body: dict[str, Any], respond: Any) -> None:
+        ack()
+        bot.on_vote(body, respond, "not_helpful")
+
+    return app

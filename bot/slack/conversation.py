@@ -1,0 +1,52 @@
+"""Reading Slack messages: the question in a mention, and a thread's earlier turns for follow-ups."""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+from retrieval.conversation import Turn
+
+ANSWER_EVENT = "citebot_answer"
+_MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
+_LINK = re.compile(r"<(https?://[^|>]+)(?:\|([^>]*))?>")
+
+
+def question_text(text: str) -> str:
+    """A message's text as the question: mentions removed, links and Slack escapes made plain."""
+    text = _MENTION.sub(" ", text or "")
+    text = _LINK.sub(lambda m: m.group(2) or m.group(1), text)
+    return " ".join(html.unescape(text).split())
+
+
+def answer_metadata(question: str, cited: list[str], answer_id: str) -> dict[str, Any]:
+    """Message metadata on every answer, so a later follow-up in the thread can find what was asked."""
+    return {
+        "event_type": ANSWER_EVENT,
+        "event_payload": {"question": question, "cited": cited, "answer_id": answer_id},
+    }
+
+
+def thread_turns(messages: list[dict[str, Any]], before_ts: str, bot_user_id: str | None) -> list[Turn]:
+    """Earlier turns of a thread (oldest first): people's questions, with the citations citebot answered."""
+    turns: list[Turn] = []
+    for message in sorted(messages, key=lambda m: float(m.get("ts", 0))):
+        if float(message.get("ts", 0)) >= float(before_ts):
+            break
+        meta = message.get("metadata") or {}
+        if meta.get("event_type") == ANSWER_EVENT:
+            payload = meta.get("event_payload") or {}
+            asked = str(payload.get("question", ""))
+            cited = [str(c) for c in payload.get("cited", [])]
+            if turns and turns[-1].question == asked:
+                turns[-1] = Turn(question=asked, cited=cited)
+            elif asked:
+                turns.append(Turn(question=asked, cited=cited))
+            continue
+        if message.get("bot_id") or message.get("subtype") or message.get("user") == bot_user_id:
+            continue
+        asked = question_text(str(message.get("text", "")))
+        if asked:
+            turns.append(Turn(question=asked))
+    return turns
