@@ -78,7 +78,7 @@ def _load_encoder(folder: Path, device: str) -> _Encoder:
 class Embedder(Embeddings):
     """LangChain Embeddings over a local sentence-transformers model, loaded on first use."""
 
-    def __init__(self, model: str = "", device: str = "auto", batch_size: int = 32) -> None:
+    def __init__(self, model: str = "", device: str = "auto", batch_size: int = 16) -> None:
         self.model = model
         self.device = device
         self.batch_size = batch_size
