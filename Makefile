@@ -36,6 +36,16 @@ test: lint typecheck unit
 clean:
 	rm -rf $(VENV) .citebot .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: bench
+.PHONY: bench bench-quick bench-speed
+# Quality and speed on ../shared/data, citebot beside the textbook LangChain pipeline (<= 20 min).
 bench: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) -m bench.speed
+	$(PY) -m bench.run
+
+bench-quick: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) -m bench.run --quick
+
+bench-speed: $(STAMP)
 	$(PY) -m bench.speed

@@ -63,10 +63,9 @@ class HybridRetriever(BaseRetriever):
         if not len(self.corpus):
             return []
         vector = self.embedder.embed_query(query)
-        dense = [
-            (cid, s) for cid, s in self.store.nearest(vector, self.candidates) if cid in self.corpus.position
-        ]
-        lexical = self.corpus.lexical.search(query, self.candidates)
+        pool = max(self.candidates, k)
+        dense = [(cid, s) for cid, s in self.store.nearest(vector, pool) if cid in self.corpus.position]
+        lexical = self.corpus.lexical.search(query, pool)
         dense_of = dict(dense)
         floor = min(dense_of.values()) if dense_of else 0.0
         bm25_of = {self.corpus.chunks[i].id: s for i, s in lexical}

@@ -1,0 +1,139 @@
+"""`make bench` / `make bench-quick`: quality and speed of citebot and the baselines, in one run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import evaluate
+from bench.datasets import sample, write_scifact, write_squad
+from bench.report import write_chart, write_markdown
+from bench.systems import Citebot, IngestStats, System, Textbook
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data"
+
+
+def cold_start(args: list[str]) -> dict[str, float]:
+    """Wall seconds and peak RSS (MB) of one process that answers one question."""
+    began = time.perf_counter()
+    run = subprocess.run(
+        ["/usr/bin/time", "-f", "%M", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    seconds = time.perf_counter() - began
+    rss_kb = int(run.stderr.strip().splitlines()[-1])
+    return {"cold_start_s": round(seconds, 2), "peak_rss_mb": round(rss_kb / 1024, 1)}
+
+
+def ingest_speed(stats: IngestStats) -> dict[str, float]:
+    """Throughput of one ingest."""
+    return {
+        "ingest_s": round(stats.seconds, 2),
+        "ingest_chars_per_s": round(stats.chars / stats.seconds),
+        "ingest_chunks_per_s": round(stats.chunks / stats.seconds, 1),
+        "chunks": stats.chunks,
+    }
+
+
+def log(message: str) -> None:
+    """Progress on stderr."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def run(quick: bool, squad_file: Path, scifact_dir: Path, work: Path) -> dict[str, Any]:
+    """Every measurement; returns the results."""
+    results: dict[str, Any] = {"systems": {}, "quick": quick}
+    questions = sample(write_squad(squad_file, work / "squad"), 500 if quick else None)
+    claims, _ = write_scifact(scifact_dir, work / "scifact")
+    abstain_claims = sample(claims, 200 if quick else None)
+    log(f"SQuAD: {len(questions)} questions; ingesting")
+    engine, stats = Citebot.build(work / "store-squad", work / "squad")
+    citebot = [
+        Citebot(engine),
+        Citebot(engine, "bm25 only", dense=0.0),
+        Citebot(engine, "dense only", lexical=0.0),
+    ]
+    textbook, tb_stats = Textbook.build(work / "textbook-squad", work / "squad")
+    systems = {s.name: {"squad_ingest": ingest_speed(stats)} for s in citebot}
+    systems["textbook"] = {"squad_ingest": ingest_speed(tb_stats)}
+    squad_systems: list[System] = [*citebot, textbook]
+    for system in squad_systems:
+        log(f"SQuAD: {system.name}")
+        systems[system.name]["squad"] = evaluate.squad(system, questions, work / "squad")
+        log(f"abstention: {system.name}")
+        systems[system.name]["abstention"] = evaluate.abstention(system, abstain_claims)
+    question = questions[0].question
+    systems["citebot"]["cold"] = cold_start(
+        [str(Path(sys.executable).parent / "citebot"), "ask", question, "--store", str(work / "store-squad")]
+    )
+    systems["textbook"]["cold"] = cold_start(
+        [sys.executable, "-m", "bench.cold_textbook", str(work / "textbook-squad"), question]
+    )
+    if quick:
+        relevant = {d for c in claims for d in c.relevant}
+        keep = relevant | {p.stem for p in sample(sorted((work / "scifact").glob("*.txt")), 1000)}
+        for path in (work / "scifact").glob("*.txt"):
+            if path.stem not in keep:
+                path.unlink()
+        claims = sample(claims, 300)
+    log(f"SciFact: {len(list((work / 'scifact').glob('*.txt')))} documents, {len(claims)} claims; ingesting")
+    engine, stats = Citebot.build(work / "store-scifact", work / "scifact")
+    textbook, tb_stats = Textbook.build(work / "textbook-scifact", work / "scifact")
+    scifact_systems: list[System] = [
+        Citebot(engine),
+        Citebot(engine, "bm25 only", dense=0.0),
+        Citebot(engine, "dense only", lexical=0.0),
+        textbook,
+    ]
+    for system in scifact_systems:
+        log(f"SciFact: {system.name}")
+        systems[system.name]["scifact"] = evaluate.scifact(system, claims)
+        systems[system.name]["scifact_ingest"] = ingest_speed(tb_stats if system is textbook else stats)
+    results["systems"] = systems
+    results["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    results["date"] = datetime.now(UTC).strftime("%Y-%m-%d")
+    results["scifact_documents"] = len(list((work / "scifact").glob("*.txt")))
+    return results
+
+
+def main() -> None:
+    """Parse arguments, run, write JSON, Markdown and the chart."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="500 SQuAD questions, a SciFact subset")
+    parser.add_argument("--squad", type=Path, default=DATA / "squad" / "dev-v1.1.even-articles.json")
+    parser.add_argument("--scifact", type=Path, default=DATA / "scifact")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--markdown", type=Path, default=ROOT / "BENCHMARKS.md")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="citebot-bench-"))
+    began = time.perf_counter()
+    try:
+        results = run(args.quick, args.squad, args.scifact, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    results["seconds"] = round(time.perf_counter() - began)
+    results["command"] = "make bench-quick" if args.quick else "make bench"
+    name = "quick" if args.quick else "full"
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    write_chart(results, args.out / f"{name}.png")
+    write_markdown(results, args.markdown, f"bench/results/{name}.png")
+    log(f"done in {results['seconds']} s; wrote {args.out / (name + '.json')} and {args.markdown}")
+
+
+if __name__ == "__main__":
+    main()
