@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import platform
@@ -13,6 +14,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 CITEBOT = str(Path(sys.executable).parent / "citebot")
@@ -41,6 +43,26 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
 
 
+def repl_latencies(engine: Any, work: Path) -> list[float]:
+    """Milliseconds from a line typed at the REPL to its rendered answer (terminal rendering, to a buffer)."""
+    from rich.console import Console
+
+    from bot.repl import Session
+    from bot.settings import load_settings
+
+    console = Console(file=io.StringIO(), force_terminal=True, width=120)
+    session = Session(engine, load_settings(store=work / "store"), console, json_mode=False, rich=True)
+    timings = []
+    for _ in range(10):
+        for question in QUESTIONS:
+            session.handle(":new")
+            engine.embedder.forget_recent()
+            began = time.perf_counter()
+            session.handle(question)
+            timings.append((time.perf_counter() - began) * 1000)
+    return timings
+
+
 def main() -> None:
     """Run every measurement and print the results."""
     work = Path(tempfile.mkdtemp(prefix="citebot-bench-"))
@@ -65,6 +87,7 @@ def main() -> None:
                 began = time.perf_counter()
                 engine.ask(question)
                 warm.append((time.perf_counter() - began) * 1000)
+        repl_ms = repl_latencies(engine, work)
         results = {
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
             "first_ingest_wall_s": round(first_ingest, 2),
@@ -76,6 +99,8 @@ def main() -> None:
             "warm_answer_ms_p50": round(percentile(warm, 50), 1),
             "warm_answer_ms_p95": round(percentile(warm, 95), 1),
             "warm_questions": len(warm),
+            "repl_answer_ms_p50": round(percentile(repl_ms, 50), 1),
+            "repl_answer_ms_p95": round(percentile(repl_ms, 95), 1),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 0),
         }
     finally:
