@@ -38,6 +38,11 @@ A short question, or one starting with "and", "but", "it", "they", "what about".
 previous one: it is searched together with it."""
 
 
+def _is_number(text: str) -> bool:
+    # str.isdigit() accepts "²" and other digits int() refuses.
+    return text.isascii() and text.isdigit()
+
+
 class ReplError(Exception):
     """A command used wrongly; shown as one line, the session goes on."""
 
@@ -153,7 +158,7 @@ class Session:
 
     def cmd_k(self, arg: str) -> None:
         """:k N"""
-        if not arg.isdigit() or not 1 <= int(arg) <= 50:
+        if not _is_number(arg) or not 1 <= int(arg) <= 50:
             raise ReplError(":k takes a whole number from 1 to 50, e.g. :k 8")
         self.engine.set_k(int(arg))
         self.say(f"Retrieving {arg} passages per question.")
@@ -161,7 +166,7 @@ class Session:
     def cmd_cite(self, arg: str) -> None:
         """:cite N"""
         answer = self._last()
-        if not arg.isdigit():
+        if not _is_number(arg):
             raise ReplError(":cite takes a citation number, e.g. :cite 1")
         matches = [c for c in answer.citations if c.n == int(arg)]
         if not matches:

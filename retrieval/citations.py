@@ -110,13 +110,13 @@ def look_up(value: str, manifest: dict[str, DocRecord], context_lines: int = 2) 
         if line_start == 0:
             break
         line_start = text.rfind("\n", 0, line_start - 1) + 1
-    line_end = end
-    for _ in range(context_lines + 1):
-        nxt = text.find("\n", line_end + (0 if line_end == end else 1))
-        if nxt == -1:
-            line_end = len(text)
+    line_end = text.find("\n", end)
+    line_end = len(text) if line_end == -1 else line_end
+    for _ in range(context_lines):
+        if line_end >= len(text):
             break
-        line_end = nxt
+        nxt = text.find("\n", line_end + 1)
+        line_end = len(text) if nxt == -1 else nxt
     first_line = text.count("\n", 0, start) + 1
     return CitedPassage(
         id=citation_id(source, start, end),

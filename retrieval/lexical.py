@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import numpy as np
 import Stemmer
 
+# U.S., e.g., U.K.: the same word as US, eg, UK.
+_DOTTED_ACRONYM = re.compile(r"\b(?:[A-Za-z]\.){2,}")
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
 STOPWORDS = frozenset(
     [
@@ -167,6 +169,7 @@ def stem(word: str) -> str:
 def tokens(text: str) -> list[str]:
     """Content words of a text, lower-cased and stemmed, stop words dropped."""
     out = []
+    text = _DOTTED_ACRONYM.sub(lambda m: m.group().replace(".", ""), text)
     for match in _WORD.finditer(text.lower()):
         word = match.group().replace("’", "'")
         word = word.split("'")[0] if word.endswith(("'s", "'t")) else word

@@ -60,7 +60,8 @@ def _walk(path: Path) -> Iterable[Path]:
         rel = child.relative_to(path)
         if any(part.startswith(".") for part in rel.parts):
             continue
-        if child.is_file() and child.suffix.lower() in SUPPORTED_SUFFIXES:
+        # A broken link is listed too, so its failure is reported rather than passed over.
+        if child.suffix.lower() in SUPPORTED_SUFFIXES and (child.is_file() or child.is_symlink()):
             yield child
 
 

@@ -26,12 +26,11 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 
 def _is_loopback(address: Any) -> bool:
-    if isinstance(address, tuple):
-        host = address[0]
-    elif isinstance(address, str | bytes):
+    if isinstance(address, str | bytes):
         return True  # AF_UNIX socket paths stay on this machine
-    else:
+    if not isinstance(address, tuple):
         return False
+    host = address[0]
     if host in ("localhost", ""):
         return True
     try:

@@ -1,0 +1,184 @@
+"""Chunking: paragraph and sentence spans, exact offsets, size limits, headings, abbreviations, odd inputs."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from retrieval.chunking import Chunk, chunk, paragraph_spans, sentence_spans
+
+LONG_A = (
+    "The facilities team descales the office coffee machine every Friday afternoon, "
+    "after the last meeting, and writes the date on the board."
+)
+LONG_B = (
+    "Decaf beans are kept in the left cupboard, next to the filters, "
+    "and anyone who finishes a bag is asked to open the next one."
+)
+
+
+def _assert_exact(text: str, chunks: list[Chunk], max_chars: int) -> None:
+    """Every chunk is text[start:end], trimmed, within max_chars, in order, and no content is lost."""
+    previous_end = 0
+    covered = [False] * len(text)
+    for piece in chunks:
+        assert text[piece.start : piece.end] == piece.text
+        assert 0 < len(piece.text) <= max_chars
+        assert not piece.text[0].isspace() and not piece.text[-1].isspace()
+        assert piece.start >= previous_end
+        previous_end = piece.end
+        covered[piece.start : piece.end] = [True] * (piece.end - piece.start)
+    lost = [i for i, ch in enumerate(text) if not ch.isspace() and not covered[i]]
+    assert lost == []
+
+
+def _random_text(rng: random.Random) -> str:
+    """Prose with sentences, abbreviations, hard wraps, blank lines, CRLF, headings, lists and giant words."""
+    vocabulary = [
+        "alpha",
+        "beta",
+        "U.S.",
+        "Mr.",
+        "e.g.",
+        "3.5",
+        "talks",
+        "offer",
+        "(note)",
+        "“quoted”",
+        "end",
+    ]
+    newline = "\r\n" if rng.random() < 0.3 else "\n"
+    parts: list[str] = []
+    for _ in range(rng.randint(0, 40)):
+        roll = rng.random()
+        if roll < 0.05:
+            parts.append("x" * rng.randint(200, 2500))
+        elif roll < 0.15:
+            parts.append(newline * rng.randint(1, 3))
+        elif roll < 0.2:
+            parts.append(f"{newline}# Heading {rng.randint(1, 9)}{newline}")
+        elif roll < 0.25:
+            parts.append(f"{newline}- item{newline}")
+        else:
+            words = [rng.choice(vocabulary) for _ in range(rng.randint(1, 60))]
+            parts.append(" ".join(words) + rng.choice([".", "!", "?", "", ". ", ".\t"]) + " ")
+    return "".join(parts)
+
+
+def test_paragraph_spans_are_trimmed_blocks_between_blank_lines() -> None:
+    """Blank lines (even with spaces in them) separate paragraphs; surrounding white space is trimmed."""
+    text = "  First block\nstill first.\n   \n\nSecond block.\n \t\nThird.  \n"
+    spans = paragraph_spans(text)
+    assert [text[s:e] for s, e in spans] == ["First block\nstill first.", "Second block.", "Third."]
+    assert spans[0] == (2, 26)
+
+
+def test_sentence_spans_use_absolute_offsets_inside_a_range() -> None:
+    """Sentence spans of a sub-range are offsets into the whole text."""
+    text = "Ignore this. Alpha is first. Beta is second! Gamma? Ignore that."
+    start = text.index("Alpha")
+    end = text.index(" Ignore that")
+    spans = sentence_spans(text, start, end)
+    assert [text[s:e] for s, e in spans] == ["Alpha is first.", "Beta is second!", "Gamma?"]
+    assert spans[0][0] == start
+
+
+def test_abbreviations_do_not_end_sentences() -> None:
+    """U.S., Mr., Dr. and e.g. before a capital do not split; a real full stop does."""
+    text = "The U.S. Senate met Mr. Smith and Dr. Jones, e.g. Tuesday. Then they left."
+    spans = sentence_spans(text, 0, len(text))
+    assert [text[s:e] for s, e in spans] == [
+        "The U.S. Senate met Mr. Smith and Dr. Jones, e.g. Tuesday.",
+        "Then they left.",
+    ]
+
+
+def test_blank_lines_split_sentences_without_end_marks() -> None:
+    """A blank line ends a sentence even without punctuation; a single wrapped line does not."""
+    text = "A heading without a stop\n\nprose that is hard\nwrapped over two lines\n\nlast words"
+    spans = sentence_spans(text, 0, len(text))
+    assert [text[s:e] for s, e in spans] == [
+        "A heading without a stop",
+        "prose that is hard\nwrapped over two lines",
+        "last words",
+    ]
+
+
+def test_heading_is_merged_with_the_next_paragraph() -> None:
+    """A short heading joins the paragraph after it; long paragraphs stay separate chunks."""
+    text = f"# Coffee\n\n{LONG_A}\n\n{LONG_B}\n"
+    chunks = chunk(text, max_chars=1000)
+    assert [c.text for c in chunks] == [f"# Coffee\n\n{LONG_A}", LONG_B]
+    assert chunks[0].start == 0
+    assert chunks[1].start == text.index(LONG_B)
+
+
+def test_heading_is_not_merged_when_that_would_exceed_max_chars() -> None:
+    """A heading stays alone when heading + next paragraph would be longer than max_chars."""
+    text = f"Title\n\n{LONG_A}"
+    chunks = chunk(text, max_chars=len(LONG_A) + 3)
+    assert [c.text for c in chunks] == ["Title", LONG_A]
+
+
+def test_long_paragraph_is_packed_by_sentences() -> None:
+    """A paragraph above max_chars is cut at sentence ends, never mid-sentence when sentences fit."""
+    sentences = [f"Sentence number {i} says something quite ordinary about the talks." for i in range(30)]
+    text = " ".join(sentences)
+    chunks = chunk(text, max_chars=300)
+    _assert_exact(text, chunks, 300)
+    assert len(chunks) > 1
+    for piece in chunks:
+        assert piece.text.startswith("Sentence number ")
+        assert piece.text.endswith("talks.")
+
+
+def test_crlf_text_keeps_exact_offsets() -> None:
+    """Windows line endings: offsets index the original string, \\r never starts or ends a chunk."""
+    text = "Title\r\n\r\nFirst para. With two sentences.\r\n\r\n" + "\r\n\r\n".join([LONG_A, LONG_B]) + "\r\n"
+    chunks = chunk(text, max_chars=1000)
+    _assert_exact(text, chunks, 1000)
+    assert chunks[0].text == f"Title\r\n\r\nFirst para. With two sentences.\r\n\r\n{LONG_A}"
+    lf_text = text.replace("\r\n", "\n")
+    assert [c.text.replace("\r\n", "\n") for c in chunks] == [c.text for c in chunk(lf_text, max_chars=1000)]
+    assert [text[s:e] for s, e in paragraph_spans(text)] == [
+        "Title",
+        "First para. With two sentences.",
+        LONG_A,
+        LONG_B,
+    ]
+    spans = sentence_spans(text, 0, len(text))
+    assert [text[s:e] for s, e in spans][:3] == ["Title", "First para.", "With two sentences."]
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n\n\n", " \r\n \t\r\n"])
+def test_empty_or_blank_text_gives_no_chunks(text: str) -> None:
+    """Bad input tried: empty and whitespace-only texts (spaces, newlines, CRLF, tabs)."""
+    assert chunk(text) == []
+    assert paragraph_spans(text) == []
+
+
+def test_single_giant_word_is_hard_cut() -> None:
+    """Bad input tried: one 5,000-character word with no space to cut at."""
+    text = "w" * 5000
+    chunks = chunk(text, max_chars=1000)
+    assert [(c.start, c.end) for c in chunks] == [(i, i + 1000) for i in range(0, 5000, 1000)]
+    _assert_exact(text, chunks, 1000)
+
+
+def test_giant_word_inside_prose_is_cut_and_prose_kept() -> None:
+    """Bad input tried: a 5,000-character word between two normal sentences."""
+    text = "Before the blob. " + "z" * 5000 + " After the blob."
+    chunks = chunk(text, max_chars=1000)
+    _assert_exact(text, chunks, 1000)
+    assert chunks[0].text.startswith("Before the blob.")
+    assert chunks[-1].text.endswith("After the blob.")
+
+
+@pytest.mark.parametrize("max_chars", [200, 450, 1000])
+def test_random_texts_keep_exact_offsets_and_size_limit(max_chars: int) -> None:
+    """300 generated texts per size: offsets exact, no chunk above max_chars, no content dropped."""
+    rng = random.Random(20240601 + max_chars)
+    for _ in range(300):
+        text = _random_text(rng)
+        _assert_exact(text, chunk(text, max_chars=max_chars), max_chars)

@@ -1,0 +1,161 @@
+"""The embedding model: the torch BertEncoder matches sentence-transformers; resolving and batching models."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from retrieval.bert_encoder import BertEncoder, is_supported
+from retrieval.embedding import DEFAULT_MODEL, Embedder, _load_encoder, resolve_model_path
+from retrieval.errors import ModelError
+from tests.conftest import SEED_FILE
+
+SHORT_TEXTS = [
+    "What did the US offer in Stockholm?",
+    "The office coffee machine is descaled every Friday.",
+    "Ünïcödé, emoji 🙂 and CJK 東京 survive tokenising.",
+    "",
+]
+
+
+@pytest.fixture(scope="module")
+def model_folder() -> Path:
+    """The packaged all-MiniLM-L6-v2 folder."""
+    return resolve_model_path("")
+
+
+@pytest.fixture(scope="module")
+def reference(model_folder: Path) -> Any:
+    """sentence-transformers itself on the same folder (loaded once for this module)."""
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(model_folder), device="cpu", local_files_only=True)
+
+
+@pytest.fixture(scope="module")
+def long_text() -> str:
+    """The seed editorial: far above the model's 256-token window."""
+    return SEED_FILE.read_text(encoding="utf-8")
+
+
+def test_packaged_model_uses_the_torch_encoder(model_folder: Path, embedder: Embedder) -> None:
+    """The default model is one the plain-torch encoder supports, so the fast path is taken."""
+    assert is_supported(model_folder)
+    assert isinstance(_load_encoder(model_folder, "cpu"), BertEncoder)
+    assert embedder.name == DEFAULT_MODEL
+
+
+def test_long_text_is_truncated_to_the_model_window(model_folder: Path, long_text: str) -> None:
+    """A text of ~1,000 tokens is cut to max_seq_length (256) tokens, as sentence-transformers does."""
+    encoder = _load_encoder(model_folder, "cpu")
+    assert isinstance(encoder, BertEncoder)
+    assert encoder.max_length == 256
+    assert len(encoder.tokenizer.encode(long_text).ids) == 256
+
+
+def test_bert_encoder_matches_sentence_transformers(
+    model_folder: Path, reference: Any, long_text: str
+) -> None:
+    """Same vectors (max abs diff < 1e-4) for short, empty, non-ASCII and a truncated long text, batched."""
+    encoder = _load_encoder(model_folder, "cpu")
+    texts = [*SHORT_TEXTS, long_text]
+    ours = encoder.encode(texts).numpy()
+    theirs = reference.encode(texts, batch_size=len(texts), convert_to_numpy=True, normalize_embeddings=False)
+    assert ours.shape == theirs.shape == (len(texts), 384)
+    assert float(np.abs(ours - theirs).max()) < 1e-4
+
+
+def test_padding_in_a_batch_does_not_change_vectors(model_folder: Path, long_text: str) -> None:
+    """A short text padded to a 256-token batch gets the vector it gets alone."""
+    encoder = _load_encoder(model_folder, "cpu")
+    batched = encoder.encode([SHORT_TEXTS[0], long_text]).numpy()
+    alone = encoder.encode([SHORT_TEXTS[0]]).numpy()
+    assert float(np.abs(batched[0] - alone[0]).max()) < 1e-5
+
+
+def test_resolve_model_path_refuses_a_folder_without_config(tmp_path: Path) -> None:
+    """Bad input tried: an existing folder with no config.json in it."""
+    folder = tmp_path / "not-a-model"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(b"")
+    with pytest.raises(ModelError) as caught:
+        resolve_model_path(str(folder))
+    assert str(caught.value) == (
+        f"Model {str(folder)!r} is not a sentence-transformers folder on disk (no config.json); "
+        "citebot never downloads models"
+    )
+
+
+def test_resolve_model_path_never_downloads_a_hub_name() -> None:
+    """Bad input tried: a Hugging Face hub name, which must fail locally (the offline guard would trip)."""
+    with pytest.raises(ModelError, match="citebot never downloads models"):
+        resolve_model_path("BAAI/bge-small-en-v1.5")
+
+
+@pytest.mark.parametrize("name", ["", DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"])
+def test_default_model_names_resolve_to_the_packaged_folder(name: str, model_folder: Path) -> None:
+    """Every spelling of the default model is the packaged folder."""
+    assert resolve_model_path(name) == model_folder
+    assert (model_folder / "config.json").is_file()
+
+
+def test_embed_query_is_a_unit_vector_of_384_dims(embedder: Embedder) -> None:
+    """A question's vector has the model's 384 dimensions and unit length."""
+    vector = embedder.embed_query("What did the US offer in Stockholm?")
+    assert len(vector) == 384
+    assert all(isinstance(x, float) for x in vector)
+    assert math.isclose(math.sqrt(sum(x * x for x in vector)), 1.0, abs_tol=1e-5)
+
+
+def test_embed_keeps_input_order_under_length_sorting(embedder: Embedder) -> None:
+    """Texts given longest-first in small batches come back in input order (each as embedded alone)."""
+    texts = [
+        "A much longer text about the working-level denuclearization talks held in Stockholm last week.",
+        "Short.",
+        "Decaf beans are in the left cupboard.",
+        "Hi",
+        "Release 2.4 ships on 14 March.",
+    ]
+    small_batches = Embedder(device="cpu", batch_size=2)
+    small_batches._encoder = embedder._load()
+    done: list[int] = []
+    vectors = small_batches.embed(texts, progress=done.append)
+    assert done == [2, 2, 1]
+    singles = np.array([embedder.embed_query(t) for t in texts])
+    assert float(np.abs(np.array(vectors) - singles).max()) < 1e-5
+
+
+class _LengthEncoder:
+    """A fake encoder whose vector records the text it was given and the batch it came in."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        self.batches.append(list(texts))
+        return np.array([[float(len(t)), float(len(self.batches))] for t in texts])
+
+
+def test_embed_batches_by_length_and_maps_back() -> None:
+    """Batches are formed from length-sorted texts; each vector goes back to its text's position."""
+    texts = ["ccc", "a", "eeeee", "bb", "dddd"]
+    fake = _LengthEncoder()
+    embedder = Embedder(device="cpu", batch_size=2)
+    embedder._encoder = fake
+    vectors = embedder.embed(texts)
+    assert fake.batches == [["a", "bb"], ["ccc", "dddd"], ["eeeee"]]
+    assert [v[0] for v in vectors] == [3.0, 1.0, 5.0, 2.0, 4.0]
+    assert [v[1] for v in vectors] == [2.0, 1.0, 3.0, 1.0, 2.0]
+
+
+def test_embed_of_nothing_is_nothing() -> None:
+    """Bad input tried: an empty list of texts (no model call is needed)."""
+    fake = _LengthEncoder()
+    embedder = Embedder(device="cpu")
+    embedder._encoder = fake
+    assert embedder.embed([]) == []
+    assert fake.batches == []
