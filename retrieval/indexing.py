@@ -160,9 +160,10 @@ class Indexer:
             sentences = SentenceVectors.build(chunk_spans, vectors[at : at + len(chunk_spans)])
             at += len(chunk_spans)
             ready[stored.id] = (replace(stored, sentences=sentences.pack()), sentences.chunk_vector())
+        # One write for the whole batch (Chroma's per-call cost dominates small files), one commit per file.
+        written = [ready[c.id] for item in pending for c in item.chunks]
+        self.store.put_chunks([c for c, _ in written], [v for _, v in written])
         for item in pending:
-            mine = [ready[c.id] for c in item.chunks]
-            self.store.put_chunks([c for c, _ in mine], [v for _, v in mine])
             record = DocRecord(
                 source=item.document.source,
                 path=str(item.document.path),

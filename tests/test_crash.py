@@ -28,16 +28,16 @@ INTERRUPTED = (
     "Run the same command again to finish.\n"
 )
 
-# Loaded into the `citebot` subprocess through PYTHONPATH: logs each chunk write and manifest commit, and
-# (when asked) stops for good right after the Nth file's chunks are written, before its commit.
+# Loaded into the `citebot` subprocess through PYTHONPATH: logs each chunk write (one per embedding batch) and
+# manifest commit (one per file), and (when asked) stops for good right after the Nth commit.
 HOOK = """
 import os, time
 from retrieval.store import ChunkStore
 
 _log = os.environ["CRASHTEST_LOG"]
-_pause = int(os.environ.get("CRASHTEST_PAUSE_AFTER_PUT", "0"))
+_pause = int(os.environ.get("CRASHTEST_PAUSE_AFTER_COMMIT", "0"))
 _put, _commit = ChunkStore.put_chunks, ChunkStore.commit
-_puts = [0]
+_commits = [0]
 
 
 def _write(line):
@@ -47,17 +47,17 @@ def _write(line):
 
 def put_chunks(self, chunks, vectors):
     _put(self, chunks, vectors)
-    _puts[0] += 1
-    _write("put " + chunks[0].source)
-    if _puts[0] == _pause:
-        _write("paused")
-        while True:
-            time.sleep(0.05)
+    _write("put " + " ".join(sorted({c.source for c in chunks})))
 
 
 def commit(self, record):
     _commit(self, record)
+    _commits[0] += 1
     _write("commit " + record.source)
+    if _commits[0] == _pause:
+        _write("paused")
+        while True:
+            time.sleep(0.05)
 
 
 ChunkStore.put_chunks, ChunkStore.commit = put_chunks, commit
@@ -74,7 +74,7 @@ def write_corpus(folder: Path) -> Path:
 
 
 def start_ingest(
-    tmp_path: Path, corpus: Path, pause_after_put: int = 0
+    tmp_path: Path, corpus: Path, pause_after_commit: int = 0
 ) -> tuple[subprocess.Popen[bytes], Path]:
     """Run `citebot ingest CORPUS --store STORE` with the logging hook; return the process and its log."""
     hook = tmp_path / "hook"
@@ -87,7 +87,7 @@ def start_ingest(
         "CITEBOT_CHUNK_CHARS": str(CHUNK_CHARS),
         "PYTHONPATH": str(hook),
         "CRASHTEST_LOG": str(log),
-        "CRASHTEST_PAUSE_AFTER_PUT": str(pause_after_put),
+        "CRASHTEST_PAUSE_AFTER_COMMIT": str(pause_after_commit),
     }
     with (tmp_path / "stdout").open("wb") as stdout, (tmp_path / "stderr").open("wb") as stderr:
         process = subprocess.Popen(
@@ -157,7 +157,7 @@ def finish_and_check(store: Path, corpus: Path, embedder: Embedder, committed: i
 
 def test_sigkill_between_chunks_and_commit(tmp_path: Path, embedder: Embedder) -> None:
     corpus = write_corpus(tmp_path / "corpus")
-    process, log = start_ingest(tmp_path, corpus, pause_after_put=3)
+    process, log = start_ingest(tmp_path, corpus, pause_after_commit=2)
     try:
         lines = wait_for_line(process, log, "paused")
         process.send_signal(signal.SIGKILL)
@@ -166,25 +166,24 @@ def test_sigkill_between_chunks_and_commit(tmp_path: Path, embedder: Embedder) -
         if process.poll() is None:
             process.kill()
     assert lines == [
-        "put doc00.txt",
+        "put " + " ".join(f"doc{i:02d}.txt" for i in range(FILES)),
         "commit doc00.txt",
-        "put doc01.txt",
         "commit doc01.txt",
-        "put doc02.txt",
         "paused",
     ]
     engine = make_engine(tmp_path / "store", embedder, chunk_chars=CHUNK_CHARS)
     manifest, orphans = check_consistent(engine)
     assert set(manifest) == {"doc00.txt", "doc01.txt"}
-    assert orphans, "the killed file's chunks should be in the store, uncommitted"
-    assert {c.source for c in engine.store.load_chunks(orphans)} == {"doc02.txt"}
+    assert orphans, "the uncommitted files' chunks should be in the store"
+    uncommitted = {f"doc{i:02d}.txt" for i in range(2, FILES)}
+    assert {c.source for c in engine.store.load_chunks(orphans)} == uncommitted
     assert_orphans_hidden(engine, orphans)
     finish_and_check(tmp_path / "store", corpus, embedder, committed=2)
 
 
 def test_sigkill_at_a_real_moment(tmp_path: Path, embedder: Embedder) -> None:
-    # One embedding batch, then 40 chunk writes and commits in a row (half a second or more): killed as soon
-    # as the first commit is logged, the process dies early in that burst, often inside a Chroma write.
+    # One embedding batch, one chunk write, then 40 commits in a row: killed as soon as the first commit is
+    # logged, the process dies early in that burst, often inside a Chroma write.
     corpus = write_corpus(tmp_path / "corpus")
     process, log = start_ingest(tmp_path, corpus)
     try:
@@ -204,7 +203,7 @@ def test_sigkill_at_a_real_moment(tmp_path: Path, embedder: Embedder) -> None:
 
 def test_sigint_exits_130_and_keeps_the_store_consistent(tmp_path: Path, embedder: Embedder) -> None:
     corpus = write_corpus(tmp_path / "corpus")
-    process, log = start_ingest(tmp_path, corpus, pause_after_put=3)
+    process, log = start_ingest(tmp_path, corpus, pause_after_commit=2)
     try:
         wait_for_line(process, log, "paused")
         process.send_signal(signal.SIGINT)
@@ -218,5 +217,7 @@ def test_sigint_exits_130_and_keeps_the_store_consistent(tmp_path: Path, embedde
     engine = make_engine(tmp_path / "store", embedder, chunk_chars=CHUNK_CHARS)
     manifest, orphans = check_consistent(engine)
     assert set(manifest) == {"doc00.txt", "doc01.txt"}
-    assert {c.source for c in engine.store.load_chunks(orphans)} == {"doc02.txt"}
+    assert {c.source for c in engine.store.load_chunks(orphans)} == {
+        f"doc{i:02d}.txt" for i in range(2, FILES)
+    }
     finish_and_check(tmp_path / "store", corpus, embedder, committed=2)
