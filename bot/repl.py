@@ -116,7 +116,9 @@ class Session:
         with self.spinner():
             answer = self.engine.ask(question, self.turns)
         self.last = answer
-        self.turns.append(Turn(question=question, cited=[c.id for c in answer.citations]))
+        self.turns.append(
+            Turn(question=question, cited=[c.id for c in answer.citations], query=answer.retrieval_query)
+        )
         if self.json_mode:
             self.emit(answer.model_dump())
         elif self.rich:
@@ -180,7 +182,9 @@ class Session:
     def cmd_sources(self, arg: str) -> None:
         """:sources"""
         answer = self._last()
-        if self.json_mode:
+        if not answer.passages:
+            self.say("No passages were retrieved for the last answer.")
+        elif self.json_mode:
             self.emit([p.model_dump() for p in answer.passages])
         elif self.rich:
             self.console.print(sources_view(answer))

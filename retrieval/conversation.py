@@ -2,9 +2,9 @@
 
 The rule (documented in the README): a question is a follow-up when there is a previous turn and it either
 starts with a conjunction, pronoun or "what about"-style opener, or has at most two content words.
-A follow-up is retrieved with the previous question joined in front of it; its answer does not repeat
-sentences the previous answer cited, and prefers the sentence right after one of them (where the
-conversation left off).
+A follow-up is retrieved with the previous question (as it was searched) joined in front of it; its
+answer does not repeat sentences the previous answer cited, and prefers the sentence right after one of
+them (where the conversation left off).
 """
 
 from __future__ import annotations
@@ -45,13 +45,15 @@ OPENERS = frozenset(
 )
 PHRASE_OPENERS = ("what about", "how about", "and what", "what else", "why not", "how so", "in return")
 SHORT_QUESTION_WORDS = 2
+MAX_CONTEXT_CHARS = 400
 
 
 class Turn(BaseModel):
-    """A previous question and the citation ids its answer gave."""
+    """A previous question, what it was searched as, and the citation ids its answer gave."""
 
     question: str
     cited: list[str] = Field(default_factory=list)
+    query: str | None = None
 
 
 class Question(BaseModel):
@@ -76,7 +78,9 @@ def is_follow_up(text: str, history: list[Turn]) -> bool:
 
 
 def retrieval_query(text: str, history: list[Turn]) -> str:
-    """What to search for: the previous question joined in front of a follow-up, else the question."""
-    if is_follow_up(text, history):
-        return f"{history[-1].question} {text}"
-    return text
+    """What to search for: the previous turn's search joined in front of a follow-up, else the question."""
+    if not is_follow_up(text, history):
+        return text
+    # A chain of follow-ups keeps its topic: the previous search already holds what it leaned on.
+    previous = (history[-1].query or history[-1].question)[-MAX_CONTEXT_CHARS:]
+    return f"{previous} {text}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from concurrent.futures import Executor
 from typing import Any
 
 from slack_bolt import App, BoltResponse
@@ -229,14 +230,21 @@ class SlackBot:
         respond(response_type="ephemeral", replace_original=False, text=THANKS if stored else GONE)
 
 
-def build_app(engine: Any, settings: SlackSettings, feedback: FeedbackStore, http: bool) -> App:
-    """The bolt app with every listener registered."""
+def build_app(
+    engine: Any,
+    settings: SlackSettings,
+    feedback: FeedbackStore,
+    http: bool,
+    executor: Executor | None = None,
+) -> App:
+    """The bolt app with every listener registered; listeners run on `executor` (default: bolt's own pool)."""
     client = web_client(settings)
     app = App(
         client=client,
         signing_secret=settings.signing_secret if http else "",
         request_verification_enabled=http,
         name="citebot",
+        listener_executor=executor,
     )
     bot = SlackBot(engine, settings, feedback)
     app.extensions = {"citebot": bot}  # type: ignore[attr-defined]
