@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from concurrent.futures import Executor
+from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import App, BoltResponse
@@ -51,14 +52,28 @@ def short_reason(exc: BaseException) -> str:
 
 
 class SlackBot:
-    """Everything the listeners share: the engine, the answers log, and the guards."""
+    """Everything the listeners share: the engine, the answers log, the guards and the answering workers."""
 
-    def __init__(self, engine: Any, settings: SlackSettings, feedback: FeedbackStore) -> None:
+    def __init__(
+        self, engine: Any, settings: SlackSettings, feedback: FeedbackStore, workers: Executor
+    ) -> None:
         self.engine = engine
         self.settings = settings
         self.feedback = feedback
+        self.workers = workers
         self.seen = SeenEvents()
         self.limiter = RateLimiter(settings.rate_limit)
+
+    def later(self, job: Callable[..., None], *args: Any) -> None:
+        """Answer on the workers, not on bolt's listener pool, so acks never wait behind answers."""
+
+        def run() -> None:
+            try:
+                job(*args)
+            except Exception:
+                log.exception("%s failed", job.__name__)
+
+        self.workers.submit(run)
 
     def answer(
         self, question: str, history: list[Turn], user: str | None, channel: str | None
@@ -99,7 +114,9 @@ class SlackBot:
                 thread_ts=thread_ts,
                 text=fallback_text(answer),
                 blocks=answer_blocks(answer, answer_id),
-                metadata=answer_metadata(question, [c.id for c in answer.citations], answer_id),
+                metadata=answer_metadata(
+                    question, [c.id for c in answer.citations], answer_id, answer.retrieval_query
+                ),
                 unfurl_links=False,
                 unfurl_media=False,
             )
@@ -216,7 +233,9 @@ class SlackBot:
             channel=channel,
             text=f"<@{user}> asked: {escape(answer.question)}\n{fallback_text(answer)}",
             blocks=[asked_by, *answer_blocks(answer, answer_id)],
-            metadata=answer_metadata(answer.question, [c.id for c in answer.citations], answer_id),
+            metadata=answer_metadata(
+                answer.question, [c.id for c in answer.citations], answer_id, answer.retrieval_query
+            ),
             unfurl_links=False,
         )
         respond(delete_original=True)
@@ -236,8 +255,9 @@ def build_app(
     feedback: FeedbackStore,
     http: bool,
     executor: Executor | None = None,
+    workers: Executor | None = None,
 ) -> App:
-    """The bolt app with every listener registered; listeners run on `executor` (default: bolt's own pool)."""
+    """The bolt app: listeners (ack, hand over) run on `executor`, questions are answered on `workers`."""
     client = web_client(settings)
     app = App(
         client=client,
@@ -246,7 +266,8 @@ def build_app(
         name="citebot",
         listener_executor=executor,
     )
-    bot = SlackBot(engine, settings, feedback)
+    workers = workers or ThreadPoolExecutor(max_workers=4, thread_name_prefix="citebot-answer")
+    bot = SlackBot(engine, settings, feedback, workers)
     app.extensions = {"citebot": bot}  # type: ignore[attr-defined]
 
     @app.middleware
@@ -260,17 +281,17 @@ def build_app(
 
     @app.event("app_mention")
     def mention(event: dict[str, Any], client: WebClient, context: Any) -> None:
-        bot.on_message(event, client, context.bot_user_id, in_thread=True)
+        bot.later(bot.on_message, event, client, context.bot_user_id, True)
 
     @app.event("message")
     def direct_message(event: dict[str, Any], client: WebClient, context: Any) -> None:
         if event.get("channel_type") == "im":
-            bot.on_message(event, client, context.bot_user_id, in_thread=bool(event.get("thread_ts")))
+            bot.later(bot.on_message, event, client, context.bot_user_id, bool(event.get("thread_ts")))
 
     @app.command("/ask")
     def ask(ack: Any, command: dict[str, Any], respond: Any) -> None:
         ack()
-        bot.on_slash(command, respond)
+        bot.later(bot.on_slash, command, respond)
 
     @app.action("citebot_sources")
     def sources(ack: Any, body: dict[str, Any], respond: Any) -> None:

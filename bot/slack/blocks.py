@@ -7,6 +7,7 @@ https://api.slack.com/reference/block-kit/blocks (3,000 characters a section, 50
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from bot.render import short
@@ -21,6 +22,7 @@ ABSTAINED_TEXT = "The documents don't cover this, as far as I can tell."
 SORRY = "Sorry, I couldn't answer that: {reason}"
 RATE_LIMITED = "You've asked {limit} questions in the last minute. Please wait a moment and ask again."
 NOT_HERE = "I'm not enabled in this channel. Ask me in a channel where I'm allowed, or in a direct message."
+_PARTIAL_ESCAPE = re.compile(r"&[a-z]{0,3}$")
 
 
 def escape(text: str) -> str:
@@ -31,7 +33,8 @@ def escape(text: str) -> str:
 def _trim(text: str, limit: int, pointer: str) -> str:
     if len(text) <= limit:
         return text
-    return text[: limit - len(pointer) - 1].rstrip() + "…" + pointer
+    cut = _PARTIAL_ESCAPE.sub("", text[: limit - len(pointer) - 1])  # never show half an `&amp;`
+    return cut.rstrip() + "…" + pointer
 
 
 def _section(text: str) -> dict[str, Any]:

@@ -20,12 +20,14 @@ def question_text(text: str) -> str:
     return " ".join(html.unescape(text).split())
 
 
-def answer_metadata(question: str, cited: list[str], answer_id: str) -> dict[str, Any]:
-    """Message metadata on every answer, so a later follow-up in the thread can find what was asked."""
-    return {
-        "event_type": ANSWER_EVENT,
-        "event_payload": {"question": question, "cited": cited, "answer_id": answer_id},
-    }
+def answer_metadata(
+    question: str, cited: list[str], answer_id: str, query: str | None = None
+) -> dict[str, Any]:
+    """Metadata on every answer: what was asked, cited and searched for, for follow-ups in the thread."""
+    payload: dict[str, Any] = {"question": question, "cited": cited, "answer_id": answer_id}
+    if query:
+        payload["query"] = query
+    return {"event_type": ANSWER_EVENT, "event_payload": payload}
 
 
 def thread_turns(messages: list[dict[str, Any]], before_ts: str, bot_user_id: str | None) -> list[Turn]:
@@ -39,10 +41,11 @@ def thread_turns(messages: list[dict[str, Any]], before_ts: str, bot_user_id: st
             payload = meta.get("event_payload") or {}
             asked = str(payload.get("question", ""))
             cited = [str(c) for c in payload.get("cited", [])]
+            query = str(payload["query"]) if payload.get("query") else None
             if turns and turns[-1].question == asked:
-                turns[-1] = Turn(question=asked, cited=cited)
+                turns[-1] = Turn(question=asked, cited=cited, query=query)
             elif asked:
-                turns.append(Turn(question=asked, cited=cited))
+                turns.append(Turn(question=asked, cited=cited, query=query))
             continue
         if message.get("bot_id") or message.get("subtype") or message.get("user") == bot_user_id:
             continue
