@@ -64,7 +64,7 @@ class Citebot:
     """citebot through the chain users get; weights select the hybrid retriever or an ablation."""
 
     def __init__(
-        self, engine: Engine, name: str = "citebot", dense: float = 1.0, lexical: float = 1.0
+        self, engine: Engine, name: str = "citebot", dense: float = 1.0, lexical: float = 0.7, **options: Any
     ) -> None:
         self.name = name
         self.engine = engine
@@ -75,6 +75,7 @@ class Citebot:
             k=engine.config.k,
             dense_weight=dense,
             lexical_weight=lexical,
+            **options,
         )
         answerer = ExtractiveAnswerer(
             engine.corpus.lexical.idf, engine.embedder.embed_query, engine.config.answer

@@ -26,7 +26,7 @@ class AnswerSettings:
     meaning_weight: float = 0.35
     passage_weight: float = 0.2
     second_sentence_ratio: float = 0.85
-    min_coverage: float = 0.4
+    min_coverage: float = 0.3
     min_dense: float = 0.2
     continuity_bonus: float = 0.15
 

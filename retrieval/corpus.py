@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from retrieval.indexing import lexical_text
 from retrieval.lexical import LexicalIndex
 from retrieval.sentence_vectors import SentenceVectors
@@ -52,7 +54,17 @@ class Corpus:
                 )
             )
         self.position = {c.id: i for i, c in enumerate(self.chunks)}
+        self._vectors: dict[str, np.ndarray] = {}
         self.lexical = LexicalIndex([lexical_text(c.title, c.text) for c in self.chunks])
+
+    def chunk_vector(self, chunk_id: str) -> np.ndarray:
+        """A chunk's unit vector (the normalised mean of its sentences'), computed once."""
+        vector = self._vectors.get(chunk_id)
+        if vector is None:
+            sentences = self.chunks[self.position[chunk_id]].sentences
+            vector = np.asarray(sentences.chunk_vector() if sentences else [0.0], dtype=np.float32)
+            self._vectors[chunk_id] = vector
+        return vector
 
     def __len__(self) -> int:
         return len(self.chunks)

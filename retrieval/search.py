@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
@@ -55,7 +56,8 @@ class HybridRetriever(BaseRetriever):
     k: int = 5
     candidates: int = 40
     dense_weight: float = 1.0
-    lexical_weight: float = 1.0
+    lexical_weight: float = 0.7
+    sentence_weight: float = 0.7
 
     def search(self, query: str, k: int | None = None) -> list[Hit]:
         """The top k chunks for a query."""
@@ -66,33 +68,44 @@ class HybridRetriever(BaseRetriever):
         pool = max(self.candidates, k)
         dense = [(cid, s) for cid, s in self.store.nearest(vector, pool) if cid in self.corpus.position]
         lexical = self.corpus.lexical.search(query, pool)
-        dense_of = dict(dense)
-        floor = min(dense_of.values()) if dense_of else 0.0
+        candidates = {cid for cid, _ in dense} | {self.corpus.chunks[i].id for i, _ in lexical}
+        meaning = self._meaning(np.asarray(vector, dtype=np.float32), candidates, dict(dense))
         bm25_of = {self.corpus.chunks[i].id: s for i, s in lexical}
         # Convex combination of max-normalised scores (it keeps score gaps that RRF's ranks throw away;
         # SEE: Bruch et al. 2023, "An Analysis of Fusion Functions for Hybrid Retrieval").
-        top_dense = max(max(dense_of.values(), default=0.0), 1e-9)
+        top_dense = max(max(meaning.values(), default=0.0), 1e-9)
         top_bm25 = max(max(bm25_of.values(), default=0.0), 1e-9)
         weight = self.dense_weight + self.lexical_weight
         fused = {
             cid: (
-                self.dense_weight * max(dense_of.get(cid, floor), 0.0) / top_dense
+                self.dense_weight * max(meaning[cid], 0.0) / top_dense
                 + self.lexical_weight * bm25_of.get(cid, 0.0) / top_bm25
             )
             / weight
-            for cid in dense_of.keys() | bm25_of.keys()
+            for cid in candidates
         }
         ranked = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]
         return [
-            Hit(
-                self.corpus.chunks[self.corpus.position[cid]],
-                score,
-                # A chunk outside the dense candidates is at most as similar as the last of them.
-                dense_of.get(cid, floor),
-                bm25_of.get(cid, 0.0),
-            )
+            Hit(self.corpus.chunks[self.corpus.position[cid]], score, meaning[cid], bm25_of.get(cid, 0.0))
             for cid, score in ranked
         ]
+
+    def _meaning(
+        self, query: np.ndarray, candidates: set[str], dense_of: dict[str, float]
+    ) -> dict[str, float]:
+        """How close each candidate is in meaning: its vector's cosine, mixed with its best sentence's."""
+        floor = min(dense_of.values(), default=0.0)
+        out: dict[str, float] = {}
+        for cid in candidates:
+            sentences = self.corpus.chunks[self.corpus.position[cid]].sentences
+            if sentences is None:
+                # Without sentence vectors, a chunk outside the dense list is at most as close as its last.
+                out[cid] = dense_of.get(cid, floor)
+                continue
+            chunk_cos = float(self.corpus.chunk_vector(cid) @ query)
+            best_sentence = float(sentences.similarities(query).max())
+            out[cid] = (1 - self.sentence_weight) * chunk_cos + self.sentence_weight * best_sentence
+        return out
 
     def hits(self, documents: list[Document]) -> list[Hit]:
         """The hits behind documents this retriever returned (chunks looked up in its snapshot)."""
