@@ -18,6 +18,8 @@ def short(text: str, limit: int = QUOTE_CHARS) -> str:
 def answer_text(answer: Answer) -> str:
     """The answer, then its numbered sources (or closest matches when abstained)."""
     lines = [answer.answer, ""]
+    if answer.note:
+        lines[1:1] = ["", f"Note: {answer.note}"]
     if answer.abstained:
         lines.append("Closest matches (not an answer):")
         for p in answer.passages[:3]:

@@ -111,10 +111,18 @@ class Session:
             timer.cancel()
             status.stop()
 
+    def stream(self, token: str) -> None:
+        """Show a model's tokens as they arrive (the checked answer follows)."""
+        self.console.print(token, end="", style="dim", markup=False, highlight=False)
+
     def ask(self, question: str) -> None:
         """Answer a question, as a follow-up of the turns so far when it leans on them."""
-        with self.spinner():
-            answer = self.engine.ask(question, self.turns)
+        if self.rich and self.engine.config.llm:
+            answer = self.engine.ask(question, self.turns, on_token=self.stream)
+            self.console.print()
+        else:
+            with self.spinner():
+                answer = self.engine.ask(question, self.turns)
         self.last = answer
         self.turns.append(
             Turn(question=question, cited=[c.id for c in answer.citations], query=answer.retrieval_query)

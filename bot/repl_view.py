@@ -20,6 +20,8 @@ def answer_view(answer: Answer) -> Text:
     for match in _MARKER.finditer(answer.answer):
         text.stylize("bold cyan", match.start(), match.end())
     text.append("\n")
+    if answer.note:
+        text.append(f"Note: {answer.note}\n", style="yellow")
     if answer.abstained:
         text.append("\nClosest matches (not an answer):\n", style="dim")
         for p in answer.passages[:3]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from retrieval.engine import EngineConfig
+from retrieval.engine import PROMPTS, EngineConfig
+from retrieval.llm import LLMConfig
 from retrieval.store import StoreLocation
 
 PROJECT_SEEDS = Path(__file__).resolve().parent.parent / "seeds"
@@ -21,7 +22,7 @@ class SettingsError(Exception):
 class Settings(BaseSettings):
     """Everything configurable about citebot."""
 
-    model_config = SettingsConfigDict(env_prefix="CITEBOT_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="CITEBOT_", extra="ignore", populate_by_name=True)
 
     store: Path = Field(Path(".citebot"), description="Store folder (embedded Chroma, caches, history).")
     chroma_url: str | None = Field(None, description="http://host:port of a Chroma server to use instead.")
@@ -33,6 +34,36 @@ class Settings(BaseSettings):
     )
     k: int = Field(5, ge=1, le=50, description="How many passages to retrieve.")
     chunk_chars: int = Field(1000, ge=200, le=4000, description="Largest chunk, in characters.")
+    llm: Literal["none", "openai", "ollama"] = Field(
+        "none", description="none: extractive answers; openai: any OpenAI-compatible endpoint; ollama."
+    )
+    llm_base_url: str | None = Field(None, description="The endpoint, e.g. http://127.0.0.1:8080/v1.")
+    llm_model: str = Field("", description="Model name as the endpoint knows it.")
+    llm_api_key: str | None = Field(
+        None,
+        validation_alias=AliasChoices("CITEBOT_LLM_API_KEY", "OPENAI_API_KEY", "llm_api_key"),
+        description="API key (CITEBOT_LLM_API_KEY, else OPENAI_API_KEY); local servers need none.",
+    )
+    llm_timeout: float = Field(30.0, gt=0, le=600, description="Seconds to wait for the model.")
+    llm_uncited: Literal["flag", "drop"] = Field(
+        "flag", description="What to do with a model sentence that cites no passage."
+    )
+    prompts: Path = Field(PROMPTS, description="Folder of the prompt templates.")
+
+    def llm_config(self) -> LLMConfig | None:
+        """The model endpoint, or None for extractive answers."""
+        if self.llm == "none":
+            return None
+        if not self.llm_model:
+            raise SettingsError("CITEBOT_LLM_MODEL is not set: name the model the endpoint serves")
+        return LLMConfig(
+            provider=self.llm,
+            model=self.llm_model,
+            base_url=self.llm_base_url,
+            api_key=self.llm_api_key,
+            timeout=self.llm_timeout,
+            uncited=self.llm_uncited,
+        )
 
     def engine_config(self) -> EngineConfig:
         """What the engine needs from these settings."""
@@ -42,6 +73,8 @@ class Settings(BaseSettings):
             device=self.device,
             k=self.k,
             chunk_chars=self.chunk_chars,
+            llm=self.llm_config(),
+            prompts=self.prompts,
         )
 
 

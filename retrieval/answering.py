@@ -116,9 +116,17 @@ class ExtractiveAnswerer:
         return support < self.settings.min_coverage or max(h.dense for h in hits) < self.settings.min_dense
 
     def answer(
-        self, question: str, hits: list[Hit], query: str | None = None, previous: list[str] | None = None
+        self,
+        question: str,
+        hits: list[Hit],
+        query: str | None = None,
+        previous: list[str] | None = None,
+        on_token: Callable[[str], None] | None = None,
     ) -> Answer:
-        """An Answer from the hits for question, retrieved by query; previous: citation ids not to repeat."""
+        """An Answer from the hits for question, retrieved by query; previous: citation ids not to repeat.
+
+        on_token is accepted for the chain's sake; an extractive answer has no tokens to stream.
+        """
         passages = [
             Passage(
                 id=citation_id(h.chunk.source, h.chunk.start, h.chunk.end),

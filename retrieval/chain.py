@@ -3,20 +3,34 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from langchain_core.runnables import Runnable, RunnableLambda
 
-from retrieval.answering import ExtractiveAnswerer
 from retrieval.citations import Answer
 from retrieval.conversation import Question, is_follow_up, retrieval_query
 from retrieval.errors import InputError
-from retrieval.search import HybridRetriever
+from retrieval.search import Hit, HybridRetriever
 
 MAX_QUESTION_CHARS = 2000
 
 
+class Answerer(Protocol):
+    """What the chain's last step calls: the extractive answerer or the LLM one."""
+
+    def answer(
+        self,
+        question: str,
+        hits: list[Hit],
+        query: str | None = None,
+        previous: list[str] | None = None,
+        on_token: Callable[[str], None] | None = None,
+    ) -> Answer: ...
+
+
 def _prepare(value: Question | str | dict[str, Any]) -> dict[str, Any]:
+    on_token = value.pop("on_token", None) if isinstance(value, dict) else None
     question = (
         value
         if isinstance(value, Question)
@@ -32,11 +46,12 @@ def _prepare(value: Question | str | dict[str, Any]) -> dict[str, Any]:
         "question": text,
         "query": retrieval_query(text, question.history),
         "previous": question.history[-1].cited if follow_up else [],
+        "on_token": on_token,
         "began": time.perf_counter(),
     }
 
 
-def build_chain(retriever: HybridRetriever, answerer: ExtractiveAnswerer) -> Runnable[Any, Answer]:
+def build_chain(retriever: HybridRetriever, answerer: Answerer) -> Runnable[Any, Answer]:
     """question -> Answer, as one Runnable."""
 
     def retrieve(state: dict[str, Any]) -> dict[str, Any]:
@@ -51,7 +66,11 @@ def build_chain(retriever: HybridRetriever, answerer: ExtractiveAnswerer) -> Run
     def answer(state: dict[str, Any]) -> Answer:
         began = time.perf_counter()
         result = answerer.answer(
-            state["question"], state["hits"], query=state["query"], previous=state["previous"]
+            state["question"],
+            state["hits"],
+            query=state["query"],
+            previous=state["previous"],
+            on_token=state["on_token"],
         )
         done = time.perf_counter()
         result.retrieval_query = state["query"]

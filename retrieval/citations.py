@@ -52,6 +52,7 @@ class Answer(BaseModel):
     passages: list[Passage] = Field(default_factory=list)
     timings_ms: dict[str, float] = Field(default_factory=dict)
     mode: str = "extractive"
+    note: str | None = None
     retrieval_query: str | None = None
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -10,14 +10,19 @@ from typing import Any
 from langchain_core.runnables import Runnable
 
 from retrieval.answering import AnswerSettings, ExtractiveAnswerer
-from retrieval.chain import build_chain
+from retrieval.chain import Answerer, build_chain
 from retrieval.citations import Answer, CitedPassage, look_up
 from retrieval.conversation import Question, Turn
 from retrieval.corpus import Corpus
 from retrieval.embedding import Embedder
 from retrieval.indexing import Indexer, IngestSummary, Progress
+from retrieval.llm import LLMConfig, chat_model
+from retrieval.llm_answering import LLMAnswerer
+from retrieval.prompts import load_prompts
 from retrieval.search import HybridRetriever
 from retrieval.store import ChunkStore, StoreLocation
+
+PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,8 @@ class EngineConfig:
     k: int = 5
     chunk_chars: int = 1000
     answer: AnswerSettings = field(default_factory=AnswerSettings)
+    llm: LLMConfig | None = None
+    prompts: Path = PROMPTS
 
 
 class Engine:
@@ -39,6 +46,8 @@ class Engine:
         self.config = config
         self.store = ChunkStore(config.location, create=create)
         self.embedder = Embedder(config.model, config.device)
+        # Prompt files are checked when the engine starts, not at the first question.
+        self.prompts = load_prompts(config.prompts) if config.llm else None
         self._chain: Runnable[Any, Answer] | None = None
         self._corpus: Corpus | None = None
 
@@ -72,9 +81,12 @@ class Engine:
     def chain(self) -> Runnable[Any, Answer]:
         """The shared question -> Answer chain."""
         if self._chain is None:
-            answerer = ExtractiveAnswerer(
+            extractive = ExtractiveAnswerer(
                 self.corpus.lexical.idf, self.embedder.embed_query, self.config.answer
             )
+            answerer: Answerer = extractive
+            if self.config.llm and self.prompts:
+                answerer = LLMAnswerer(chat_model(self.config.llm), self.prompts, extractive, self.config.llm)
             self._chain = build_chain(self.retriever(), answerer)
         return self._chain
 
@@ -83,9 +95,13 @@ class Engine:
         self.config = replace(self.config, k=k)
         self._chain = None
 
-    def ask(self, question: str, history: list[Turn] | None = None) -> Answer:
-        """Answer one question (with the conversation's earlier turns, for follow-ups)."""
-        return self.chain().invoke(Question(text=question, history=history or []))
+    def ask(
+        self, question: str, history: list[Turn] | None = None, on_token: Callable[[str], None] | None = None
+    ) -> Answer:
+        """Answer a question (earlier turns give follow-ups their context; on_token receives a stream)."""
+        if on_token is None:
+            return self.chain().invoke(Question(text=question, history=history or []))
+        return self.chain().invoke({"text": question, "history": history or [], "on_token": on_token})
 
     def cite(self, citation: str) -> CitedPassage:
         """Look up a citation id in the indexed files."""

@@ -76,6 +76,8 @@ def answer_blocks(answer: Answer, answer_id: str, share: bool = False) -> list[d
             for c in answer.citations
         ]
         blocks.append(_context([_trim("\n".join(lines), CONTEXT_ELEMENT_LIMIT, " …")]))
+    if answer.note:
+        blocks.append(_context([_trim(f"_{escape(answer.note)}_", CONTEXT_ELEMENT_LIMIT, "")]))
     buttons = [_button("Sources", "citebot_sources", answer_id)]
     if share:
         buttons.append(_button("Share in channel", "citebot_share", answer_id, "primary"))

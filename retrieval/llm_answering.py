@@ -1,0 +1,153 @@
+"""LLM answers held to the extractive answer's standard: every claim cited, every citation a real span.
+
+The model sees the top passages numbered and fenced as data. Its reply is checked: markers to passages
+that do not exist are removed, sentences with no valid marker are flagged or dropped, and each valid
+marker becomes a citation of the sentence in that passage closest to the claim (so text[start:end] == quote
+still holds). A reply that cites nothing valid, a refusal, an error or a timeout falls back to the
+extractive answer with a visible note. When retrieval finds no support, the model is not asked at all.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from retrieval.answering import ExtractiveAnswerer
+from retrieval.chunking import sentence_spans
+from retrieval.citations import Answer, Citation, citation_id
+from retrieval.lexical import tokens
+from retrieval.llm import LLMConfig, LLMError, complete
+from retrieval.prompts import CANNOT_ANSWER, Prompts
+from retrieval.search import Hit
+
+_MARKER = re.compile(r"\s*\[(\d+)\]")
+UNCITED_MARK = "[no source]"
+
+
+def fence(hits: list[Hit]) -> str:
+    """The passages as numbered, fenced data for the prompt."""
+    return "\n\n".join(
+        f'<passage n="{i}" source="{h.chunk.source}">\n{h.chunk.text}\n</passage>'
+        for i, h in enumerate(hits, 1)
+    )
+
+
+def split_claims(reply: str) -> list[tuple[str, list[int]]]:
+    """The reply's sentences, each without its markers, with the passage numbers it cites."""
+    claims = []
+    for start, end in sentence_spans(reply, 0, len(reply)):
+        sentence = reply[start:end]
+        numbers = [int(m.group(1)) for m in _MARKER.finditer(sentence)]
+        text = " ".join(_MARKER.sub("", sentence).split())
+        if text and not re.fullmatch(r"[\W_]+", text):
+            claims.append((text, numbers))
+        elif numbers and claims:  # markers standing alone after the sentence they belong to
+            claims[-1] = (claims[-1][0], claims[-1][1] + numbers)
+    return claims
+
+
+def closest_span(claim: str, hit: Hit) -> tuple[int, int]:
+    """The sentence of a passage that shares most words with a claim (absolute offsets)."""
+    text = hit.chunk.text
+    spans = list(hit.chunk.sentences.spans) if hit.chunk.sentences else sentence_spans(text, 0, len(text))
+    wanted = set(tokens(claim))
+    best = max(spans or [(0, len(text))], key=lambda span: len(wanted & set(tokens(text[span[0] : span[1]]))))
+    return hit.chunk.start + best[0], hit.chunk.start + best[1]
+
+
+class LLMAnswerer:
+    """Asks the model, checks its citations, and falls back to the extractive answer when it must."""
+
+    def __init__(
+        self, model: Any, prompts: Prompts, extractive: ExtractiveAnswerer, config: LLMConfig, shown: int = 5
+    ) -> None:
+        self.model = model
+        self.prompts = prompts
+        self.extractive = extractive
+        self.config = config
+        self.shown = shown
+
+    @staticmethod
+    def _fallback(base: Answer, note: str) -> Answer:
+        return base.model_copy(update={"mode": "llm-fallback", "note": note})
+
+    def answer(
+        self,
+        question: str,
+        hits: list[Hit],
+        query: str | None = None,
+        previous: list[str] | None = None,
+        on_token: Callable[[str], None] | None = None,
+    ) -> Answer:
+        """The model's checked answer, or the extractive one with a note saying why."""
+        base = self.extractive.answer(question, hits, query=query, previous=previous)
+        if base.abstained:
+            return base.model_copy(
+                update={"note": "No passage supports an answer, so the model was not asked."}
+            )
+        shown = hits[: self.shown]
+        system, user = self.prompts.messages(question, fence(shown))
+        try:
+            reply = complete(self.model, system, user, on_token)
+        except LLMError as exc:
+            return self._fallback(base, f"The language model failed ({exc}); this is the extractive answer.")
+        if not reply.strip() or CANNOT_ANSWER.lower().rstrip(".") in reply.lower():
+            return self._fallback(
+                base, "The model found no answer in the passages; this is the extractive answer."
+            )
+        return self._checked(question, reply, shown, base)
+
+    def _checked(self, question: str, reply: str, shown: list[Hit], base: Answer) -> Answer:
+        claims = split_claims(reply)
+        invalid = sorted({n for _, numbers in claims for n in numbers if not 1 <= n <= len(shown)})
+        if not any(1 <= n <= len(shown) for _, numbers in claims for n in numbers):
+            return self._fallback(
+                base,
+                "The model's answer cited no passage, so it is not shown; this is the extractive answer.",
+            )
+        numbering: dict[tuple[str, int, int], Citation] = {}
+        parts: list[str] = []
+        uncited = 0
+        for text, numbers in claims:
+            valid = [n for n in dict.fromkeys(numbers) if 1 <= n <= len(shown)]
+            if not valid:
+                uncited += 1
+                if self.config.uncited == "flag":
+                    parts.append(f"{text} {UNCITED_MARK}")
+                continue
+            markers = []
+            for n in valid:
+                hit = shown[n - 1]
+                start, end = closest_span(text, hit)
+                key = (hit.chunk.source, start, end)
+                if key not in numbering:
+                    numbering[key] = Citation(
+                        n=len(numbering) + 1,
+                        id=citation_id(hit.chunk.source, start, end),
+                        source=hit.chunk.source,
+                        path=hit.chunk.path,
+                        start=start,
+                        end=end,
+                        quote=hit.chunk.text[start - hit.chunk.start : end - hit.chunk.start],
+                        score=round(hit.score, 4),
+                        line=hit.chunk.line_of(start),
+                    )
+                markers.append(f"[{numbering[key].n}]")
+            parts.append(f"{text} {''.join(markers)}")
+        notes = []
+        if invalid:
+            notes.append(
+                f"Removed citations to passages that do not exist: {', '.join(f'[{n}]' for n in invalid)}."
+            )
+        if uncited:
+            what = f"marked {UNCITED_MARK}" if self.config.uncited == "flag" else "left out"
+            notes.append(f"{uncited} sentence(s) of the model's answer cited no passage and are {what}.")
+        return base.model_copy(
+            update={
+                "answer": " ".join(parts),
+                "citations": list(numbering.values()),
+                "mode": "llm",
+                "note": " ".join(notes) or None,
+            }
+        )
