@@ -59,6 +59,10 @@ def write_markdown(results: dict[str, Any], path: Path, chart: str) -> None:
             "",
             table(results),
             "",
+            "The ablations (BM25 only, dense only) run after citebot on the same index and reuse its "
+            "question vectors, so their latency leaves out embedding the question. Ratios are citebot's "
+            "figure divided by the textbook pipeline's.",
+            "",
             f"![quality against latency]({chart})",
             f"<!-- bench:{name}:end -->",
         ]

@@ -86,6 +86,7 @@ class Embedder(Embeddings):
         self._lock = threading.Lock()
         # Retrieval and answering embed the same question; remember the last few.
         self._recent: OrderedDict[str, list[float]] = OrderedDict()
+        self.recent_size = 64
 
     @property
     def name(self) -> str:
@@ -128,6 +129,6 @@ class Embedder(Embeddings):
         if vector is None:
             vector = self.embed([text])[0]
             self._recent[text] = vector
-            while len(self._recent) > 64:
+            while len(self._recent) > self.recent_size:
                 self._recent.popitem(last=False)
         return vector
