@@ -70,7 +70,7 @@ class Engine:
 
     def is_empty(self) -> bool:
         """Whether nothing is indexed yet."""
-        return not self.store.documents()
+        return self.store.document_count() == 0
 
     def retriever(self, k: int | None = None) -> HybridRetriever:
         """The hybrid retriever over the current snapshot."""

@@ -189,6 +189,10 @@ class ChunkStore:
                 yield item_id, (metas[i] if "metadatas" in include else docs[i])
             offset += len(ids)
 
+    def document_count(self) -> int:
+        """How many files the manifest holds (without reading their records)."""
+        return int(self.docs.count())
+
     def chunk_ids(self) -> set[str]:
         """Every chunk id present, committed or not."""
         return {item_id for item_id, _ in self._pages(self.chunks, include=[])}
