@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.metrics import percentile
+
 ROOT = Path(__file__).resolve().parent.parent
 CITEBOT = str(Path(sys.executable).parent / "citebot")
 QUESTIONS = [
@@ -35,12 +37,6 @@ def wall(args: list[str], env: dict[str, str]) -> float:
     began = time.perf_counter()
     subprocess.run(args, env=env, check=True, capture_output=True)
     return time.perf_counter() - began
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile (nearest rank)."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
 
 
 def repl_latencies(engine: Any, work: Path) -> list[float]:
