@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from bot.cli import cli
 from retrieval.embedding import Embedder
 from tests.conftest import SEEDS, STOCKHOLM, make_engine
+from tests.processes import stop
 
 pytestmark = pytest.mark.llm
 
@@ -61,12 +62,7 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             assert response.status == 200
         yield base_url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def test_small_model_answers_with_checked_citations(
