@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from retrieval.chunking import sentence_spans
-from retrieval.citations import Answer, Citation, Passage, citation_id, parse_citation_id
+from retrieval.citations import Answer, Passage, citation_id, parse_citation_id
 from retrieval.errors import InputError
 from retrieval.lexical import tokens
 from retrieval.search import Hit
@@ -154,21 +154,8 @@ class ExtractiveAnswerer:
         citations = []
         parts = []
         for n, c in enumerate(chosen, start=1):
-            quote = c.hit.chunk.text[c.start - c.hit.chunk.start : c.end - c.hit.chunk.start]
-            citations.append(
-                Citation(
-                    n=n,
-                    id=citation_id(c.hit.chunk.source, c.start, c.end),
-                    source=c.hit.chunk.source,
-                    path=c.hit.chunk.path,
-                    start=c.start,
-                    end=c.end,
-                    quote=quote,
-                    score=round(c.score, 4),
-                    line=c.hit.chunk.line_of(c.start),
-                )
-            )
-            parts.append(f"{quote} [{n}]")
+            citations.append(c.hit.chunk.citation(n, c.start, c.end, c.score))
+            parts.append(f"{citations[-1].quote} [{n}]")
         return Answer(
             question=question, answer=" ".join(parts), abstained=False, citations=citations, passages=passages
         )

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from retrieval.citations import Citation, citation_id
 from retrieval.indexing import lexical_text
 from retrieval.lexical import LexicalIndex
 from retrieval.sentence_vectors import SentenceVectors
@@ -29,6 +30,20 @@ class IndexedChunk:
     def line_of(self, offset: int) -> int:
         """The 1-based line number of an absolute offset inside this chunk."""
         return self.line + self.text.count("\n", 0, offset - self.start)
+
+    def citation(self, n: int, start: int, end: int, score: float) -> Citation:
+        """Citation n of the span [start, end) inside this chunk; its quote is the file's exact text there."""
+        return Citation(
+            n=n,
+            id=citation_id(self.source, start, end),
+            source=self.source,
+            path=self.path,
+            start=start,
+            end=end,
+            quote=self.text[start - self.start : end - self.start],
+            score=round(score, 4),
+            line=self.line_of(start),
+        )
 
 
 class Corpus:

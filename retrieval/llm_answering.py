@@ -16,7 +16,7 @@ from typing import Any
 
 from retrieval.answering import ExtractiveAnswerer
 from retrieval.chunking import sentence_spans
-from retrieval.citations import Answer, Citation, citation_id
+from retrieval.citations import Answer, Citation
 from retrieval.lexical import tokens
 from retrieval.llm import LLMConfig, LLMError, complete
 from retrieval.prompts import CANNOT_ANSWER, Prompts
@@ -130,17 +130,7 @@ class LLMAnswerer:
                 start, end = closest_span(text, hit)
                 key = (hit.chunk.source, start, end)
                 if key not in numbering:
-                    numbering[key] = Citation(
-                        n=len(numbering) + 1,
-                        id=citation_id(hit.chunk.source, start, end),
-                        source=hit.chunk.source,
-                        path=hit.chunk.path,
-                        start=start,
-                        end=end,
-                        quote=hit.chunk.text[start - hit.chunk.start : end - hit.chunk.start],
-                        score=round(hit.score, 4),
-                        line=hit.chunk.line_of(start),
-                    )
+                    numbering[key] = hit.chunk.citation(len(numbering) + 1, start, end, hit.score)
                 markers.append(f"[{numbering[key].n}]")
             parts.append(f"{text} {''.join(markers)}")
         notes = []
