@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     )
     k: int = Field(5, ge=1, le=50, description="How many passages to retrieve.")
     chunk_chars: int = Field(1000, ge=200, le=4000, description="Largest chunk, in characters.")
+    ingest_batch: int = Field(
+        256, ge=1, le=10_000, description="Chunks embedded and committed together during ingest."
+    )
     llm: Literal["none", "openai", "ollama"] = Field(
         "none", description="none: extractive answers; openai: any OpenAI-compatible endpoint; ollama."
     )
@@ -73,6 +76,7 @@ class Settings(BaseSettings):
             device=self.device,
             k=self.k,
             chunk_chars=self.chunk_chars,
+            ingest_batch=self.ingest_batch,
             llm=self.llm_config(),
             prompts=self.prompts,
         )

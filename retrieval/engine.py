@@ -34,6 +34,7 @@ class EngineConfig:
     device: str = "auto"
     k: int = 5
     chunk_chars: int = 1000
+    ingest_batch: int = 256
     answer: AnswerSettings = field(default_factory=AnswerSettings)
     llm: LLMConfig | None = None
     prompts: Path = PROMPTS
@@ -61,9 +62,13 @@ class Engine:
     def ingest(self, paths: Iterable[Path], progress: Progress | None = None) -> IngestSummary:
         """Index the files under paths, then let the chain see the new state."""
         try:
-            return Indexer(self.store, self.embedder, max_chars=self.config.chunk_chars).ingest(
-                paths, progress
+            indexer = Indexer(
+                self.store,
+                self.embedder,
+                max_chars=self.config.chunk_chars,
+                batch_chunks=self.config.ingest_batch,
             )
+            return indexer.ingest(paths, progress)
         finally:
             self._chain = None
             self._corpus = None

@@ -160,11 +160,12 @@ class Indexer:
             sentences = SentenceVectors.build(chunk_spans, vectors[at : at + len(chunk_spans)])
             at += len(chunk_spans)
             ready[stored.id] = (replace(stored, sentences=sentences.pack()), sentences.chunk_vector())
-        # One write for the whole batch (Chroma's per-call cost dominates small files), one commit per file.
+        # One chunk write for the whole batch, then one manifest write whose record per file is that file's
+        # commit: Chroma's per-call cost dominates small files. A crash before the records leaves orphans.
         written = [ready[c.id] for item in pending for c in item.chunks]
         self.store.put_chunks([c for c, _ in written], [v for _, v in written])
-        for item in pending:
-            record = DocRecord(
+        records = [
+            DocRecord(
                 source=item.document.source,
                 path=str(item.document.path),
                 root=str(item.root),
@@ -173,16 +174,22 @@ class Indexer:
                 chunk_ids=tuple(c.id for c in item.chunks),
                 ingested_at=now_iso(),
             )
-            self.store.commit(record)
+            for item in pending
+        ]
+        if records:
+            self.store.commit(records)
+        superseded: set[str] = set()
+        for item, record in zip(pending, records, strict=True):
             old = manifest.get(record.source)
             if old:
-                self.store.delete_chunks(sorted(set(old.chunk_ids) - set(record.chunk_ids)))
+                superseded |= set(old.chunk_ids) - set(record.chunk_ids)
             manifest[record.source] = record
             summary.chunks += len(item.chunks)
             if item.is_new:
                 summary.added += 1
             else:
                 summary.updated += 1
+        self.store.delete_chunks(sorted(superseded))
 
     def _remove_deleted(
         self, paths: list[Path], manifest: dict[str, DocRecord], summary: IngestSummary

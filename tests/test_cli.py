@@ -489,13 +489,14 @@ def test_foreign_store_folder_is_refused_without_a_traceback(
         ("CITEBOT_K", "abc", "Input should be a valid integer, unable to parse string as an integer"),
         ("CITEBOT_K", "0", "Input should be greater than or equal to 1"),
         ("CITEBOT_CHUNK_CHARS", "10", "Input should be greater than or equal to 200"),
+        ("CITEBOT_INGEST_BATCH", "0", "Input should be greater than or equal to 1"),
         ("CITEBOT_DEVICE", "tpu", "Input should be 'auto', 'cpu' or 'cuda'"),
     ],
 )
 def test_invalid_environment_setting_is_named(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, value: str, problem: str
 ) -> None:
-    """Bad input tried: CITEBOT_K=abc and =0, CITEBOT_CHUNK_CHARS=10, CITEBOT_DEVICE=tpu."""
+    """Bad input tried: CITEBOT_K=abc and =0, CHUNK_CHARS=10, INGEST_BATCH=0, DEVICE=tpu."""
     monkeypatch.setenv(name, value)
     result = run("ask", STOCKHOLM, "--store", tmp_path / "store")
     assert result.exit_code == 2

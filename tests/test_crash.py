@@ -22,22 +22,25 @@ pytestmark = pytest.mark.slow
 CITEBOT = Path(sys.executable).parent / "citebot"
 CHUNK_CHARS = 200
 FILES = 40
+BATCH = 5
 WORDS = ["alpha", "beta", "gamma", "delta", "harbour", "ledger", "signal", "orchard", "copper", "violet"]
 INTERRUPTED = (
     "Interrupted: files finished so far are indexed, the rest left as they were. "
     "Run the same command again to finish.\n"
 )
 
-# Loaded into the `citebot` subprocess through PYTHONPATH: logs each chunk write (one per embedding batch) and
-# manifest commit (one per file), and (when asked) stops for good right after the Nth commit.
+# Loaded into the `citebot` subprocess through PYTHONPATH: logs each chunk write and manifest commit (one of
+# each per batch of BATCH files), and (when asked) stops for good right after the Nth commit.
 HOOK = """
 import os, time
 from retrieval.store import ChunkStore
 
 _log = os.environ["CRASHTEST_LOG"]
 _pause = int(os.environ.get("CRASHTEST_PAUSE_AFTER_COMMIT", "0"))
+_pause_put = int(os.environ.get("CRASHTEST_PAUSE_AFTER_PUT", "0"))
 _put, _commit = ChunkStore.put_chunks, ChunkStore.commit
 _commits = [0]
+_puts = [0]
 
 
 def _write(line):
@@ -45,23 +48,35 @@ def _write(line):
         handle.write(line + "\\n")
 
 
+def _stop():
+    _write("paused")
+    while True:
+        time.sleep(0.05)
+
+
 def put_chunks(self, chunks, vectors):
     _put(self, chunks, vectors)
+    _puts[0] += 1
     _write("put " + " ".join(sorted({c.source for c in chunks})))
+    if _puts[0] == _pause_put:
+        _stop()
 
 
-def commit(self, record):
-    _commit(self, record)
+def commit(self, records):
+    _commit(self, records)
     _commits[0] += 1
-    _write("commit " + record.source)
+    _write("commit " + " ".join(r.source for r in records))
     if _commits[0] == _pause:
-        _write("paused")
-        while True:
-            time.sleep(0.05)
+        _stop()
 
 
 ChunkStore.put_chunks, ChunkStore.commit = put_chunks, commit
 """
+
+
+def names(first: int, stop: int) -> str:
+    """The corpus files first..stop-1, as the hook logs them."""
+    return " ".join(f"doc{i:02d}.txt" for i in range(first, stop))
 
 
 def write_corpus(folder: Path) -> Path:
@@ -74,7 +89,7 @@ def write_corpus(folder: Path) -> Path:
 
 
 def start_ingest(
-    tmp_path: Path, corpus: Path, pause_after_commit: int = 0
+    tmp_path: Path, corpus: Path, pause_after_commit: int = 0, pause_after_put: int = 0
 ) -> tuple[subprocess.Popen[bytes], Path]:
     """Run `citebot ingest CORPUS --store STORE` with the logging hook; return the process and its log."""
     hook = tmp_path / "hook"
@@ -85,9 +100,11 @@ def start_ingest(
         **os.environ,
         "HF_HUB_OFFLINE": "1",
         "CITEBOT_CHUNK_CHARS": str(CHUNK_CHARS),
+        "CITEBOT_INGEST_BATCH": str(BATCH),
         "PYTHONPATH": str(hook),
         "CRASHTEST_LOG": str(log),
         "CRASHTEST_PAUSE_AFTER_COMMIT": str(pause_after_commit),
+        "CRASHTEST_PAUSE_AFTER_PUT": str(pause_after_put),
     }
     with (tmp_path / "stdout").open("wb") as stdout, (tmp_path / "stderr").open("wb") as stderr:
         process = subprocess.Popen(
@@ -155,7 +172,7 @@ def finish_and_check(store: Path, corpus: Path, embedder: Embedder, committed: i
     assert engine.store.chunk_ids() == {cid for r in manifest.values() for cid in r.chunk_ids}
 
 
-def test_sigkill_between_chunks_and_commit(tmp_path: Path, embedder: Embedder) -> None:
+def test_sigkill_after_two_batches(tmp_path: Path, embedder: Embedder) -> None:
     corpus = write_corpus(tmp_path / "corpus")
     process, log = start_ingest(tmp_path, corpus, pause_after_commit=2)
     try:
@@ -165,25 +182,37 @@ def test_sigkill_between_chunks_and_commit(tmp_path: Path, embedder: Embedder) -
     finally:
         if process.poll() is None:
             process.kill()
-    assert lines == [
-        "put " + " ".join(f"doc{i:02d}.txt" for i in range(FILES)),
-        "commit doc00.txt",
-        "commit doc01.txt",
-        "paused",
-    ]
+    first, second = names(0, BATCH), names(BATCH, 2 * BATCH)
+    assert lines == ["put " + first, "commit " + first, "put " + second, "commit " + second, "paused"]
     engine = make_engine(tmp_path / "store", embedder, chunk_chars=CHUNK_CHARS)
     manifest, orphans = check_consistent(engine)
-    assert set(manifest) == {"doc00.txt", "doc01.txt"}
-    assert orphans, "the uncommitted files' chunks should be in the store"
-    uncommitted = {f"doc{i:02d}.txt" for i in range(2, FILES)}
-    assert {c.source for c in engine.store.load_chunks(orphans)} == uncommitted
+    assert set(manifest) == set(names(0, 2 * BATCH).split())
+    assert orphans == set(), "chunks are written batch by batch, each followed by its commit"
+    finish_and_check(tmp_path / "store", corpus, embedder, committed=2 * BATCH)
+
+
+def test_sigkill_between_chunk_write_and_commit(tmp_path: Path, embedder: Embedder) -> None:
+    # Paused right after the third batch's chunks are written, before its commit: those chunks are orphans.
+    corpus = write_corpus(tmp_path / "corpus")
+    process, log = start_ingest(tmp_path, corpus, pause_after_put=3)
+    try:
+        wait_for_line(process, log, "paused")
+        process.send_signal(signal.SIGKILL)
+        assert process.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if process.poll() is None:
+            process.kill()
+    engine = make_engine(tmp_path / "store", embedder, chunk_chars=CHUNK_CHARS)
+    manifest, orphans = check_consistent(engine)
+    assert set(manifest) == set(names(0, 2 * BATCH).split())
+    assert {c.source for c in engine.store.load_chunks(orphans)} == set(names(2 * BATCH, 3 * BATCH).split())
     assert_orphans_hidden(engine, orphans)
-    finish_and_check(tmp_path / "store", corpus, embedder, committed=2)
+    finish_and_check(tmp_path / "store", corpus, embedder, committed=2 * BATCH)
 
 
 def test_sigkill_at_a_real_moment(tmp_path: Path, embedder: Embedder) -> None:
-    # One embedding batch, one chunk write, then 40 commits in a row: killed as soon as the first commit is
-    # logged, the process dies early in that burst, often inside a Chroma write.
+    # Eight batches, each an embedding, a chunk write and a commit: killed as soon as the first commit is
+    # logged, the process dies somewhere in the batches that follow, sometimes inside a Chroma write.
     corpus = write_corpus(tmp_path / "corpus")
     process, log = start_ingest(tmp_path, corpus)
     try:
@@ -216,8 +245,6 @@ def test_sigint_exits_130_and_keeps_the_store_consistent(tmp_path: Path, embedde
     assert (tmp_path / "stdout").read_text(encoding="utf-8") == ""
     engine = make_engine(tmp_path / "store", embedder, chunk_chars=CHUNK_CHARS)
     manifest, orphans = check_consistent(engine)
-    assert set(manifest) == {"doc00.txt", "doc01.txt"}
-    assert {c.source for c in engine.store.load_chunks(orphans)} == {
-        f"doc{i:02d}.txt" for i in range(2, FILES)
-    }
-    finish_and_check(tmp_path / "store", corpus, embedder, committed=2)
+    assert set(manifest) == set(names(0, 2 * BATCH).split())
+    assert orphans == set()
+    finish_and_check(tmp_path / "store", corpus, embedder, committed=2 * BATCH)
