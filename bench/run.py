@@ -67,8 +67,8 @@ def run(quick: bool, squad_file: Path, scifact_dir: Path, work: Path) -> dict[st
     engine.embedder.recent_size = 50_000
     citebot = [
         Citebot(engine),
-        Citebot(engine, "bm25 only", dense=0.0),
-        Citebot(engine, "dense only", lexical=0.0),
+        Citebot(engine, "bm25 only", dense=0.0, coverage_weight=0.0),
+        Citebot(engine, "dense only", lexical=0.0, coverage_weight=0.0),
     ]
     textbook, tb_stats = Textbook.build(work / "textbook-squad", work / "squad")
     systems = {s.name: {"squad_ingest": ingest_speed(stats)} for s in citebot}
@@ -99,8 +99,8 @@ def run(quick: bool, squad_file: Path, scifact_dir: Path, work: Path) -> dict[st
     textbook, tb_stats = Textbook.build(work / "textbook-scifact", work / "scifact")
     scifact_systems: list[System] = [
         Citebot(engine),
-        Citebot(engine, "bm25 only", dense=0.0),
-        Citebot(engine, "dense only", lexical=0.0),
+        Citebot(engine, "bm25 only", dense=0.0, coverage_weight=0.0),
+        Citebot(engine, "dense only", lexical=0.0, coverage_weight=0.0),
         textbook,
     ]
     for system in scifact_systems:

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from retrieval.chunking import sentence_spans
 from retrieval.citations import Answer, Passage, citation_id, parse_citation_id
 from retrieval.errors import InputError
+from retrieval.lexical import coverage as coverage_scorer
 from retrieval.lexical import tokens
 from retrieval.search import Hit
 
 ABSTAIN_TEXT = "I could not find this in the documents."
+# A sentence opening with one of these leans on the sentence before it for its subject.
+BACK_REFERENCE = re.compile(r"(?:It|Its|This|These|That|Those|They|Their|He|His|She|Her|Such)\b")
 
 
 @dataclass(frozen=True)
@@ -26,9 +29,10 @@ class AnswerSettings:
     meaning_weight: float = 0.35
     passage_weight: float = 0.2
     second_sentence_ratio: float = 0.85
-    min_coverage: float = 0.3
+    min_coverage: float = 0.25
     min_dense: float = 0.2
     continuity_bonus: float = 0.15
+    antecedents: bool = True
 
 
 @dataclass(frozen=True)
@@ -56,16 +60,11 @@ class ExtractiveAnswerer:
         self.embed_query = embed_query
         self.settings = settings or AnswerSettings()
 
-    def _coverage(self, words: set[str]) -> Callable[[set[str]], float]:
-        weights = {w: self.idf(w) for w in words}
-        total = sum(weights.values()) or 1.0
-        return lambda found: sum(weights[w] for w in words & found) / total
-
     def _candidates(
         self, question: str, query: str, hits: list[Hit], previous: list[str]
     ) -> list[_Candidate]:
-        coverage_of = self._coverage(set(tokens(question)))
-        query_coverage = self._coverage(set(tokens(query)))
+        coverage_of = coverage_scorer(tokens(question), self.idf)
+        query_coverage = coverage_scorer(tokens(query), self.idf)
         vector = np.asarray(self.embed_query(question), dtype=np.float32)
         cfg = self.settings
         given: set[tuple[str, int, int]] = set()
@@ -78,12 +77,12 @@ class ExtractiveAnswerer:
         for rank, hit in enumerate(hits[: cfg.passages_scanned]):
             text = hit.chunk.text
             prior = hit.score / (1 + rank * 0.25)
-            if hit.chunk.sentences is not None:
-                spans = list(hit.chunk.sentences.spans)
-                meanings = [float(x) for x in hit.chunk.sentences.similarities(vector)]
-            else:
-                spans = sentence_spans(text, 0, len(text))
-                meanings = [0.0] * len(spans)
+            spans = hit.chunk.sentence_spans()
+            meanings = (
+                [float(x) for x in hit.chunk.sentences.similarities(vector)]
+                if hit.chunk.sentences is not None
+                else [0.0] * len(spans)
+            )
             after_given = False
             for (s, e), meaning in zip(spans, meanings, strict=True):
                 repeated = (hit.chunk.source, hit.chunk.start + s, hit.chunk.start + e) in given
@@ -114,6 +113,26 @@ class ExtractiveAnswerer:
             return True
         support = max(c.support for c in candidates)
         return support < self.settings.min_coverage or max(h.dense for h in hits) < self.settings.min_dense
+
+    def _with_antecedents(
+        self, chosen: list[_Candidate], given: set[tuple[str, int, int]]
+    ) -> list[tuple[int, int]]:
+        """Each chosen sentence's span, reaching back over the sentence before when it opens with a pronoun
+        ("It is the fastest growing sector...") that only that sentence explains, unless already given."""
+        spans: list[tuple[int, int]] = []
+        for c in chosen:
+            chunk = c.hit.chunk
+            start = c.start
+            if self.settings.antecedents and BACK_REFERENCE.match(chunk.text[c.start - chunk.start :]):
+                before = [
+                    (chunk.start + s, chunk.start + e)
+                    for s, e in chunk.sentence_spans()
+                    if chunk.start + e <= c.start
+                ]
+                if before and (chunk.source, *before[-1]) not in given:
+                    start = before[-1][0]
+            spans.append((start, c.end))
+        return spans
 
     def answer(
         self,
@@ -151,10 +170,17 @@ class ExtractiveAnswerer:
                 break
             if candidate.score >= self.settings.second_sentence_ratio * best.score:
                 chosen.append(candidate)
+        given = {(c.hit.chunk.source, c.start, c.end) for c in everything if c.repeated}
+        quoted: list[tuple[_Candidate, int, int]] = []
+        for c, (start, end) in zip(chosen, self._with_antecedents(chosen, given), strict=True):
+            # A second sentence already inside the first's reach is not quoted twice.
+            source = c.hit.chunk.source
+            if not any(q.hit.chunk.source == source and s < end and start < e for q, s, e in quoted):
+                quoted.append((c, start, end))
         citations = []
         parts = []
-        for n, c in enumerate(chosen, start=1):
-            citations.append(c.hit.chunk.citation(n, c.start, c.end, c.score))
+        for n, (c, start, end) in enumerate(quoted, start=1):
+            citations.append(c.hit.chunk.citation(n, start, end, c.score))
             parts.append(f"{citations[-1].quote} [{n}]")
         return Answer(
             question=question, answer=" ".join(parts), abstained=False, citations=citations, passages=passages

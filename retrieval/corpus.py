@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from retrieval.chunking import sentence_spans
 from retrieval.citations import Citation, citation_id
 from retrieval.indexing import lexical_text
 from retrieval.lexical import LexicalIndex
@@ -26,6 +27,12 @@ class IndexedChunk:
     title: str
     line: int = 1
     sentences: SentenceVectors | None = field(default=None, compare=False, repr=False)
+
+    def sentence_spans(self) -> list[tuple[int, int]]:
+        """The chunk's sentences, as offsets relative to its start."""
+        if self.sentences is not None:
+            return list(self.sentences.spans)
+        return sentence_spans(self.text, 0, len(self.text))
 
     def line_of(self, offset: int) -> int:
         """The 1-based line number of an absolute offset inside this chunk."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import Stemmer
@@ -176,6 +176,13 @@ def tokens(text: str) -> list[str]:
         if word not in STOPWORDS:
             out.append(stem(word))
     return out
+
+
+def coverage(question_words: Iterable[str], idf: Callable[[str], float]) -> Callable[[set[str]], float]:
+    """A scorer of how much of the question a text's words hold: the rarity-weighted share of its words."""
+    weights = {w: idf(w) for w in set(question_words)}
+    total = sum(weights.values()) or 1.0
+    return lambda found: sum(weights[w] for w in weights.keys() & found) / total
 
 
 class LexicalIndex:

@@ -12,6 +12,7 @@ from pydantic import ConfigDict
 
 from retrieval.corpus import Corpus, IndexedChunk
 from retrieval.embedding import Embedder
+from retrieval.lexical import coverage, tokens
 from retrieval.store import ChunkStore
 
 
@@ -58,6 +59,10 @@ class HybridRetriever(BaseRetriever):
     dense_weight: float = 1.0
     lexical_weight: float = 0.7
     sentence_weight: float = 0.7
+    # The fused top few are lifted by how much of the question their best sentence holds (rarity-weighted):
+    # a passage whose words are spread over several sentences is less likely to state the answer.
+    coverage_weight: float = 0.3
+    rerank_depth: int = 10
 
     def search(self, query: str, k: int | None = None) -> list[Hit]:
         """The top k chunks for a query."""
@@ -84,11 +89,25 @@ class HybridRetriever(BaseRetriever):
             / weight
             for cid in candidates
         }
-        ranked = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]
+        ranked = self._rerank(query, sorted(fused.items(), key=lambda item: (-item[1], item[0])))[:k]
         return [
             Hit(self.corpus.chunks[self.corpus.position[cid]], score, meaning[cid], bm25_of.get(cid, 0.0))
             for cid, score in ranked
         ]
+
+    def _rerank(self, query: str, ranked: list[tuple[str, float]]) -> list[tuple[str, float]]:
+        """The first rerank_depth candidates rescored with their best sentence's share of the question."""
+        if not self.coverage_weight:
+            return ranked
+        cover = coverage(tokens(query), self.corpus.lexical.idf)
+        lifted = []
+        for cid, score in ranked[: self.rerank_depth]:
+            chunk = self.corpus.chunks[self.corpus.position[cid]]
+            best = max((cover(set(tokens(chunk.text[s:e]))) for s, e in chunk.sentence_spans()), default=0.0)
+            # Divided so scores stay in [0, 1].
+            lifted.append((cid, (score + self.coverage_weight * best) / (1 + self.coverage_weight)))
+        tail = [(cid, score / (1 + self.coverage_weight)) for cid, score in ranked[self.rerank_depth :]]
+        return sorted(lifted, key=lambda item: (-item[1], item[0])) + tail
 
     def _meaning(
         self, query: np.ndarray, candidates: set[str], dense_of: dict[str, float]

@@ -1,0 +1,131 @@
+"""Choosing what to quote: question coverage, the coverage rerank of the top passages, and antecedents."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from retrieval.answering import AnswerSettings, ExtractiveAnswerer
+from retrieval.citations import citation_id
+from retrieval.corpus import IndexedChunk
+from retrieval.engine import Engine
+from retrieval.lexical import LexicalIndex, coverage, tokens
+from retrieval.search import Hit
+
+DOC = (
+    "Pharmacies\n\n"
+    "Specialty pharmacies supply rare drugs to patients. It is the fastest growing sector of the trade. "
+    "Italy has few of them.\n"
+)
+QUESTION = "Which is the fastest growing sector of the trade?"
+
+
+def _hit(text: str) -> Hit:
+    start = text.index("Specialty")
+    end = len(text) - 1
+    chunk = IndexedChunk(
+        f"p.txt#{start}-{end}@a", "p.txt", "/docs/p.txt", start, end, text[start:end], "P", 3
+    )
+    return Hit(chunk, 0.9, 0.6, 1.0)
+
+
+def _answerer(hit: Hit, **settings: Any) -> ExtractiveAnswerer:
+    index = LexicalIndex([hit.chunk.text, "Unrelated words about the weather."])
+    return ExtractiveAnswerer(index.idf, lambda _question: [1.0, 0.0], AnswerSettings(**settings))
+
+
+def test_coverage_is_the_rarity_weighted_share_of_question_words() -> None:
+    weights = {"harbour": 2.0, "ledger": 1.0, "copper": 1.0}
+    cover = coverage(["harbour", "ledger", "copper", "harbour"], weights.__getitem__)
+    assert cover({"harbour", "violet"}) == pytest.approx(0.5)
+    assert cover({"ledger", "copper"}) == pytest.approx(0.5)
+    assert cover(set()) == 0.0
+    assert coverage([], weights.__getitem__)({"harbour"}) == 0.0
+
+
+def test_a_sentence_opening_with_a_pronoun_is_quoted_with_the_sentence_it_leans_on() -> None:
+    hit = _hit(DOC)
+    answer = _answerer(hit).answer(QUESTION, [hit])
+    first = answer.citations[0]
+    assert first.quote == (
+        "Specialty pharmacies supply rare drugs to patients. It is the fastest growing sector of the trade."
+    )
+    assert DOC[first.start : first.end] == first.quote
+    assert answer.answer.startswith(first.quote + " [1]")
+
+
+def test_without_antecedents_only_the_sentence_itself_is_quoted() -> None:
+    hit = _hit(DOC)
+    answer = _answerer(hit, antecedents=False).answer(QUESTION, [hit])
+    assert answer.citations[0].quote == "It is the fastest growing sector of the trade."
+
+
+def test_an_antecedent_the_reader_was_already_given_is_not_repeated() -> None:
+    hit = _hit(DOC)
+    start = DOC.index("Specialty")
+    given = citation_id("p.txt", start, DOC.index(" It is"))
+    answer = _answerer(hit).answer(QUESTION, [hit], previous=[given])
+    assert answer.citations[0].quote == "It is the fastest growing sector of the trade."
+
+
+def test_a_word_that_only_begins_like_a_pronoun_takes_no_antecedent() -> None:
+    hit = _hit(DOC)
+    answer = _answerer(hit).answer("What does Italy have?", [hit])
+    assert answer.citations[0].quote == "Italy has few of them."
+
+
+def test_a_second_sentence_whose_reach_overlaps_the_first_is_not_quoted() -> None:
+    """Bad input tried: a question matching the pronoun sentence and its antecedent, a second always taken."""
+    hit = _hit(DOC)
+    question = "Which specialty pharmacies supply rare drugs, the fastest growing sector of the trade?"
+    both = _answerer(hit, antecedents=False, second_sentence_ratio=0.0).answer(question, [hit])
+    assert [c.quote for c in both.citations] == [
+        "Specialty pharmacies supply rare drugs to patients.",
+        "It is the fastest growing sector of the trade.",
+    ]
+    answer = _answerer(hit, second_sentence_ratio=0.0).answer(question, [hit])
+    assert [c.quote for c in answer.citations] == ["Specialty pharmacies supply rare drugs to patients."]
+    assert answer.answer.count("Specialty pharmacies supply rare drugs") == 1
+
+
+def test_rerank_lifts_the_passage_whose_one_sentence_holds_the_question(
+    engine: Engine, tmp_path: Path
+) -> None:
+    corpus = tmp_path / "docs"
+    corpus.mkdir()
+    (corpus / "spread.txt").write_text(
+        "The harbour ledger is kept in the office. Copper prices rose in May.\n", encoding="utf-8"
+    )
+    (corpus / "together.txt").write_text("The harbour ledger records copper prices.\n", encoding="utf-8")
+    engine.ingest([corpus])
+    retriever = engine.retriever(k=5)
+    by_source = {c.source: c.id for c in engine.corpus.chunks}
+    spread, together = by_source["spread.txt"], by_source["together.txt"]
+    query = "harbour ledger copper prices"
+    words = tokens(query)
+    idf = engine.corpus.lexical.idf
+    share = sum(idf(w) for w in {"harbour", "ledger"}) / sum(idf(w) for w in set(words))
+    ranked = retriever._rerank(query, [(spread, 0.9), (together, 0.8)])
+    assert [cid for cid, _ in ranked] == [together, spread]
+    assert dict(ranked)[together] == pytest.approx((0.8 + 0.3 * 1.0) / 1.3)
+    assert dict(ranked)[spread] == pytest.approx((0.9 + 0.3 * share) / 1.3)
+    retriever.coverage_weight = 0.0
+    assert retriever._rerank(query, [(spread, 0.9), (together, 0.8)]) == [(spread, 0.9), (together, 0.8)]
+
+
+def test_rerank_leaves_the_order_below_its_depth_and_keeps_scores_within_one(
+    engine: Engine, tmp_path: Path
+) -> None:
+    corpus = tmp_path / "docs"
+    corpus.mkdir()
+    for i in range(4):
+        (corpus / f"d{i}.txt").write_text(f"Copper note {i} for the harbour.\n", encoding="utf-8")
+    engine.ingest([corpus])
+    retriever = engine.retriever(k=5)
+    retriever.rerank_depth = 2
+    ids = sorted(c.id for c in engine.corpus.chunks)
+    ranked = retriever._rerank("copper harbour", [(ids[0], 1.0), (ids[1], 0.9), (ids[2], 0.5), (ids[3], 0.4)])
+    assert [cid for cid, _ in ranked][2:] == [ids[2], ids[3]]
+    assert all(0.0 <= score <= 1.0 for _, score in ranked)
