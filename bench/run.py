@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from typing import Any
 
 from bench import evaluate
 from bench.datasets import sample, write_scifact, write_squad
+from bench.machine import describe
 from bench.report import write_chart, write_markdown
 from bench.systems import Citebot, IngestStats, System, Textbook
 
@@ -108,7 +108,7 @@ def run(quick: bool, squad_file: Path, scifact_dir: Path, work: Path) -> dict[st
         systems[system.name]["scifact"] = evaluate.scifact(system, claims)
         systems[system.name]["scifact_ingest"] = ingest_speed(tb_stats if system is textbook else stats)
     results["systems"] = systems
-    results["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    results["machine"] = describe()
     results["date"] = datetime.now(UTC).strftime("%Y-%m-%d")
     results["scifact_documents"] = len(list((work / "scifact").glob("*.txt")))
     return results

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import platform
 import resource
 import shutil
 import statistics
@@ -16,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.machine import describe
 from bench.metrics import percentile
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,7 +85,7 @@ def main() -> None:
                 warm.append((time.perf_counter() - began) * 1000)
         repl_ms = repl_latencies(engine, work)
         results = {
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+            "machine": describe(),
             "first_ingest_wall_s": round(first_ingest, 2),
             "unchanged_reingest_wall_s": round(statistics.median(reingest), 2),
             "unchanged_reingest_in_process_s": round(reingest_in_process, 3),
