@@ -132,6 +132,17 @@ def wait_for_line(process: subprocess.Popen[bytes], log: Path, prefix: str, time
     pytest.fail(f"no {prefix!r} in the hook's log after {timeout} s")
 
 
+def stop_at(process: subprocess.Popen[bytes], log: Path, prefix: str, sig: int) -> tuple[list[str], int]:
+    """Once a hook log line starts with prefix, send sig; return the log lines then and the exit code."""
+    try:
+        lines = wait_for_line(process, log, prefix)
+        process.send_signal(sig)
+        return lines, process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
 def check_consistent(engine: Engine) -> tuple[dict[str, DocRecord], set[str]]:
     """Assert committed files are whole and current and search sees only them; return manifest, orphans."""
     manifest = engine.store.documents()
@@ -175,13 +186,8 @@ def finish_and_check(store: Path, corpus: Path, embedder: Embedder, committed: i
 def test_sigkill_after_two_batches(tmp_path: Path, embedder: Embedder) -> None:
     corpus = write_corpus(tmp_path / "corpus")
     process, log = start_ingest(tmp_path, corpus, pause_after_commit=2)
-    try:
-        lines = wait_for_line(process, log, "paused")
-        process.send_signal(signal.SIGKILL)
-        assert process.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        if process.poll() is None:
-            process.kill()
+    lines, code = stop_at(process, log, "paused", signal.SIGKILL)
+    assert code == -signal.SIGKILL
     first, second = names(0, BATCH), names(BATCH, 2 * BATCH)
     assert lines == ["put " + first, "commit " + first, "put " + second, "commit " + second, "paused"]
     engine = make_engine(tmp_path / "store", embedder, chunk_chars=CHUNK_CHARS)
@@ -195,13 +201,8 @@ def test_sigkill_between_chunk_write_and_commit(tmp_path: Path, embedder: Embedd
     # Paused right after the third batch's chunks are written, before its commit: those chunks are orphans.
     corpus = write_corpus(tmp_path / "corpus")
     process, log = start_ingest(tmp_path, corpus, pause_after_put=3)
-    try:
-        wait_for_line(process, log, "paused")
-        process.send_signal(signal.SIGKILL)
-        assert process.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        if process.poll() is None:
-            process.kill()
+    _, code = stop_at(process, log, "paused", signal.SIGKILL)
+    assert code == -signal.SIGKILL
     engine = make_engine(tmp_path / "store", embedder, chunk_chars=CHUNK_CHARS)
     manifest, orphans = check_consistent(engine)
     assert set(manifest) == set(names(0, 2 * BATCH).split())
@@ -215,13 +216,8 @@ def test_sigkill_at_a_real_moment(tmp_path: Path, embedder: Embedder) -> None:
     # logged, the process dies somewhere in the batches that follow, sometimes inside a Chroma write.
     corpus = write_corpus(tmp_path / "corpus")
     process, log = start_ingest(tmp_path, corpus)
-    try:
-        wait_for_line(process, log, "commit ")
-        process.send_signal(signal.SIGKILL)
-        assert process.wait(timeout=30) == -signal.SIGKILL, "citebot finished before it was killed"
-    finally:
-        if process.poll() is None:
-            process.kill()
+    _, code = stop_at(process, log, "commit ", signal.SIGKILL)
+    assert code == -signal.SIGKILL, "citebot finished before it was killed"
     engine = make_engine(tmp_path / "store", embedder, chunk_chars=CHUNK_CHARS)
     manifest, orphans = check_consistent(engine)
     assert 0 < len(manifest) < FILES, f"not killed mid-way: {len(manifest)} of {FILES} committed"
@@ -233,13 +229,7 @@ def test_sigkill_at_a_real_moment(tmp_path: Path, embedder: Embedder) -> None:
 def test_sigint_exits_130_and_keeps_the_store_consistent(tmp_path: Path, embedder: Embedder) -> None:
     corpus = write_corpus(tmp_path / "corpus")
     process, log = start_ingest(tmp_path, corpus, pause_after_commit=2)
-    try:
-        wait_for_line(process, log, "paused")
-        process.send_signal(signal.SIGINT)
-        code = process.wait(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
+    _, code = stop_at(process, log, "paused", signal.SIGINT)
     assert code == 130
     assert (tmp_path / "stderr").read_text(encoding="utf-8") == INTERRUPTED
     assert (tmp_path / "stdout").read_text(encoding="utf-8") == ""
