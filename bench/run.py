@@ -19,14 +19,15 @@ from bench.datasets import SquadQuestion, sample, write_scifact, write_squad
 from bench.machine import describe
 from bench.report import write_chart, write_markdown
 from bench.systems import Citebot, IngestStats, System, Textbook
+from retrieval.engine import Engine
 
 ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data"
 # The quick sample: ingest dominates its time (two pipelines), so it takes a quarter of the SQuAD articles and
 # a SciFact corpus of its claims' relevant abstracts plus distractors; figures are for relative checks only.
 QUICK_ARTICLES = 12
 QUICK_CLAIMS = 150
 QUICK_OTHERS = 250
-DATA = ROOT.parent / "shared" / "data"
 
 
 def cold_start(args: list[str]) -> dict[str, float]:
@@ -59,6 +60,15 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+def with_ablations(engine: Engine) -> list[Citebot]:
+    """citebot, then its retriever with one signal only (no sentence-coverage rerank: that is lexical too)."""
+    return [
+        Citebot(engine),
+        Citebot(engine, "bm25 only", dense=0.0, coverage_weight=0.0),
+        Citebot(engine, "dense only", lexical=0.0, coverage_weight=0.0),
+    ]
+
+
 def keep_only(folder: Path, questions: list[SquadQuestion], articles: int) -> list[SquadQuestion]:
     """A fixed sample of the articles: the others' files deleted, only their questions kept."""
     kept = set(sample(sorted({q.source for q in questions}), articles))
@@ -82,11 +92,7 @@ def run(quick: bool, squad_file: Path, scifact_dir: Path, work: Path) -> dict[st
     # The ablations ask the same questions after citebot: they reuse its question vectors (their latency
     # then leaves out embedding the question; the table says so).
     engine.embedder.recent_size = 50_000
-    citebot = [
-        Citebot(engine),
-        Citebot(engine, "bm25 only", dense=0.0, coverage_weight=0.0),
-        Citebot(engine, "dense only", lexical=0.0, coverage_weight=0.0),
-    ]
+    citebot = with_ablations(engine)
     textbook, tb_stats = Textbook.build(work / "textbook-squad", work / "squad")
     systems = {s.name: {"squad_ingest": ingest_speed(stats)} for s in citebot}
     systems["textbook"] = {"squad_ingest": ingest_speed(tb_stats)}
@@ -114,12 +120,7 @@ def run(quick: bool, squad_file: Path, scifact_dir: Path, work: Path) -> dict[st
     engine, stats = Citebot.build(work / "store-scifact", work / "scifact")
     engine.embedder.recent_size = 50_000
     textbook, tb_stats = Textbook.build(work / "textbook-scifact", work / "scifact")
-    scifact_systems: list[System] = [
-        Citebot(engine),
-        Citebot(engine, "bm25 only", dense=0.0, coverage_weight=0.0),
-        Citebot(engine, "dense only", lexical=0.0, coverage_weight=0.0),
-        textbook,
-    ]
+    scifact_systems: list[System] = [*with_ablations(engine), textbook]
     for system in scifact_systems:
         log(f"SciFact: {system.name}")
         systems[system.name]["scifact"] = evaluate.scifact(system, claims)

@@ -75,7 +75,6 @@ class ExtractiveAnswerer:
                 continue
         found: list[_Candidate] = []
         for rank, hit in enumerate(hits[: cfg.passages_scanned]):
-            text = hit.chunk.text
             prior = hit.score / (1 + rank * 0.25)
             spans = hit.chunk.sentence_spans()
             meanings = (
@@ -84,9 +83,8 @@ class ExtractiveAnswerer:
                 else [0.0] * len(spans)
             )
             after_given = False
-            for (s, e), meaning in zip(spans, meanings, strict=True):
+            for (s, e), meaning, words in zip(spans, meanings, hit.chunk.sentence_words, strict=True):
                 repeated = (hit.chunk.source, hit.chunk.start + s, hit.chunk.start + e) in given
-                words = set(tokens(text[s:e]))
                 coverage = coverage_of(words)
                 score = (
                     cfg.lexical_weight * coverage + cfg.meaning_weight * meaning + cfg.passage_weight * prior

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -9,7 +10,7 @@ import numpy as np
 from retrieval.chunking import sentence_spans
 from retrieval.citations import Citation, citation_id
 from retrieval.indexing import lexical_text
-from retrieval.lexical import LexicalIndex
+from retrieval.lexical import LexicalIndex, tokens
 from retrieval.sentence_vectors import SentenceVectors
 from retrieval.store import ChunkStore, DocRecord
 
@@ -33,6 +34,11 @@ class IndexedChunk:
         if self.sentences is not None:
             return list(self.sentences.spans)
         return sentence_spans(self.text, 0, len(self.text))
+
+    @functools.cached_property
+    def sentence_words(self) -> tuple[frozenset[str], ...]:
+        """Each sentence's content words, as the scorers match them (worked out once per snapshot)."""
+        return tuple(frozenset(tokens(self.text[s:e])) for s, e in self.sentence_spans())
 
     def line_of(self, offset: int) -> int:
         """The 1-based line number of an absolute offset inside this chunk."""

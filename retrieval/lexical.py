@@ -6,6 +6,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Set as AbstractSet
 
 import numpy as np
 import Stemmer
@@ -178,7 +179,9 @@ def tokens(text: str) -> list[str]:
     return out
 
 
-def coverage(question_words: Iterable[str], idf: Callable[[str], float]) -> Callable[[set[str]], float]:
+def coverage(
+    question_words: Iterable[str], idf: Callable[[str], float]
+) -> Callable[[AbstractSet[str]], float]:
     """A scorer of how much of the question a text's words hold: the rarity-weighted share of its words."""
     weights = {w: idf(w) for w in set(question_words)}
     total = sum(weights.values()) or 1.0

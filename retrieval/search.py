@@ -103,7 +103,7 @@ class HybridRetriever(BaseRetriever):
         lifted = []
         for cid, score in ranked[: self.rerank_depth]:
             chunk = self.corpus.chunks[self.corpus.position[cid]]
-            best = max((cover(set(tokens(chunk.text[s:e]))) for s, e in chunk.sentence_spans()), default=0.0)
+            best = max((cover(words) for words in chunk.sentence_words), default=0.0)
             # Divided so scores stay in [0, 1].
             lifted.append((cid, (score + self.coverage_weight * best) / (1 + self.coverage_weight)))
         tail = [(cid, score / (1 + self.coverage_weight)) for cid, score in ranked[self.rerank_depth :]]
