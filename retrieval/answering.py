@@ -11,7 +11,7 @@ import numpy as np
 from retrieval.citations import Answer, Passage, citation_id, parse_citation_id
 from retrieval.errors import InputError
 from retrieval.lexical import coverage as coverage_scorer
-from retrieval.lexical import tokens
+from retrieval.lexical import distinctive_coverage, tokens
 from retrieval.search import Hit
 
 ABSTAIN_TEXT = "I could not find this in the documents."
@@ -25,9 +25,9 @@ class AnswerSettings:
 
     sentences: int = 2
     passages_scanned: int = 3
-    lexical_weight: float = 0.45
-    meaning_weight: float = 0.35
-    passage_weight: float = 0.2
+    lexical_weight: float = 0.4
+    meaning_weight: float = 0.47
+    passage_weight: float = 0.13
     second_sentence_ratio: float = 0.85
     min_coverage: float = 0.25
     min_dense: float = 0.2
@@ -73,7 +73,7 @@ class ExtractiveAnswerer:
                 given.add(parse_citation_id(cited))
             except InputError:
                 continue
-        found: list[_Candidate] = []
+        scanned: list[tuple[Hit, float, tuple[int, int], float, frozenset[str]]] = []
         for rank, hit in enumerate(hits[: cfg.passages_scanned]):
             prior = hit.score / (1 + rank * 0.25)
             spans = hit.chunk.sentence_spans()
@@ -82,27 +82,30 @@ class ExtractiveAnswerer:
                 if hit.chunk.sentences is not None
                 else [0.0] * len(spans)
             )
-            after_given = False
-            for (s, e), meaning, words in zip(spans, meanings, hit.chunk.sentence_words, strict=True):
-                repeated = (hit.chunk.source, hit.chunk.start + s, hit.chunk.start + e) in given
-                coverage = coverage_of(words)
-                score = (
-                    cfg.lexical_weight * coverage + cfg.meaning_weight * meaning + cfg.passage_weight * prior
+            scanned.extend(
+                (hit, prior, span, meaning, words)
+                for span, meaning, words in zip(spans, meanings, hit.chunk.sentence_words, strict=True)
+            )
+        # Sentences are told apart by the question words few of them hold; abstaining asks how much of the
+        # question is there at all, so it keeps the corpus-wide coverage.
+        distinct = distinctive_coverage(tokens(question), self.idf, [words for *_, words in scanned])
+        found: list[_Candidate] = []
+        after_given, previous_hit = False, None
+        for (hit, prior, (s, e), meaning, words), local in zip(scanned, distinct, strict=True):
+            # The continuity bonus runs within a passage, from a sentence the reader was already given.
+            after_given = after_given and hit is previous_hit
+            previous_hit = hit
+            repeated = (hit.chunk.source, hit.chunk.start + s, hit.chunk.start + e) in given
+            score = cfg.lexical_weight * local + cfg.meaning_weight * meaning + cfg.passage_weight * prior
+            score += cfg.continuity_bonus if after_given else 0.0
+            after_given = repeated
+            coverage = coverage_of(words)
+            support = max(coverage, query_coverage(words))
+            found.append(
+                _Candidate(
+                    hit, hit.chunk.start + s, hit.chunk.start + e, coverage, meaning, score, support, repeated
                 )
-                score += cfg.continuity_bonus if after_given else 0.0
-                after_given = repeated
-                found.append(
-                    _Candidate(
-                        hit,
-                        hit.chunk.start + s,
-                        hit.chunk.start + e,
-                        coverage,
-                        meaning,
-                        score,
-                        max(coverage, query_coverage(words)),
-                        repeated,
-                    )
-                )
+            )
         return sorted(found, key=lambda c: (-c.score, c.start))
 
     def _abstains(self, candidates: list[_Candidate], hits: list[Hit]) -> bool:

@@ -188,6 +188,22 @@ def coverage(
     return lambda found: sum(weights[w] for w in weights.keys() & found) / total
 
 
+def distinctive_coverage(
+    question_words: Iterable[str], idf: Callable[[str], float], texts: Sequence[AbstractSet[str]]
+) -> list[float]:
+    """Each text's share of the question's words, each word weighted by its rarity in the corpus and in texts.
+
+    Why: a question word found in most of the texts (the article's subject, say) tells them apart no better
+    than a common word does, however rare it is in the corpus.
+    """
+    words = set(question_words)
+    local_df = Counter(w for found in texts for w in words & found)
+    n = len(texts)
+    weights = {w: idf(w) * math.log((n + 1) / (local_df[w] + 0.5)) for w in words}
+    total = sum(weights.values()) or 1.0
+    return [sum(weights[w] for w in weights.keys() & found) / total for found in texts]
+
+
 class LexicalIndex:
     """BM25 over chunk texts (bm25s), plus the document frequencies used to weigh question words."""
 

@@ -12,7 +12,7 @@ from pydantic import ConfigDict
 
 from retrieval.corpus import Corpus, IndexedChunk
 from retrieval.embedding import Embedder
-from retrieval.lexical import coverage, tokens
+from retrieval.lexical import distinctive_coverage, tokens
 from retrieval.store import ChunkStore
 
 
@@ -59,8 +59,8 @@ class HybridRetriever(BaseRetriever):
     dense_weight: float = 1.0
     lexical_weight: float = 0.7
     sentence_weight: float = 0.7
-    # The fused top few are lifted by how much of the question their best sentence holds (rarity-weighted):
-    # a passage whose words are spread over several sentences is less likely to state the answer.
+    # The fused top few are lifted by how much of the question their best sentence holds (words weighted by
+    # rarity): a passage whose words are spread over several sentences is less likely to state the answer.
     coverage_weight: float = 0.3
     rerank_depth: int = 10
 
@@ -99,13 +99,16 @@ class HybridRetriever(BaseRetriever):
         """The first rerank_depth candidates rescored with their best sentence's share of the question."""
         if not self.coverage_weight:
             return ranked
-        cover = coverage(tokens(query), self.corpus.lexical.idf)
-        lifted = []
-        for cid, score in ranked[: self.rerank_depth]:
-            chunk = self.corpus.chunks[self.corpus.position[cid]]
-            best = max((cover(words) for words in chunk.sentence_words), default=0.0)
-            # Divided so scores stay in [0, 1].
-            lifted.append((cid, (score + self.coverage_weight * best) / (1 + self.coverage_weight)))
+        top = [self.corpus.chunks[self.corpus.position[cid]] for cid, _ in ranked[: self.rerank_depth]]
+        # Rarity among these passages' sentences too: the words every candidate holds do not tell them apart.
+        sentences = [words for chunk in top for words in chunk.sentence_words]
+        shares = iter(distinctive_coverage(tokens(query), self.corpus.lexical.idf, sentences))
+        best_of = [max((next(shares) for _ in chunk.sentence_words), default=0.0) for chunk in top]
+        # Divided so scores stay in [0, 1].
+        lifted = [
+            (cid, (score + self.coverage_weight * best) / (1 + self.coverage_weight))
+            for (cid, score), best in zip(ranked[: self.rerank_depth], best_of, strict=True)
+        ]
         tail = [(cid, score / (1 + self.coverage_weight)) for cid, score in ranked[self.rerank_depth :]]
         return sorted(lifted, key=lambda item: (-item[1], item[0])) + tail
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from retrieval.answering import AnswerSettings, ExtractiveAnswerer
 from retrieval.citations import citation_id
 from retrieval.corpus import IndexedChunk
 from retrieval.engine import Engine
-from retrieval.lexical import LexicalIndex, coverage, tokens
+from retrieval.lexical import LexicalIndex, coverage, distinctive_coverage, tokens
 from retrieval.search import Hit
 
 DOC = (
@@ -43,6 +44,39 @@ def test_coverage_is_the_rarity_weighted_share_of_question_words() -> None:
     assert cover({"ledger", "copper"}) == pytest.approx(0.5)
     assert cover(set()) == 0.0
     assert coverage([], weights.__getitem__)({"harbour"}) == 0.0
+
+
+def test_distinctive_coverage_weighs_words_by_rarity_among_the_texts_too() -> None:
+    weights = {"harbour": 2.0, "ledger": 1.0, "copper": 1.0}
+    texts = [{"harbour", "ledger"}, {"harbour", "copper"}, {"harbour"}]
+    shares = distinctive_coverage(["harbour", "ledger", "copper"], weights.__getitem__, texts)
+    # harbour is in all three texts (local weight 2 ln(4/3.5)); ledger and copper in one each (ln(4/1.5)).
+    harbour, single = 2.0 * math.log(4 / 3.5), math.log(4 / 1.5)
+    total = harbour + 2 * single
+    assert shares == pytest.approx([(harbour + single) / total, (harbour + single) / total, harbour / total])
+    assert distinctive_coverage([], weights.__getitem__, texts) == [0.0, 0.0, 0.0]
+    assert distinctive_coverage(["harbour"], weights.__getitem__, []) == []
+
+
+def test_the_quoted_sentence_is_the_one_with_the_words_few_sentences_share() -> None:
+    """The subject's name is rare in the corpus but in most sentences here: it no longer decides the quote."""
+    text = (
+        "Tesla was a famous inventor of the motor. Westinghouse bought the patent for the motor. "
+        "Tesla lived in New York. Tesla died in 1943."
+    )
+    chunk = IndexedChunk(f"t.txt#0-{len(text)}@a", "t.txt", "/docs/t.txt", 0, len(text), text, "T", 1)
+    hit = Hit(chunk, 0.9, 0.6, 1.0)
+
+    def weight(word: str) -> float:
+        return 3.0 if word == "tesla" else 1.0
+
+    question = "Who bought the patent for the motor of Tesla?"
+    # Corpus-wide coverage alone would pick the first sentence: 4/6 of the question against 3/6.
+    cover = coverage(tokens(question), weight)
+    assert cover(chunk.sentence_words[0]) > cover(chunk.sentence_words[1])
+    answerer = ExtractiveAnswerer(weight, lambda _q: [1.0, 0.0], AnswerSettings(sentences=1))
+    answer = answerer.answer(question, [hit])
+    assert [c.quote for c in answer.citations] == ["Westinghouse bought the patent for the motor."]
 
 
 def test_a_sentence_opening_with_a_pronoun_is_quoted_with_the_sentence_it_leans_on() -> None:
