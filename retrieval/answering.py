@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from retrieval.answer_form import answer_form
 from retrieval.citations import Answer, Passage, citation_id, parse_citation_id
 from retrieval.errors import InputError
 from retrieval.lexical import coverage as coverage_scorer
@@ -33,6 +34,11 @@ class AnswerSettings:
     min_dense: float = 0.2
     continuity_bonus: float = 0.15
     antecedents: bool = True
+    # A sentence of the form the question asks for (a number for "how many", a date for "when", a name
+    # for "who") is a little more likely to hold the answer.
+    form_bonus: float = 0.05
+    # A sentence that leans on the one before ("They range in age from...") shares part of its coverage.
+    continuation_weight: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -90,15 +96,20 @@ class ExtractiveAnswerer:
         # question is there at all, so it keeps the corpus-wide coverage.
         distinct = distinctive_coverage(tokens(question), self.idf, [words for *_, words in scanned])
         found: list[_Candidate] = []
-        after_given, previous_hit = False, None
+        holds_form = answer_form(question)
+        after_given, previous_hit, previous_local = False, None, 0.0
         for (hit, prior, (s, e), meaning, words), local in zip(scanned, distinct, strict=True):
-            # The continuity bonus runs within a passage, from a sentence the reader was already given.
-            after_given = after_given and hit is previous_hit
+            # The continuity bonus and continuation run within a passage.
+            if hit is not previous_hit:
+                after_given, previous_local = False, 0.0
             previous_hit = hit
+            sentence = hit.chunk.text[s:e]
             repeated = (hit.chunk.source, hit.chunk.start + s, hit.chunk.start + e) in given
             score = cfg.lexical_weight * local + cfg.meaning_weight * meaning + cfg.passage_weight * prior
             score += cfg.continuity_bonus if after_given else 0.0
-            after_given = repeated
+            score += cfg.form_bonus if holds_form and holds_form(sentence) else 0.0
+            score += cfg.continuation_weight * previous_local if BACK_REFERENCE.match(sentence) else 0.0
+            after_given, previous_local = repeated, local
             coverage = coverage_of(words)
             support = max(coverage, query_coverage(words))
             found.append(

@@ -1,4 +1,4 @@
-"""Choosing what to quote: question coverage, the coverage rerank of the top passages, and antecedents."""
+"""Choosing what to quote: question coverage, the rerank, the answer's form, continuations and antecedents."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from retrieval.answer_form import answer_form
 from retrieval.answering import AnswerSettings, ExtractiveAnswerer
 from retrieval.citations import citation_id
 from retrieval.corpus import IndexedChunk
@@ -79,6 +80,57 @@ def test_the_quoted_sentence_is_the_one_with_the_words_few_sentences_share() -> 
     assert [c.quote for c in answer.citations] == ["Westinghouse bought the patent for the motor."]
 
 
+def _one_chunk(text: str) -> Hit:
+    chunk = IndexedChunk(f"c.txt#0-{len(text)}@a", "c.txt", "/docs/c.txt", 0, len(text), text, "C", 1)
+    return Hit(chunk, 0.9, 0.6, 1.0)
+
+
+def _even_answerer(**settings: Any) -> ExtractiveAnswerer:
+    """Every word weighs 1 and no sentence has a vector: only coverage, form and continuation differ."""
+    return ExtractiveAnswerer(lambda _w: 1.0, lambda _q: [1.0, 0.0], AnswerSettings(sentences=1, **settings))
+
+
+def test_answer_form_knows_number_date_and_person_questions() -> None:
+    """Bad input tried: an empty question, punctuation only, and a name the question already gives."""
+    number = answer_form("How many field goals did McManus kick?")
+    assert number is not None
+    assert number("McManus made all four of his field goals.")
+    assert number("He kicked 3 of them.")
+    assert not number("McManus kicked well.")
+    date = answer_form("In which year did Luther die?") or answer_form("")
+    assert date is not None
+    assert date("Luther died in 1546.") and date("It was the 16th century.") and date("He died in February.")
+    assert not date("Luther died at Eisleben.")
+    person = answer_form("Who did Tesla work for?")
+    assert person is not None
+    assert person("At first Tesla worked for Edison.")
+    assert not person("At first Tesla worked hard.")
+    assert not person("Tesla worked hard.")  # only the sentence's first word is capitalised
+    assert answer_form("What is the capital of France?") is None
+    assert answer_form("") is None
+    assert answer_form("?!") is None
+
+
+def test_a_sentence_of_the_asked_form_wins_a_tie() -> None:
+    hit = _one_chunk("The team kicked field goals early on. The team kicked four field goals.")
+    question = "How many field goals did the team kick?"
+    plain = _even_answerer(form_bonus=0.0).answer(question, [hit])
+    assert [c.quote for c in plain.citations] == ["The team kicked field goals early on."]
+    answer = _even_answerer().answer(question, [hit])
+    assert [c.quote for c in answer.citations] == ["The team kicked four field goals."]
+
+
+def test_a_sentence_leaning_on_the_one_before_shares_its_coverage() -> None:
+    hit = _one_chunk("The lunar rocks are very old. They range in age from 3 to 4 billion years.")
+    question = "What age range do the lunar rocks have?"
+    plain = _even_answerer(continuation_weight=0.0).answer(question, [hit])
+    assert [c.quote for c in plain.citations] == ["The lunar rocks are very old."]
+    answer = _even_answerer().answer(question, [hit])
+    # Chosen: the second sentence (half the question, plus 0.1 of the first's half), quoted with the first.
+    assert [c.quote for c in answer.citations] == [hit.chunk.text]
+    assert answer.citations[0].score == pytest.approx(0.4 * 0.5 + 0.13 * 0.9 + 0.1 * 0.5)
+
+
 def test_a_sentence_opening_with_a_pronoun_is_quoted_with_the_sentence_it_leans_on() -> None:
     hit = _hit(DOC)
     answer = _answerer(hit).answer(QUESTION, [hit])
@@ -114,12 +166,13 @@ def test_a_second_sentence_whose_reach_overlaps_the_first_is_not_quoted() -> Non
     """Bad input tried: a question matching the pronoun sentence and its antecedent, a second always taken."""
     hit = _hit(DOC)
     question = "Which specialty pharmacies supply rare drugs, the fastest growing sector of the trade?"
-    both = _answerer(hit, antecedents=False, second_sentence_ratio=0.0).answer(question, [hit])
+    unmerged = _answerer(hit, antecedents=False, second_sentence_ratio=0.0, continuation_weight=0.0)
+    both = unmerged.answer(question, [hit])
     assert [c.quote for c in both.citations] == [
         "Specialty pharmacies supply rare drugs to patients.",
         "It is the fastest growing sector of the trade.",
     ]
-    answer = _answerer(hit, second_sentence_ratio=0.0).answer(question, [hit])
+    answer = _answerer(hit, second_sentence_ratio=0.0, continuation_weight=0.0).answer(question, [hit])
     assert [c.quote for c in answer.citations] == ["Specialty pharmacies supply rare drugs to patients."]
     assert answer.answer.count("Specialty pharmacies supply rare drugs") == 1
 
