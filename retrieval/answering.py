@@ -92,9 +92,12 @@ class ExtractiveAnswerer:
                 (hit, prior, span, meaning, words)
                 for span, meaning, words in zip(spans, meanings, hit.chunk.sentence_words, strict=True)
             )
-        # Sentences are told apart by the question words few of them hold; abstaining asks how much of the
-        # question is there at all, so it keeps the corpus-wide coverage.
-        distinct = distinctive_coverage(tokens(question), self.idf, [words for *_, words in scanned])
+        # Sentences are told apart by the question words few of them hold, counted over every retrieved
+        # passage: among the scanned few alone, the word the question turns on ("offer") is often shared by
+        # the sentences about it and would lose to a word that happens to occur once. Abstaining asks how
+        # much of the question is there at all, so it keeps the corpus-wide coverage.
+        retrieved = [words for hit in hits for words in hit.chunk.sentence_words]
+        distinct = distinctive_coverage(tokens(question), self.idf, [w for *_, w in scanned], retrieved)
         found: list[_Candidate] = []
         holds_form = answer_form(question)
         after_given, previous_hit, previous_local = False, None, 0.0

@@ -55,6 +55,12 @@ def test_distinctive_coverage_weighs_words_by_rarity_among_the_texts_too() -> No
     harbour, single = 2.0 * math.log(4 / 3.5), math.log(4 / 1.5)
     total = harbour + 2 * single
     assert shares == pytest.approx([(harbour + single) / total, (harbour + single) / total, harbour / total])
+    # Counted over a wider pool where ledger is as common as harbour: the two weigh as in the corpus again.
+    pool = [*texts, {"ledger"}, {"ledger"}]
+    wide = distinctive_coverage(["harbour", "ledger", "copper"], weights.__getitem__, texts, pool)
+    harbour, ledger, copper = 2.0 * math.log(6 / 3.5), math.log(6 / 3.5), math.log(6 / 1.5)
+    total = harbour + ledger + copper
+    assert wide == pytest.approx([(harbour + ledger) / total, (harbour + copper) / total, harbour / total])
     assert distinctive_coverage([], weights.__getitem__, texts) == [0.0, 0.0, 0.0]
     assert distinctive_coverage(["harbour"], weights.__getitem__, []) == []
 
