@@ -69,8 +69,17 @@ class ExtractiveAnswerer:
     def _candidates(
         self, question: str, query: str, hits: list[Hit], previous: list[str]
     ) -> list[_Candidate]:
-        coverage_of = coverage_scorer(tokens(question), self.idf)
+        question_words = tokens(question)
+        coverage_of = coverage_scorer(question_words, self.idf)
         query_coverage = coverage_scorer(tokens(query), self.idf)
+        # Sentences are told apart by the question words few of them hold, counted over every retrieved
+        # passage: among the scanned few alone, the word the question turns on ("offer") is often shared by
+        # the sentences about it and would lose to a word that happens to occur once. Abstaining asks how
+        # much of the question is there at all, so it keeps the corpus-wide coverage.
+        distinct = distinctive_coverage(
+            question_words, self.idf, [words for hit in hits for words in hit.chunk.sentence_words]
+        )
+        holds_form = answer_form(question)
         vector = np.asarray(self.embed_query(question), dtype=np.float32)
         cfg = self.settings
         given: set[tuple[str, int, int]] = set()
@@ -79,7 +88,7 @@ class ExtractiveAnswerer:
                 given.add(parse_citation_id(cited))
             except InputError:
                 continue
-        scanned: list[tuple[Hit, float, tuple[int, int], float, frozenset[str]]] = []
+        found: list[_Candidate] = []
         for rank, hit in enumerate(hits[: cfg.passages_scanned]):
             prior = hit.score / (1 + rank * 0.25)
             spans = hit.chunk.sentence_spans()
@@ -88,38 +97,21 @@ class ExtractiveAnswerer:
                 if hit.chunk.sentences is not None
                 else [0.0] * len(spans)
             )
-            scanned.extend(
-                (hit, prior, span, meaning, words)
-                for span, meaning, words in zip(spans, meanings, hit.chunk.sentence_words, strict=True)
-            )
-        # Sentences are told apart by the question words few of them hold, counted over every retrieved
-        # passage: among the scanned few alone, the word the question turns on ("offer") is often shared by
-        # the sentences about it and would lose to a word that happens to occur once. Abstaining asks how
-        # much of the question is there at all, so it keeps the corpus-wide coverage.
-        retrieved = [words for hit in hits for words in hit.chunk.sentence_words]
-        distinct = distinctive_coverage(tokens(question), self.idf, [w for *_, w in scanned], retrieved)
-        found: list[_Candidate] = []
-        holds_form = answer_form(question)
-        after_given, previous_hit, previous_local = False, None, 0.0
-        for (hit, prior, (s, e), meaning, words), local in zip(scanned, distinct, strict=True):
             # The continuity bonus and continuation run within a passage.
-            if hit is not previous_hit:
-                after_given, previous_local = False, 0.0
-            previous_hit = hit
-            sentence = hit.chunk.text[s:e]
-            repeated = (hit.chunk.source, hit.chunk.start + s, hit.chunk.start + e) in given
-            score = cfg.lexical_weight * local + cfg.meaning_weight * meaning + cfg.passage_weight * prior
-            score += cfg.continuity_bonus if after_given else 0.0
-            score += cfg.form_bonus if holds_form and holds_form(sentence) else 0.0
-            score += cfg.continuation_weight * previous_local if BACK_REFERENCE.match(sentence) else 0.0
-            after_given, previous_local = repeated, local
-            coverage = coverage_of(words)
-            support = max(coverage, query_coverage(words))
-            found.append(
-                _Candidate(
-                    hit, hit.chunk.start + s, hit.chunk.start + e, coverage, meaning, score, support, repeated
-                )
-            )
+            after_given, previous_local = False, 0.0
+            for (s, e), meaning, words in zip(spans, meanings, hit.chunk.sentence_words, strict=True):
+                sentence = hit.chunk.text[s:e]
+                start, end = hit.chunk.start + s, hit.chunk.start + e
+                repeated = (hit.chunk.source, start, end) in given
+                local = distinct(words)
+                score = cfg.lexical_weight * local + cfg.meaning_weight * meaning + cfg.passage_weight * prior
+                score += cfg.continuity_bonus if after_given else 0.0
+                score += cfg.form_bonus if holds_form and holds_form(sentence) else 0.0
+                score += cfg.continuation_weight * previous_local if BACK_REFERENCE.match(sentence) else 0.0
+                after_given, previous_local = repeated, local
+                coverage = coverage_of(words)
+                support = max(coverage, query_coverage(words))
+                found.append(_Candidate(hit, start, end, coverage, meaning, score, support, repeated))
         return sorted(found, key=lambda c: (-c.score, c.start))
 
     def _abstains(self, candidates: list[_Candidate], hits: list[Hit]) -> bool:

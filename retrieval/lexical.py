@@ -189,23 +189,17 @@ def coverage(
 
 
 def distinctive_coverage(
-    question_words: Iterable[str],
-    idf: Callable[[str], float],
-    texts: Sequence[AbstractSet[str]],
-    pool: Sequence[AbstractSet[str]] | None = None,
-) -> list[float]:
-    """Each text's share of the question's words, weighted by rarity in the corpus and in pool (else texts).
+    question_words: Iterable[str], idf: Callable[[str], float], pool: Sequence[AbstractSet[str]]
+) -> Callable[[AbstractSet[str]], float]:
+    """A coverage scorer whose words weigh their rarity in the corpus times their rarity among pool's texts.
 
     Why: a question word found in most of the texts (the article's subject, say) tells them apart no better
     than a common word does, however rare it is in the corpus.
     """
     words = set(question_words)
-    pool = texts if pool is None else pool
     local_df = Counter(w for found in pool for w in words & found)
     n = len(pool)
-    weights = {w: idf(w) * math.log((n + 1) / (local_df[w] + 0.5)) for w in words}
-    total = sum(weights.values()) or 1.0
-    return [sum(weights[w] for w in weights.keys() & found) / total for found in texts]
+    return coverage(words, lambda w: idf(w) * math.log((n + 1) / (local_df[w] + 0.5)))
 
 
 class LexicalIndex:

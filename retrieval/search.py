@@ -102,13 +102,12 @@ class HybridRetriever(BaseRetriever):
         top = [self.corpus.chunks[self.corpus.position[cid]] for cid, _ in ranked[: self.rerank_depth]]
         # Rarity among these passages' sentences too: the words every candidate holds do not tell them apart.
         sentences = [words for chunk in top for words in chunk.sentence_words]
-        shares = iter(distinctive_coverage(tokens(query), self.corpus.lexical.idf, sentences))
-        best_of = [max((next(shares) for _ in chunk.sentence_words), default=0.0) for chunk in top]
-        # Divided so scores stay in [0, 1].
-        lifted = [
-            (cid, (score + self.coverage_weight * best) / (1 + self.coverage_weight))
-            for (cid, score), best in zip(ranked[: self.rerank_depth], best_of, strict=True)
-        ]
+        cover = distinctive_coverage(tokens(query), self.corpus.lexical.idf, sentences)
+        lifted = []
+        for (cid, score), chunk in zip(ranked[: self.rerank_depth], top, strict=True):
+            best = max((cover(words) for words in chunk.sentence_words), default=0.0)
+            # Divided so scores stay in [0, 1].
+            lifted.append((cid, (score + self.coverage_weight * best) / (1 + self.coverage_weight)))
         tail = [(cid, score / (1 + self.coverage_weight)) for cid, score in ranked[self.rerank_depth :]]
         return sorted(lifted, key=lambda item: (-item[1], item[0])) + tail
 

@@ -50,19 +50,22 @@ def test_coverage_is_the_rarity_weighted_share_of_question_words() -> None:
 def test_distinctive_coverage_weighs_words_by_rarity_among_the_texts_too() -> None:
     weights = {"harbour": 2.0, "ledger": 1.0, "copper": 1.0}
     texts = [{"harbour", "ledger"}, {"harbour", "copper"}, {"harbour"}]
-    shares = distinctive_coverage(["harbour", "ledger", "copper"], weights.__getitem__, texts)
+    cover = distinctive_coverage(["harbour", "ledger", "copper"], weights.__getitem__, texts)
+    shares = [cover(text) for text in texts]
     # harbour is in all three texts (local weight 2 ln(4/3.5)); ledger and copper in one each (ln(4/1.5)).
     harbour, single = 2.0 * math.log(4 / 3.5), math.log(4 / 1.5)
     total = harbour + 2 * single
     assert shares == pytest.approx([(harbour + single) / total, (harbour + single) / total, harbour / total])
     # Counted over a wider pool where ledger is as common as harbour: the two weigh as in the corpus again.
     pool = [*texts, {"ledger"}, {"ledger"}]
-    wide = distinctive_coverage(["harbour", "ledger", "copper"], weights.__getitem__, texts, pool)
+    cover = distinctive_coverage(["harbour", "ledger", "copper"], weights.__getitem__, pool)
+    wide = [cover(text) for text in texts]
     harbour, ledger, copper = 2.0 * math.log(6 / 3.5), math.log(6 / 3.5), math.log(6 / 1.5)
     total = harbour + ledger + copper
     assert wide == pytest.approx([(harbour + ledger) / total, (harbour + copper) / total, harbour / total])
-    assert distinctive_coverage([], weights.__getitem__, texts) == [0.0, 0.0, 0.0]
-    assert distinctive_coverage(["harbour"], weights.__getitem__, []) == []
+    assert [distinctive_coverage([], weights.__getitem__, texts)(text) for text in texts] == [0.0, 0.0, 0.0]
+    # An empty pool leaves corpus rarity alone to weigh the words.
+    assert distinctive_coverage(["harbour"], weights.__getitem__, [])({"harbour"}) == 1.0
 
 
 def test_the_quoted_sentence_is_the_one_with_the_words_few_sentences_share() -> None:
