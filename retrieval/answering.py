@@ -12,7 +12,7 @@ from retrieval.answer_form import answer_form
 from retrieval.citations import Answer, Passage, citation_id, parse_citation_id
 from retrieval.errors import InputError
 from retrieval.lexical import coverage as coverage_scorer
-from retrieval.lexical import distinctive_coverage, tokens
+from retrieval.lexical import distinctive_coverage, proximity, tokens
 from retrieval.search import Hit
 
 ABSTAIN_TEXT = "I could not find this in the documents."
@@ -39,6 +39,8 @@ class AnswerSettings:
     form_bonus: float = 0.05
     # A sentence that leans on the one before ("They range in age from...") shares part of its coverage.
     continuation_weight: float = 0.1
+    # Question words side by side in a sentence (within two words) say more than the same words far apart.
+    proximity_weight: float = 0.15
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ class ExtractiveAnswerer:
         distinct = distinctive_coverage(
             question_words, self.idf, [words for hit in hits for words in hit.chunk.sentence_words]
         )
+        near = proximity(question_words, self.idf)
         holds_form = answer_form(question)
         vector = np.asarray(self.embed_query(question), dtype=np.float32)
         cfg = self.settings
@@ -99,12 +102,14 @@ class ExtractiveAnswerer:
             )
             # The continuity bonus and continuation run within a passage.
             after_given, previous_local = False, 0.0
-            for (s, e), meaning, words in zip(spans, meanings, hit.chunk.sentence_words, strict=True):
+            sentence_words = zip(hit.chunk.sentence_words, hit.chunk.sentence_tokens, strict=True)
+            for (s, e), meaning, (words, ordered) in zip(spans, meanings, sentence_words, strict=True):
                 sentence = hit.chunk.text[s:e]
                 start, end = hit.chunk.start + s, hit.chunk.start + e
                 repeated = (hit.chunk.source, start, end) in given
                 local = distinct(words)
                 score = cfg.lexical_weight * local + cfg.meaning_weight * meaning + cfg.passage_weight * prior
+                score += cfg.proximity_weight * near(ordered) if cfg.proximity_weight else 0.0
                 score += cfg.continuity_bonus if after_given else 0.0
                 score += cfg.form_bonus if holds_form and holds_form(sentence) else 0.0
                 score += cfg.continuation_weight * previous_local if BACK_REFERENCE.match(sentence) else 0.0

@@ -36,9 +36,14 @@ class IndexedChunk:
         return sentence_spans(self.text, 0, len(self.text))
 
     @functools.cached_property
+    def sentence_tokens(self) -> tuple[tuple[str, ...], ...]:
+        """Each sentence's content words in order, as the scorers match them (worked out once)."""
+        return tuple(tuple(tokens(self.text[s:e])) for s, e in self.sentence_spans())
+
+    @functools.cached_property
     def sentence_words(self) -> tuple[frozenset[str], ...]:
-        """Each sentence's content words, as the scorers match them (worked out once per snapshot)."""
-        return tuple(frozenset(tokens(self.text[s:e])) for s, e in self.sentence_spans())
+        """Each sentence's content words as a set."""
+        return tuple(frozenset(words) for words in self.sentence_tokens)
 
     def line_of(self, offset: int) -> int:
         """The 1-based line number of an absolute offset inside this chunk."""

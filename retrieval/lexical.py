@@ -202,6 +202,32 @@ def distinctive_coverage(
     return coverage(words, lambda w: idf(w) * math.log((n + 1) / (local_df[w] + 0.5)))
 
 
+def proximity(
+    question_words: Iterable[str], idf: Callable[[str], float], reach: int = 2
+) -> Callable[[Sequence[str]], float]:
+    """A scorer of how many pairs of question words a text holds within reach words of each other.
+
+    Each pair weighs the rarity of both its words. Why: a sentence holding "white" and "Jacksonville" side
+    by side is about the white population of Jacksonville; one holding them twenty words apart may not be.
+    """
+    words = list(dict.fromkeys(question_words))
+    pairs = [(a, b, idf(a) + idf(b)) for i, a in enumerate(words) for b in words[i + 1 :]]
+    total = sum(weight for *_, weight in pairs) or 1.0
+
+    def score(text_words: Sequence[str]) -> float:
+        at: dict[str, list[int]] = {}
+        for i, word in enumerate(text_words):
+            at.setdefault(word, []).append(i)
+        near = sum(
+            weight
+            for a, b, weight in pairs
+            if a in at and b in at and any(abs(i - j) <= reach for i in at[a] for j in at[b])
+        )
+        return near / total
+
+    return score
+
+
 class LexicalIndex:
     """BM25 over chunk texts (bm25s), plus the document frequencies used to weigh question words."""
 

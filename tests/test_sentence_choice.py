@@ -1,4 +1,4 @@
-"""Choosing what to quote: question coverage, the rerank, the answer's form, continuations and antecedents."""
+"""Choosing what to quote: coverage, proximity, the rerank, the answer's form, continuations, antecedents."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from retrieval.answering import AnswerSettings, ExtractiveAnswerer
 from retrieval.citations import citation_id
 from retrieval.corpus import IndexedChunk
 from retrieval.engine import Engine
-from retrieval.lexical import LexicalIndex, coverage, distinctive_coverage, tokens
+from retrieval.lexical import LexicalIndex, coverage, distinctive_coverage, proximity, tokens
 from retrieval.search import Hit
 
 DOC = (
@@ -120,12 +120,59 @@ def test_answer_form_knows_number_date_and_person_questions() -> None:
     assert answer_form("?!") is None
 
 
+def test_answer_form_knows_place_and_reason_questions_and_that_a_year_is_no_count() -> None:
+    """Bad input tried: a year where a count is asked for, and a place the question already names."""
+    number = answer_form("How many reconstructions were used?")
+    assert number is not None
+    assert not number("The reconstructions were cited in 2000.")
+    assert number("Ten of these 14 reconstructions covered 1,000 years.")
+    place = answer_form("Where was Luther's last sermon preached?")
+    assert place is not None
+    assert place("He preached it in Eisleben.") and place("It was preached near the Rhine.")
+    assert not place("He preached it at home.")
+    assert not place("He preached it in Luther's own church.")
+    assert answer_form("Which country has the most illiterate adults?") is not None
+    reason = answer_form("Why did the rocks melt?")
+    assert reason is not None
+    assert reason("They melted because of the heat.")
+    assert not reason("They melted.")
+
+
+def test_proximity_is_the_weighted_share_of_question_word_pairs_side_by_side() -> None:
+    """Bad input tried: an empty question, a one-word question, a repeated word and an empty text."""
+    near = proximity(["a", "b", "c", "a"], lambda _w: 1.0)
+    # Pairs ab, ac, bc weigh 2 each; only a and b are within two words of each other.
+    assert near(["a", "x", "b", "y", "y", "c"]) == pytest.approx(1 / 3)
+    assert near(["c", "b", "a"]) == pytest.approx(1.0)
+    assert near([]) == 0.0
+    weighted = proximity(["a", "b", "c"], {"a": 1.0, "b": 1.0, "c": 4.0}.__getitem__)
+    # ab weighs 2, ac and bc 5 each: b beside c is 5 of 12.
+    assert weighted(["a", "x", "y", "b", "c"]) == pytest.approx(5 / 12)
+    assert proximity([], lambda _w: 1.0)(["a", "b"]) == 0.0
+    assert proximity(["a"], lambda _w: 1.0)(["a", "a"]) == 0.0
+
+
+def test_the_sentence_holding_the_question_words_together_is_quoted() -> None:
+    hit = _one_chunk(
+        "The population of the city grew as its white residents moved out of Jacksonville. "
+        "The white population of Jacksonville fell by a third."
+    )
+    question = "What was the white population of Jacksonville?"
+    plain = _even_answerer(proximity_weight=0.0).answer(question, [hit])
+    assert [c.quote for c in plain.citations] == [
+        "The population of the city grew as its white residents moved out of Jacksonville."
+    ]
+    answer = _even_answerer().answer(question, [hit])
+    assert [c.quote for c in answer.citations] == ["The white population of Jacksonville fell by a third."]
+
+
 def test_a_sentence_of_the_asked_form_wins_a_tie() -> None:
     hit = _one_chunk("The team kicked field goals early on. The team kicked four field goals.")
     question = "How many field goals did the team kick?"
-    plain = _even_answerer(form_bonus=0.0).answer(question, [hit])
+    # Without proximity, which would tell these two apart by word order alone.
+    plain = _even_answerer(form_bonus=0.0, proximity_weight=0.0).answer(question, [hit])
     assert [c.quote for c in plain.citations] == ["The team kicked field goals early on."]
-    answer = _even_answerer().answer(question, [hit])
+    answer = _even_answerer(proximity_weight=0.0).answer(question, [hit])
     assert [c.quote for c in answer.citations] == ["The team kicked four field goals."]
 
 
@@ -136,8 +183,9 @@ def test_a_sentence_leaning_on_the_one_before_shares_its_coverage() -> None:
     assert [c.quote for c in plain.citations] == ["The lunar rocks are very old."]
     answer = _even_answerer().answer(question, [hit])
     # Chosen: the second sentence (half the question, plus 0.1 of the first's half), quoted with the first.
+    # "range in age" also holds one of the question's six word pairs side by side: 0.15 * 1/6.
     assert [c.quote for c in answer.citations] == [hit.chunk.text]
-    assert answer.citations[0].score == pytest.approx(0.4 * 0.5 + 0.13 * 0.9 + 0.1 * 0.5)
+    assert answer.citations[0].score == pytest.approx(0.4 * 0.5 + 0.13 * 0.9 + 0.1 * 0.5 + 0.15 / 6)
 
 
 def test_a_sentence_opening_with_a_pronoun_is_quoted_with_the_sentence_it_leans_on() -> None:
