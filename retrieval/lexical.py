@@ -214,10 +214,15 @@ def proximity(
     pairs = [(a, b, idf(a) + idf(b)) for i, a in enumerate(words) for b in words[i + 1 :]]
     total = sum(weight for *_, weight in pairs) or 1.0
 
+    wanted = set(words)
+
     def score(text_words: Sequence[str]) -> float:
         at: dict[str, list[int]] = {}
         for i, word in enumerate(text_words):
-            at.setdefault(word, []).append(i)
+            if word in wanted:
+                at.setdefault(word, []).append(i)
+        if len(at) < 2:
+            return 0.0
         near = sum(
             weight
             for a, b, weight in pairs
