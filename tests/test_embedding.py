@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 from retrieval.bert_encoder import BertEncoder, is_supported
 from retrieval.embedding import DEFAULT_MODEL, Embedder, _load_encoder, resolve_model_path
@@ -69,12 +70,35 @@ def test_bert_encoder_matches_sentence_transformers(
     assert float(np.abs(ours - theirs).max()) < 1e-4
 
 
-def test_padding_in_a_batch_does_not_change_vectors(model_folder: Path, long_text: str) -> None:
-    """A short text padded to a 256-token batch gets the vector it gets alone."""
+def test_a_mixed_batch_gives_each_text_its_vector_alone(model_folder: Path, long_text: str) -> None:
+    """A short text batched with a 256-token one gets the vector it gets alone."""
     encoder = _load_encoder(model_folder, "cpu")
     batched = encoder.encode([SHORT_TEXTS[0], long_text]).numpy()
     alone = encoder.encode([SHORT_TEXTS[0]]).numpy()
     assert float(np.abs(batched[0] - alone[0]).max()) < 1e-5
+
+
+def test_texts_run_in_groups_of_equal_token_count_at_most_rows_at_a_time(
+    model_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bad input tried: an empty text among them, and no texts at all."""
+    encoder = BertEncoder(model_folder, "cpu", rows=2)
+    texts = ["Short one.", "A somewhat longer sentence than the others.", "Short two.", "", "Short six."]
+    alone = np.stack([encoder.encode([t]).numpy()[0] for t in texts])
+    passes: list[tuple[int, int]] = []
+    pooled = encoder._pooled
+
+    def recording(ids: torch.Tensor) -> torch.Tensor:
+        passes.append((int(ids.shape[0]), int(ids.shape[1])))
+        return pooled(ids)
+
+    monkeypatch.setattr(encoder, "_pooled", recording)
+    together = encoder.encode(texts).numpy()
+    assert float(np.abs(together - alone).max()) < 1e-5
+    # The three "Short ..." texts share a token count: one pass of two, one of one; the others alone.
+    lengths = [len(encoder.tokenizer.encode(t).ids) for t in texts]
+    assert sorted(passes) == sorted([(2, lengths[0]), (1, lengths[0]), (1, lengths[1]), (1, lengths[3])])
+    assert encoder.encode([]).shape == (0, 384)
 
 
 def test_resolve_model_path_refuses_a_folder_without_config(tmp_path: Path) -> None:
