@@ -119,6 +119,20 @@ class ExtractiveAnswerer:
                 found.append(_Candidate(hit, start, end, coverage, meaning, score, support, repeated))
         return sorted(found, key=lambda c: (-c.score, c.start))
 
+    def _needs_new_antecedent(self, candidate: _Candidate, chosen: list[_Candidate]) -> bool:
+        """Whether candidate opens with a pronoun and the sentence right before it is not chosen."""
+        chunk = candidate.hit.chunk
+        if not self.settings.antecedents or not BACK_REFERENCE.match(
+            chunk.text[candidate.start - chunk.start :]
+        ):
+            return False
+        return not any(
+            c.hit.chunk.id == chunk.id
+            and c.end <= candidate.start
+            and not chunk.text[c.end - chunk.start : candidate.start - chunk.start].strip()
+            for c in chosen
+        )
+
     def _abstains(self, candidates: list[_Candidate], hits: list[Hit]) -> bool:
         """Too little of the question (a follow-up: with the previous one) is found, or nothing is near."""
         if not candidates:
@@ -180,6 +194,10 @@ class ExtractiveAnswerer:
         for candidate in candidates[1:]:
             if len(chosen) >= self.settings.sentences:
                 break
+            # A further sentence that leans on one not already chosen would bring that sentence too,
+            # doubling the answer for support that is no better: only sentences that stand alone qualify.
+            if self._needs_new_antecedent(candidate, chosen):
+                continue
             if candidate.score >= self.settings.second_sentence_ratio * best.score:
                 chosen.append(candidate)
         given = {(c.hit.chunk.source, c.start, c.end) for c in everything if c.repeated}

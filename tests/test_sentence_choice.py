@@ -273,3 +273,30 @@ def test_rerank_leaves_the_order_below_its_depth_and_keeps_scores_within_one(
     ranked = retriever._rerank("copper harbour", [(ids[0], 1.0), (ids[1], 0.9), (ids[2], 0.5), (ids[3], 0.4)])
     assert [cid for cid, _ in ranked][2:] == [ids[2], ids[3]]
     assert all(0.0 <= score <= 1.0 for _, score in ranked)
+
+
+def test_a_further_sentence_leaning_on_one_not_chosen_gives_way_to_one_that_stands_alone() -> None:
+    """Bad input tried: the same text with antecedents off, where the pronoun sentence is quoted alone."""
+    hit = _one_chunk(
+        "Pharmacies sell rare drugs. Shops are small. They sell rare drugs too. Clinics sell rare drugs."
+    )
+    question = "Who sells rare drugs?"
+    plain: dict[str, Any] = {
+        "sentences": 2,
+        "second_sentence_ratio": 0.0,
+        "form_bonus": 0.0,
+        "proximity_weight": 0.0,
+    }
+    answerer = ExtractiveAnswerer(lambda _w: 1.0, lambda _q: [1.0, 0.0], AnswerSettings(**plain))
+    # The three sentences holding every question word tie; the pronoun one would bring "Shops are small."
+    assert [c.quote for c in answerer.answer(question, [hit]).citations] == [
+        "Pharmacies sell rare drugs.",
+        "Clinics sell rare drugs.",
+    ]
+    without = ExtractiveAnswerer(
+        lambda _w: 1.0, lambda _q: [1.0, 0.0], AnswerSettings(antecedents=False, **plain)
+    )
+    assert [c.quote for c in without.answer(question, [hit]).citations] == [
+        "Pharmacies sell rare drugs.",
+        "They sell rare drugs too.",
+    ]
