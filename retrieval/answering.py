@@ -119,18 +119,29 @@ class ExtractiveAnswerer:
                 found.append(_Candidate(hit, start, end, coverage, meaning, score, support, repeated))
         return sorted(found, key=lambda c: (-c.score, c.start))
 
+    def _leans_back(self, c: _Candidate) -> bool:
+        """Whether c opens with a pronoun that the sentence before it explains (with antecedents on)."""
+        chunk = c.hit.chunk
+        return self.settings.antecedents and bool(BACK_REFERENCE.match(chunk.text[c.start - chunk.start :]))
+
+    @staticmethod
+    def _sentence_before(c: _Candidate) -> tuple[int, int] | None:
+        """The span of the sentence before c in its passage, if there is one."""
+        chunk = c.hit.chunk
+        before = [
+            (chunk.start + s, chunk.start + e)
+            for s, e in chunk.sentence_spans()
+            if chunk.start + e <= c.start
+        ]
+        return before[-1] if before else None
+
     def _needs_new_antecedent(self, candidate: _Candidate, chosen: list[_Candidate]) -> bool:
         """Whether candidate opens with a pronoun and the sentence right before it is not chosen."""
-        chunk = candidate.hit.chunk
-        if not self.settings.antecedents or not BACK_REFERENCE.match(
-            chunk.text[candidate.start - chunk.start :]
-        ):
+        if not self._leans_back(candidate):
             return False
+        before = self._sentence_before(candidate)
         return not any(
-            c.hit.chunk.id == chunk.id
-            and c.end <= candidate.start
-            and not chunk.text[c.end - chunk.start : candidate.start - chunk.start].strip()
-            for c in chosen
+            c.hit.chunk.id == candidate.hit.chunk.id and (c.start, c.end) == before for c in chosen
         )
 
     def _abstains(self, candidates: list[_Candidate], hits: list[Hit]) -> bool:
@@ -147,17 +158,11 @@ class ExtractiveAnswerer:
         ("It is the fastest growing sector...") that only that sentence explains, unless already given."""
         spans: list[tuple[int, int]] = []
         for c in chosen:
-            chunk = c.hit.chunk
-            start = c.start
-            if self.settings.antecedents and BACK_REFERENCE.match(chunk.text[c.start - chunk.start :]):
-                before = [
-                    (chunk.start + s, chunk.start + e)
-                    for s, e in chunk.sentence_spans()
-                    if chunk.start + e <= c.start
-                ]
-                if before and (chunk.source, *before[-1]) not in given:
-                    start = before[-1][0]
-            spans.append((start, c.end))
+            before = self._sentence_before(c) if self._leans_back(c) else None
+            if before and (c.hit.chunk.source, *before) not in given:
+                spans.append((before[0], c.end))
+            else:
+                spans.append((c.start, c.end))
         return spans
 
     def answer(

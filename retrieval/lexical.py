@@ -213,7 +213,6 @@ def proximity(
     words = list(dict.fromkeys(question_words))
     pairs = [(a, b, idf(a) + idf(b)) for i, a in enumerate(words) for b in words[i + 1 :]]
     total = sum(weight for *_, weight in pairs) or 1.0
-
     wanted = set(words)
 
     def score(text_words: Sequence[str]) -> float:
