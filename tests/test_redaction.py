@@ -1,0 +1,77 @@
+"""redact_url and redact: what a secret looks like after it passes through them."""
+
+from __future__ import annotations
+
+import pytest
+
+from retrieval.redaction import redact, redact_url
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://user:hunter2@host:8000", "http://user:***@host:8000"),
+        (
+            "https://admin:s3cr%40t@chroma.internal:8000/api?tenant=a",
+            "https://admin:***@chroma.internal:8000/api?tenant=a",
+        ),
+        ("http://user:p@ss@host/v1", "http://user:***@host/v1"),
+        ("http://:onlypassword@host", "http://:***@host"),
+        ("http://user:@host", "http://user:***@host"),
+    ],
+)
+def test_redact_url_hides_the_password(url: str, shown: str) -> None:
+    """Bad input: passwords in userinfo, percent-encoded, with a raw '@', without a user name, empty."""
+    assert redact_url(url) == shown
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8000/v1",
+        "http://user@host:8000",
+        "http://host:8000/path?next=a@b",
+        "http://[::1]:8000/v1",
+        "not a url at all: x@y",
+        "",
+    ],
+)
+def test_redact_url_leaves_urls_without_a_password_alone(url: str) -> None:
+    """Bad input: a port that looks like a password, a user with no password, '@' in the query, IPv6, junk."""
+    assert redact_url(url) == url
+
+
+def test_redact_replaces_each_given_secret() -> None:
+    """Bad input: an error text echoing a key twice, a signing secret, and an empty or missing secret."""
+    text = "key=abc123XYZ rejected; abc123XYZ is not valid; secret 8f14e45fceea167a"
+    assert (
+        redact(text, ["abc123XYZ", "8f14e45fceea167a", "", None])
+        == "key=*** rejected; *** is not valid; secret ***"
+    )
+
+
+def test_redact_hides_the_longer_of_two_overlapping_secrets_whole() -> None:
+    """Bad input: one configured secret is a prefix of another."""
+    assert redact("token abcdef-long here", ["abcdef", "abcdef-long"]) == "token *** here"
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("bot xoxb-123-456-abcDEF failed", "bot *** failed"),
+        ("app token xapp-1-A0123-456-abcdef", "app token ***"),
+        ("user xoxp-1-2 and refresh xoxe-1-abc", "user *** and refresh ***"),
+        ("Incorrect API key provided: sk-proj-AbC_123-xyz.", "Incorrect API key provided: ***."),
+        ("Authorization: Bearer eyJhbGciOi.x.y", "Authorization: Bearer ***"),
+        ("see http://u:pw@db:8000/x", "see http://u:***@db:8000/x"),
+    ],
+)
+def test_redact_hides_secret_shapes_nobody_named(text: str, shown: str) -> None:
+    """Bad input: Slack bot, app, user and refresh tokens, an sk- key, a bearer header, a URL password."""
+    assert redact(text, []) == shown
+
+
+@pytest.mark.parametrize("text", ["task-list on the desk-top", "xoxb is a prefix", "ask- me", "sk- alone"])
+def test_redact_leaves_ordinary_words_alone(text: str) -> None:
+    """Bad input: words that contain 'sk-' or a token prefix without being a secret."""
+    assert redact(text, []) == text
