@@ -25,7 +25,7 @@ from retrieval.search import Hit
 _MARKER = re.compile(r"\s*\[(\d+)\]")
 UNCITED_MARK = "[no source]"
 NOT_ASKED = "No passage supports an answer, so the model was not asked."
-FAILED = "The language model failed ({reason}); this is the extractive answer."
+FAILED = "The language model failed: {reason}; this is the extractive answer."
 REFUSED = "The model found no answer in the passages; this is the extractive answer."
 UNCITED = "The model's answer cited no passage, so it is not shown; this is the extractive answer."
 REMOVED = "Removed citations to passages that do not exist: {markers}."
@@ -91,29 +91,22 @@ class LLMAnswerer:
         """The model's checked answer, or the extractive one with a note saying why."""
         base = self.extractive.answer(question, hits, query=query, previous=previous)
         if base.abstained:
-            return base.model_copy(
-                update={"note": "No passage supports an answer, so the model was not asked."}
-            )
+            return base.model_copy(update={"note": NOT_ASKED})
         shown = hits[: self.shown]
         system, user = self.prompts.messages(question, fence(shown))
         try:
-            reply = complete(self.model, system, user, on_token)
+            reply = complete(self.model, self.config, system, user, on_token)
         except LLMError as exc:
             return self._fallback(base, FAILED.format(reason=exc))
         if not reply.strip() or CANNOT_ANSWER.lower().rstrip(".") in reply.lower():
-            return self._fallback(
-                base, "The model found no answer in the passages; this is the extractive answer."
-            )
+            return self._fallback(base, REFUSED)
         return self._checked(question, reply, shown, base)
 
     def _checked(self, question: str, reply: str, shown: list[Hit], base: Answer) -> Answer:
         claims = split_claims(reply)
         invalid = sorted({n for _, numbers in claims for n in numbers if not 1 <= n <= len(shown)})
         if not any(1 <= n <= len(shown) for _, numbers in claims for n in numbers):
-            return self._fallback(
-                base,
-                "The model's answer cited no passage, so it is not shown; this is the extractive answer.",
-            )
+            return self._fallback(base, UNCITED)
         numbering: dict[tuple[str, int, int], Citation] = {}
         parts: list[str] = []
         uncited = 0
@@ -135,9 +128,7 @@ class LLMAnswerer:
             parts.append(f"{text} {''.join(markers)}")
         notes = []
         if invalid:
-            notes.append(
-                f"Removed citations to passages that do not exist: {', '.join(f'[{n}]' for n in invalid)}."
-            )
+            notes.append(REMOVED.format(markers=", ".join(f"[{n}]" for n in invalid)))
         if uncited:
             what = f"marked {UNCITED_MARK}" if self.config.uncited == "flag" else "left out"
             notes.append(FLAGGED.format(count=uncited, what=what))

@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
 COMPLETIONS = "/v1/chat/completions"
+FAILED = "The stand-in model failed on purpose."
 _TOKEN = re.compile(r"\s*\S+")  # a word with the whitespace before it, as chat models stream
 
 
@@ -26,8 +27,8 @@ def tokens_of(text: str) -> list[str]:
 class Script:
     """What the stand-in does with every request from now on."""
 
-    action: Literal["reply", "fail", "hang"]
-    text: str = ""
+    action: Literal["reply", "fail", "hang", "garble"]
+    text: str = ""  # reply: the assistant message; fail: the error message ("{key}": the bearer token sent)
     status: int = 200
     seconds: float = 0.0  # hang: how long; reply: the pause before each streamed token
 
@@ -66,12 +67,20 @@ class OpenAIStandIn:
         """Answer every request with this assistant message (streamed token by token when asked to)."""
         self.script = Script("reply", text, seconds=token_pause)
 
-    def fail(self, status: int = 500) -> None:
-        """Answer every request with this HTTP error and an OpenAI-style error body."""
-        self.script = Script("fail", status=status)
+    def fail(self, status: int = 500, message: str = FAILED) -> None:
+        """Answer every request, on any path, with this HTTP error and an error body carrying the message.
+
+        "{key}" in the message becomes the bearer token the request sent, as endpoints that echo a rejected
+        key do. The body is OpenAI's shape on the OpenAI route, Ollama's ({"error": "..."}) elsewhere.
+        """
+        self.script = Script("fail", message, status=status)
+
+    def garble(self, text: str) -> None:
+        """Answer every request with HTTP 200 and this text as a body that claims to be JSON."""
+        self.script = Script("garble", text)
 
     def hang(self, seconds: float) -> None:
-        """Say nothing for this long (or until the stand-in closes), as a stuck model would."""
+        """Say nothing to any request for this long (or until the stand-in closes), as a stuck model would."""
         self.script = Script("hang", seconds=seconds)
 
     def record(self, body: dict[str, Any], headers: dict[str, str]) -> Script:
@@ -96,9 +105,6 @@ class _Handler(BaseHTTPRequestHandler):
         """Quiet: pytest shows what the tests assert, not an access log."""
 
     def do_POST(self) -> None:
-        if self.path != COMPLETIONS:
-            self._json(404, {"error": {"message": f"no route {self.path}", "type": "invalid_request_error"}})
-            return
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
         headers = {name.lower(): value for name, value in self.headers.items()}
         script = self.server_standin.record(body, headers)
@@ -106,8 +112,17 @@ class _Handler(BaseHTTPRequestHandler):
             if script.action == "hang":
                 self.server_standin._closing.wait(script.seconds)
             elif script.action == "fail":
-                error = {"message": "The stand-in model failed on purpose.", "type": "server_error"}
-                self._json(script.status, {"error": error})
+                key = headers.get("authorization", "").removeprefix("Bearer ")
+                message = script.text.replace("{key}", key)
+                if self.path == COMPLETIONS:
+                    self._json(script.status, {"error": {"message": message, "type": "server_error"}})
+                else:
+                    self._json(script.status, {"error": message})
+            elif script.action == "garble":
+                self._send(200, script.text.encode())
+            elif self.path != COMPLETIONS:
+                error = {"message": f"no route {self.path}", "type": "invalid_request_error"}
+                self._json(404, {"error": error})
             elif body.get("stream"):
                 self._stream(body, script.text, script.seconds)
             else:
@@ -116,7 +131,9 @@ class _Handler(BaseHTTPRequestHandler):
             pass  # the client gave up (its timeout); nothing to tell it
 
     def _json(self, status: int, data: dict[str, Any]) -> None:
-        payload = json.dumps(data).encode()
+        self._send(status, json.dumps(data).encode())
+
+    def _send(self, status: int, payload: bytes) -> None:
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,7 +47,8 @@ REFUSED = "The model found no answer in the passages; this is the extractive ans
 NOT_ASKED = "No passage supports an answer, so the model was not asked."
 FLAGGED = "1 sentence(s) of the model's answer cited no passage and are marked [no source]."
 LEFT_OUT = "1 sentence(s) of the model's answer cited no passage and are left out."
-FAILED = re.compile(r"The language model failed \((.+)\); this is the extractive answer\.")
+FAILED = "The language model failed: {}; this is the extractive answer."
+KEY = "sk-live-Secret0123456789"  # what an endpoint that echoes a rejected key puts in its error body
 FENCED = re.compile(r'<passage n="(\d+)" source="([^"]*)">\n(.*?)\n</passage>', re.DOTALL)
 
 
@@ -235,14 +238,12 @@ def test_a_passage_cannot_close_its_own_fence(server: OpenAIStandIn, store: Path
 
 
 def test_server_error_falls_back_with_a_note(server: OpenAIStandIn, store: Path) -> None:
-    """Bad input: the endpoint answers HTTP 500; one request (no silent retries), the note names it."""
+    """Bad input: the endpoint answers HTTP 500; one request (no silent retries), the note names only 500."""
     server.fail(status=500)
     answer = ask_json(store, STOCKHOLM)
     assert answer["mode"] == "llm-fallback"
     assert answer["answer"] == extractive(store, STOCKHOLM)["answer"]
-    match = FAILED.fullmatch(answer["note"])
-    assert match, answer["note"]
-    assert "500" in match[1] and "The stand-in model failed on purpose." in match[1]
+    assert answer["note"] == FAILED.format("the model endpoint failed (500)")
     assert len(server.requests) == 1
 
 
@@ -258,9 +259,150 @@ def test_timeout_falls_back_quickly(
     assert time.monotonic() - began < 4
     assert answer["mode"] == "llm-fallback"
     assert answer["answer"] == extractive(store, STOCKHOLM)["answer"]
-    match = FAILED.fullmatch(answer["note"])
-    assert match and "timed out" in match[1].lower(), answer["note"]
+    assert answer["note"] == FAILED.format("the model endpoint did not answer within 1 s")
     assert len(server.requests) == 1
+
+
+def with_note(store: Path, note: str) -> str:
+    """What `citebot ask` prints for STOCKHOLM when it falls back with this note: the extractive answer."""
+    base = run("ask", STOCKHOLM, "--store", store, env={"CITEBOT_LLM": "none"})
+    assert base.exit_code == 0 and "Note:" not in base.output, base.output
+    return base.output.replace("\n\n", f"\n\nNote: {note}\n\n", 1)
+
+
+def closed_port() -> socket.socket:
+    """A loopback socket bound but not listening: connections to its port are refused while it is open."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+LONG_BODY = "Traceback (most recent call last):\n" + '  File "/srv/model.py", line 1, key {key}\n' * 400
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "key", "reason"),
+    [
+        (401, "Incorrect API key provided: {key}.", KEY, "the model endpoint refused the API key (401)"),
+        (
+            401,
+            "Missing bearer token.",
+            None,
+            "the model endpoint asks for an API key and none was sent (401)",
+        ),
+        (
+            404,
+            "The model `stub` does not exist (you sent {key}).",
+            KEY,
+            "the model endpoint has no model named stub, or {url} is not its API (404)",
+        ),
+        (
+            429,
+            "Rate limit reached for {key} in organization org-9f3.",
+            KEY,
+            "the model endpoint is rate-limiting (429)",
+        ),
+        (500, LONG_BODY, KEY, "the model endpoint failed (500)"),
+        (503, "<html><body>upstream down, key {key}</body></html>", KEY, "the model endpoint failed (503)"),
+        (
+            400,
+            "Invalid request from {key}: max_tokens too large.",
+            KEY,
+            "the model endpoint rejected the request (400)",
+        ),
+    ],
+)
+def test_endpoint_error_shows_a_short_reason_and_no_body(
+    server: OpenAIStandIn,
+    store: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    status: int,
+    body: str,
+    key: str | None,
+    reason: str,
+) -> None:
+    """Bad input: 401 (its body echoing the key, or no key sent), 404, 429, a 500 with a 20 KB traceback body,
+    an HTML 503 and a 400, each body quoting the key; the user sees the status in words, no body, no key."""
+    caplog.set_level(logging.DEBUG)
+    if key:
+        monkeypatch.setenv("CITEBOT_LLM_API_KEY", key)
+    server.fail(status, body)
+    expected = with_note(store, FAILED.format(reason.format(url=server.base_url)))
+    result = run("ask", STOCKHOLM, "--store", store)
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert result.stdout == expected
+    assert len(server.requests) == 1
+    if key:
+        assert server.headers[0]["authorization"] == f"Bearer {key}"  # so the body did echo it
+        assert key not in result.output and key not in caplog.text
+
+
+def test_unreachable_endpoint_names_the_url_without_its_password(
+    server: OpenAIStandIn, store: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Bad input: CITEBOT_LLM_BASE_URL with a password in it, at a port where nothing listens."""
+    caplog.set_level(logging.DEBUG)
+    with closed_port() as sock:
+        port = sock.getsockname()[1]
+        monkeypatch.setenv("CITEBOT_LLM_BASE_URL", f"http://citebot:hunter2@127.0.0.1:{port}/v1")
+        result = run("ask", STOCKHOLM, "--store", store)
+    reason = f"cannot reach the model endpoint at http://citebot:***@127.0.0.1:{port}/v1"
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert result.stdout == with_note(store, FAILED.format(reason))
+    assert "hunter2" not in result.output and "hunter2" not in caplog.text
+
+
+def test_unreadable_reply_falls_back_without_quoting_it(server: OpenAIStandIn, store: Path) -> None:
+    """Bad input: HTTP 200 whose body is an HTML page (a proxy's), not the JSON it claims to be."""
+    server.garble(f"<html><body>Bad gateway; upstream said {KEY}</body></html>")
+    answer = ask_json(store, STOCKHOLM)
+    assert (answer["mode"], answer["note"]) == (
+        "llm-fallback",
+        FAILED.format("the model endpoint's reply could not be read"),
+    )
+    assert KEY not in json.dumps(answer) and "gateway" not in json.dumps(answer)
+
+
+@pytest.mark.parametrize(
+    ("setup", "reason"),
+    [
+        (
+            lambda s: s.fail(404, 'model "stub" not found, try pulling it first'),
+            "the model endpoint has no model named stub, or {url} is not its API (404)",
+        ),
+        (
+            lambda s: s.fail(401, "unauthorized {key}"),
+            "the model endpoint asks for an API key and none was sent (401)",
+        ),
+        (lambda s: s.fail(500, LONG_BODY), "the model endpoint failed (500)"),
+        (lambda s: s.hang(30), "the model endpoint did not answer within 1 s"),
+    ],
+)
+def test_ollama_errors_are_told_the_same_way(
+    server: OpenAIStandIn, store: Path, monkeypatch: pytest.MonkeyPatch, setup: Any, reason: str
+) -> None:
+    """Bad input: CITEBOT_LLM=ollama; its /api/chat answers 404, 401, a 20 KB 500, or outlasts the timeout."""
+    url = f"http://127.0.0.1:{server.port}"
+    monkeypatch.setenv("CITEBOT_LLM", "ollama")
+    monkeypatch.setenv("CITEBOT_LLM_BASE_URL", url)
+    monkeypatch.setenv("CITEBOT_LLM_API_KEY", KEY)
+    monkeypatch.setenv("CITEBOT_LLM_TIMEOUT", "1")
+    setup(server)
+    answer = ask_json(store, STOCKHOLM)
+    assert (answer["mode"], answer["note"]) == ("llm-fallback", FAILED.format(reason.format(url=url)))
+    assert len(server.requests) == 1
+
+
+def test_unreachable_ollama_names_its_address(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bad input: CITEBOT_LLM=ollama with no Ollama running at the given address."""
+    with closed_port() as sock:
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        monkeypatch.setenv("CITEBOT_LLM", "ollama")
+        monkeypatch.setenv("CITEBOT_LLM_MODEL", "stub")
+        monkeypatch.setenv("CITEBOT_LLM_BASE_URL", url)
+        answer = ask_json(store, STOCKHOLM)
+    assert answer["note"] == FAILED.format(f"cannot reach the model endpoint at {url}")
 
 
 @pytest.mark.parametrize(
@@ -423,3 +565,26 @@ def test_repl_streams_tokens_then_shows_the_checked_answer(
     checked = screen.index("road map to denuclearization. [1]")  # the checked answer, then its source
     assert streamed < checked
     assert server.requests[0]["stream"] is True
+
+
+def test_repl_tells_a_refused_key_without_echoing_it(
+    server: OpenAIStandIn, shared: Path, store: Path, tmp_path: Path
+) -> None:
+    """Bad input: on a terminal (streaming), the endpoint answers 401 with a body that echoes the API key."""
+    from tests.test_repl import PROMPT, child_env, screen_text, start, terminal
+
+    shutil.copytree(store, tmp_path / "store")
+    server.fail(401, "Incorrect API key provided: {key}. You can find your API key at https://example.test.")
+    env = child_env(tmp_path, shared, CITEBOT_LLM_API_KEY=KEY)
+    with terminal(["repl", "--store", str(tmp_path / "store")], env, tmp_path) as child:
+        start(child)
+        child.sendline(STOCKHOLM)
+        child.expect(re.escape("stockholm-talks-editorial.txt:17"))
+        screen = screen_text(child.before + child.after)
+        child.expect(PROMPT)
+        screen += " " + screen_text(child.before)
+        child.sendeof()
+        child.expect(pexpect.EOF)
+    assert server.headers[0]["authorization"] == f"Bearer {KEY}" and server.requests[0]["stream"] is True
+    assert f"Note: {FAILED.format('the model endpoint refused the API key (401)')}" in screen
+    assert KEY not in screen and "Incorrect API key" not in screen
