@@ -21,7 +21,8 @@ def summary_line(summary: IngestSummary) -> str:
     """The one-line human summary of an ingest."""
     return (
         f"Ingested in {summary.seconds:.2f} s: {summary.added} added, {summary.updated} updated, "
-        f"{summary.unchanged} unchanged, {summary.removed} removed, {summary.failed} failed files; "
+        f"{summary.unchanged} unchanged, {summary.removed} removed, {summary.failed} failed, "
+        f"{summary.skipped} skipped files; "
         f"{summary.chunks} chunks written."
     )
 
@@ -50,11 +51,13 @@ def progress_bar(enabled: bool) -> Iterator[Callable[[str, int], None] | None]:
         yield lambda step, n: bar.advance(tasks[step], n)
 
 
-def run_ingest(engine: Any, paths: list[Path], as_json: bool, to_stderr: bool = False) -> int:
+def run_ingest(
+    engine: Any, paths: list[Path], as_json: bool, to_stderr: bool = False, wait: bool = False
+) -> int:
     """Ingest, print the summary, return the exit code (1 when any file failed)."""
     try:
         with progress_bar(sys.stderr.isatty() and not as_json) as progress:
-            summary = engine.ingest(paths, progress)
+            summary = engine.ingest(paths, progress, wait=wait, on_wait=lambda m: click.echo(m, err=True))
     except KeyboardInterrupt:
         click.echo(
             "Interrupted: files finished so far are indexed, the rest left as they were. "
@@ -64,6 +67,8 @@ def run_ingest(engine: Any, paths: list[Path], as_json: bool, to_stderr: bool = 
         return 130
     for failure in summary.failures:
         click.echo(f"failed: {failure}", err=True)
+    for skip in summary.skips:
+        click.echo(f"skipped: {skip}", err=True)
     if as_json:
         click.echo(json.dumps(summary.as_json()), err=to_stderr)
     else:
@@ -72,7 +77,10 @@ def run_ingest(engine: Any, paths: list[Path], as_json: bool, to_stderr: bool = 
 
 
 def ensure_ingested(engine: Any, settings: Settings) -> None:
-    """On an empty store, ingest the default corpus first so the first question works."""
-    if engine.is_empty():
+    """In a store created just now, ingest the default corpus first so the first question works.
+
+    Only a new store: an existing one that reads as empty may be damaged, and is not filled with the demo.
+    """
+    if engine.created and engine.is_empty():
         click.echo(f"The store is empty: ingesting {settings.corpus} first.", err=True)
         run_ingest(engine, [settings.corpus], as_json=False, to_stderr=True)

@@ -2,34 +2,52 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 from retrieval.citations import Answer, CitedPassage
 
 QUOTE_CHARS = 100
+# C0 and C1 control characters but tab and newline: a document's ESC sequences must not drive the terminal.
+_C1 = re.compile(r"[\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def safe(text: str) -> str:
+    """Text as a terminal may show it: control characters written out (\\x1b), CRLF read as a line break."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text.replace("\r\n", "\n"))
+
+
+def json_line(data: Any) -> str:
+    """One JSON text, UTF-8 kept readable but DEL and C1 controls escaped (json leaves them raw)."""
+    return _C1.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(data, ensure_ascii=False))
 
 
 def short(text: str, limit: int = QUOTE_CHARS) -> str:
     """One line of at most limit characters."""
-    flat = " ".join(text.split())
+    flat = safe(" ".join(text.split()))
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
 def answer_text(answer: Answer) -> str:
     """The answer, then its numbered sources (or closest matches when abstained)."""
-    lines = [answer.answer, ""]
+    lines = [safe(answer.answer), ""]
     if answer.note:
         lines[1:1] = ["", f"Note: {answer.note}"]
     if answer.abstained:
         lines.append("Closest matches (not an answer):")
         for p in answer.passages[:3]:
-            lines.append(f'  - {p.source}, line {p.line}: "{short(p.text)}"')
-            lines.append(f"    id {p.id}")
+            lines.append(f'  - {safe(p.source)}, line {p.line}: "{short(p.text)}"')
+            lines.append(f"    id {safe(p.id)}")
     else:
         lines.append("Sources:")
         for c in answer.citations:
-            lines.append(f'  [{c.n}] {c.source}, line {c.line}: "{short(c.quote)}"')
+            changed = " (changed since it was indexed)" if c.stale else ""
+            lines.append(f'  [{c.n}] {safe(c.source)}, line {c.line}{changed}: "{short(c.quote)}"')
             lines.append(f"      id {c.id}")
+    if any(c.stale for c in answer.citations):
+        lines.append("Note: a cited file changed since it was indexed; run `citebot ingest` to refresh.")
     return "\n".join(lines)
 
 
@@ -38,13 +56,14 @@ def cited_text(cited: CitedPassage) -> str:
     where = f"{cited.source}, line {cited.first_line}" + (
         f"-{cited.last_line}" if cited.last_line != cited.first_line else ""
     )
-    return "\n".join(
-        [
-            f"{where}  ({cited.path}, characters {cited.start}-{cited.end})",
-            "",
-            f"{cited.before}»{cited.quote}«{cited.after}",
-        ]
-    )
+    lines = [
+        f"{safe(where)}  ({safe(cited.path)}, characters {cited.start}-{cited.end})",
+        "",
+        safe(f"{cited.before}»{cited.quote}«{cited.after}"),
+    ]
+    if cited.stale:
+        lines[1:1] = ["", "Note: the file changed since it was indexed; this is the indexed text."]
+    return "\n".join(lines)
 
 
 def status_text(status: dict[str, Any]) -> str:
@@ -55,5 +74,10 @@ def status_text(status: dict[str, Any]) -> str:
         "chunks": "Chunks",
         "model": "Model",
         "last_ingested": "Last ingested",
+        "damaged_records": "Damaged",
     }
-    return "\n".join(f"{names[k] + ':':<15}{v if v is not None else 'never'}" for k, v in status.items())
+    shown = {k: v for k, v in status.items() if k in names and (k != "damaged_records" or v)}
+    lines = [f"{names[k] + ':':<15}{safe(str(v)) if v is not None else 'never'}" for k, v in shown.items()]
+    if status.get("damaged_records"):
+        lines[-1] += " manifest records unreadable (their files are indexed anew by the next ingest)"
+    return "\n".join(lines)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ from typing import IO, Any
 from rich.console import Console
 
 from bot.ingest_report import summary_line
-from bot.render import answer_text
+from bot.render import answer_text, json_line, safe
 from bot.repl_view import answer_view, cited_view, print_plain, sources_view
 from bot.settings import Settings
 from retrieval.citations import Answer
@@ -63,21 +62,21 @@ class Session:
 
     def emit(self, data: Any) -> None:
         """One JSON line."""
-        print_plain(self.console, json.dumps(data, ensure_ascii=False))
+        print_plain(self.console, json_line(data))
 
     def say(self, text: str) -> None:
         """A line of text, or in JSON mode a {"message"} line."""
         if self.json_mode:
             self.emit({"message": text})
         else:
-            print_plain(self.console, text)
+            print_plain(self.console, safe(text))
 
     def error(self, text: str) -> None:
         """A one-line error; the session goes on."""
         if self.json_mode:
             self.emit({"error": text})
         else:
-            self.console.print(f"Error: {text}", style="bold red", markup=False, highlight=False)
+            self.console.print(f"Error: {safe(text)}", style="bold red", markup=False, highlight=False)
 
     def handle(self, line: str) -> bool:
         """Act on one input line; False when the session should end."""
@@ -113,7 +112,7 @@ class Session:
 
     def stream(self, token: str) -> None:
         """Show a model's tokens as they arrive (the checked answer follows)."""
-        self.console.print(token, end="", style="dim", markup=False, highlight=False)
+        self.console.print(safe(token), end="", style="dim", markup=False, highlight=False)
 
     def ask(self, question: str) -> None:
         """Answer a question, as a follow-up of the turns so far when it leans on them."""
@@ -198,7 +197,7 @@ class Session:
             self.console.print(sources_view(answer))
         else:
             for i, p in enumerate(answer.passages, start=1):
-                print_plain(self.console, f"{i}. {p.score:.3f} {p.source}:{p.line} {p.id}")
+                print_plain(self.console, safe(f"{i}. {p.score:.3f} {p.source}:{p.line} {p.id}"))
 
     def cmd_ingest(self, arg: str) -> None:
         """:ingest [PATH]"""
@@ -207,6 +206,8 @@ class Session:
             summary = self.engine.ingest(paths)
         for failure in summary.failures:
             self.error(f"failed: {failure}")
+        for skip in summary.skips:
+            self.say(f"skipped: {skip}")
         if self.json_mode:
             self.emit(summary.as_json())
         else:

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from bot.render import cited_text, short
+from bot.render import cited_text, safe, short
 from retrieval.citations import Answer, CitedPassage
 
 _MARKER = re.compile(r"\[\d+\]")
@@ -16,21 +16,24 @@ _MARKER = re.compile(r"\[\d+\]")
 
 def answer_view(answer: Answer) -> Text:
     """The answer text with markers styled, then its sources or closest matches."""
-    text = Text(answer.answer, style="italic" if answer.abstained else "")
-    for match in _MARKER.finditer(answer.answer):
+    shown = safe(answer.answer)
+    text = Text(shown, style="italic" if answer.abstained else "")
+    for match in _MARKER.finditer(shown):
         text.stylize("bold cyan", match.start(), match.end())
     text.append("\n")
     if answer.note:
-        text.append(f"Note: {answer.note}\n", style="yellow")
+        text.append(f"Note: {safe(answer.note)}\n", style="yellow")
     if answer.abstained:
         text.append("\nClosest matches (not an answer):\n", style="dim")
         for p in answer.passages[:3]:
-            text.append(f"  - {p.source}:{p.line} ", style="dim")
+            text.append(f"  - {safe(p.source)}:{p.line} ", style="dim")
             text.append(f'"{short(p.text, 90)}"\n', style="dim")
     else:
         for c in answer.citations:
             text.append(f"  [{c.n}] ", style="bold cyan")
-            text.append(f"{c.source}:{c.line} ", style="green")
+            text.append(f"{safe(c.source)}:{c.line} ", style="green")
+            if c.stale:
+                text.append("(changed since indexed) ", style="yellow")
             text.append(f'"{short(c.quote, 90)}"\n')
     return text
 
@@ -41,7 +44,7 @@ def sources_view(answer: Answer) -> Table:
     for name in ("#", "score", "where", "passage"):
         table.add_column(name)
     for i, p in enumerate(answer.passages, start=1):
-        table.add_row(str(i), f"{p.score:.3f}", f"{p.source}:{p.line}", short(p.text, 70))
+        table.add_row(str(i), f"{p.score:.3f}", f"{safe(p.source)}:{p.line}", short(p.text, 70))
     return table
 
 

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     ingest_batch: int = Field(
         256, ge=1, le=10_000, description="Chunks embedded and committed together during ingest."
     )
+    max_file_mb: float = Field(
+        50, gt=0, le=100_000, description="Larger files are skipped with a reason (megabytes)."
+    )
     llm: Literal["none", "openai", "ollama"] = Field(
         "none", description="none: extractive answers; openai: any OpenAI-compatible endpoint; ollama."
     )
@@ -77,6 +80,7 @@ class Settings(BaseSettings):
             k=self.k,
             chunk_chars=self.chunk_chars,
             ingest_batch=self.ingest_batch,
+            max_file_bytes=int(self.max_file_mb * 1024 * 1024),
             llm=self.llm_config(),
             prompts=self.prompts,
         )

@@ -41,6 +41,11 @@ def _prepare(value: Question | str | dict[str, Any]) -> dict[str, Any]:
         raise InputError("The question is empty")
     if len(text) > MAX_QUESTION_CHARS:
         raise InputError(f"The question is too long ({len(text)} characters; at most {MAX_QUESTION_CHARS})")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        # A terminal in another encoding hands click undecodable bytes as lone surrogates.
+        raise InputError(f"The question is not valid UTF-8 text (character {exc.start + 1})") from exc
     follow_up = is_follow_up(text, question.history)
     return {
         "question": text,

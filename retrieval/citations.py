@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 from pydantic import BaseModel, Field
 
 from retrieval.errors import InputError, NotFoundError
-from retrieval.loading import fingerprint
-from retrieval.store import DocRecord
+from retrieval.loading import decode_text, fingerprint
+from retrieval.store import DocRecord, StoredChunk
 
 _ID = re.compile(r"^(?P<source>.+)#(?P<start>\d+)-(?P<end>\d+)$")
+# Offsets beyond this are no file's (a petabyte of text); the cap keeps int() away from giant digit strings.
+_MAX_DIGITS = 15
 
 
 class Citation(BaseModel):
@@ -27,6 +31,7 @@ class Citation(BaseModel):
     quote: str
     score: float
     line: int
+    stale: bool = False
 
 
 class Passage(BaseModel):
@@ -56,9 +61,23 @@ class Answer(BaseModel):
     retrieval_query: str | None = None
 
 
+def _escape_source(source: str) -> str:
+    """A file name as an id carries it: %, unprintable characters and white space at either end %-escaped."""
+    stripped = source.strip()
+    lead = len(source) - len(source.lstrip())
+    out = []
+    for i, ch in enumerate(source):
+        outer = i < lead or i >= lead + len(stripped)
+        if ch == "%" or not ch.isprintable() or (outer and ch.isspace()):
+            out.append("".join(f"%{byte:02X}" for byte in ch.encode("utf-8", "surrogateescape")))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 def citation_id(source: str, start: int, end: int) -> str:
-    """The human-readable id of a span: `file.txt#120-250`."""
-    return f"{source}#{start}-{end}"
+    """The human-readable id of a span: `file.txt#120-250` (odd characters in a name %-escaped)."""
+    return f"{_escape_source(source)}#{start}-{end}"
 
 
 def parse_citation_id(value: str) -> tuple[str, int, int]:
@@ -66,10 +85,12 @@ def parse_citation_id(value: str) -> tuple[str, int, int]:
     match = _ID.match(value.strip())
     if not match:
         raise InputError(f"Not a citation id: {value!r} (expected FILE#START-END, e.g. notes.txt#120-250)")
+    if max(len(match["start"]), len(match["end"])) > _MAX_DIGITS:
+        raise InputError(f"Not a citation id: {value[:80]!r}… (its offsets are too large for any file)")
     start, end = int(match["start"]), int(match["end"])
     if end <= start:
         raise InputError(f"Not a citation id: {value!r} (END must be greater than START)")
-    return match["source"], start, end
+    return unquote(match["source"], errors="surrogateescape"), start, end
 
 
 @dataclass(frozen=True)
@@ -87,48 +108,66 @@ class CitedPassage:
     first_line: int
     last_line: int
     context_first_line: int
+    stale: bool = False
 
 
-def look_up(value: str, manifest: dict[str, DocRecord], context_lines: int = 2) -> CitedPassage:
-    """Find a citation's passage; only files the index holds are ever read."""
+IndexedChunks = Callable[[DocRecord], list[StoredChunk]]
+"""The chunks a record names, as the index holds them (what a changed file is quoted from)."""
+
+
+def _text_at(record: DocRecord, start: int, end: int, indexed: IndexedChunks) -> tuple[str, int, int, bool]:
+    """The text to quote from, the offset and line it begins at, and whether the file changed since ingest."""
+    try:
+        data = Path(record.path).read_bytes()
+        if fingerprint(data) == record.sha256:
+            return decode_text(data), 0, 1, False
+    except (OSError, ValueError):
+        pass  # gone, unreadable or changed: the indexed text still answers for what was cited
+    for stored in indexed(record):
+        if stored.start <= start and end <= stored.end:
+            return stored.text, stored.start, stored.line, True
+    raise NotFoundError(
+        f"{record.source} has changed since it was indexed and no indexed passage holds characters "
+        f"{start}-{end}; run `citebot ingest` and ask again"
+    )
+
+
+def look_up(
+    value: str, manifest: dict[str, DocRecord], indexed: IndexedChunks, context_lines: int = 2
+) -> CitedPassage:
+    """Find a citation's passage; only files the index holds are ever read (stale ones from the index)."""
     source, start, end = parse_citation_id(value)
     record = manifest.get(source)
     if record is None:
         raise NotFoundError(f"Unknown citation {value!r}: no indexed file is called {source!r}")
-    try:
-        data = Path(record.path).read_bytes()
-    except OSError as exc:
-        raise NotFoundError(
-            f"{source} is indexed but cannot be read now ({exc.strerror}); re-run ingest"
-        ) from exc
-    if fingerprint(data) != record.sha256:
-        raise NotFoundError(f"{source} has changed since it was indexed; run `citebot ingest` and ask again")
-    text = data.decode("utf-8")
-    if end > len(text):
+    text, base, base_line, stale = _text_at(record, start, end, indexed)
+    if end - base > len(text):
         raise NotFoundError(f"Unknown citation {value!r}: {source} has only {len(text)} characters")
-    line_start = text.rfind("\n", 0, start) + 1
+    lo, hi = start - base, end - base
+    line_start = text.rfind("\n", 0, lo) + 1
     for _ in range(context_lines):
         if line_start == 0:
             break
         line_start = text.rfind("\n", 0, line_start - 1) + 1
-    line_end = text.find("\n", end)
+    line_end = text.find("\n", hi)
     line_end = len(text) if line_end == -1 else line_end
     for _ in range(context_lines):
         if line_end >= len(text):
             break
         nxt = text.find("\n", line_end + 1)
         line_end = len(text) if nxt == -1 else nxt
-    first_line = text.count("\n", 0, start) + 1
+    first_line = base_line + text.count("\n", 0, lo)
     return CitedPassage(
         id=citation_id(source, start, end),
         source=source,
         path=record.path,
         start=start,
         end=end,
-        quote=text[start:end],
-        before=text[line_start:start],
-        after=text[end:line_end],
+        quote=text[lo:hi],
+        before=text[line_start:lo],
+        after=text[hi:line_end],
         first_line=first_line,
-        last_line=first_line + text.count("\n", start, end),
-        context_first_line=text.count("\n", 0, line_start) + 1,
+        last_line=first_line + text.count("\n", lo, hi),
+        context_first_line=base_line + text.count("\n", 0, line_start),
+        stale=stale,
     )

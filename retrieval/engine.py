@@ -15,12 +15,17 @@ from retrieval.citations import Answer, CitedPassage, look_up
 from retrieval.conversation import Question, Turn
 from retrieval.corpus import Corpus
 from retrieval.embedding import Embedder
+from retrieval.errors import StoreError
+from retrieval.freshness import Freshness
 from retrieval.indexing import Indexer, IngestSummary, Progress
 from retrieval.llm import LLMConfig, chat_model
 from retrieval.llm_answering import LLMAnswerer
+from retrieval.loading import DEFAULT_MAX_FILE_BYTES
 from retrieval.prompts import load_prompts
 from retrieval.search import HybridRetriever
-from retrieval.store import ChunkStore, StoreLocation
+from retrieval.store import ChunkStore, DocRecord, StoredChunk, StoreLocation
+from retrieval.store_folder import set_aside_damaged
+from retrieval.writer_lock import writer_lock
 
 PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
 
@@ -35,6 +40,7 @@ class EngineConfig:
     k: int = 5
     chunk_chars: int = 1000
     ingest_batch: int = 256
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     answer: AnswerSettings = field(default_factory=AnswerSettings)
     llm: LLMConfig | None = None
     prompts: Path = PROMPTS
@@ -51,6 +57,12 @@ class Engine:
         self.prompts = load_prompts(config.prompts) if config.llm else None
         self._chain: Runnable[Any, Answer] | None = None
         self._corpus: Corpus | None = None
+        self.freshness = Freshness()
+
+    @property
+    def created(self) -> bool:
+        """Whether this engine created its store (a new folder, or a new collection on a server)."""
+        return bool(self.store.created)
 
     @property
     def corpus(self) -> Corpus:
@@ -59,16 +71,25 @@ class Engine:
             self._corpus = Corpus(self.store)
         return self._corpus
 
-    def ingest(self, paths: Iterable[Path], progress: Progress | None = None) -> IngestSummary:
-        """Index the files under paths, then let the chain see the new state."""
+    def ingest(
+        self,
+        paths: Iterable[Path],
+        progress: Progress | None = None,
+        wait: bool = False,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> IngestSummary:
+        """Index the files under paths as the collection's one writer; the chain then sees the new state."""
+        location = self.config.location
         try:
-            indexer = Indexer(
-                self.store,
-                self.embedder,
-                max_chars=self.config.chunk_chars,
-                batch_chunks=self.config.ingest_batch,
-            )
-            return indexer.ingest(paths, progress)
+            with writer_lock(location.path, location.collection, wait, on_wait):
+                indexer = Indexer(
+                    self.store,
+                    self.embedder,
+                    max_chars=self.config.chunk_chars,
+                    batch_chunks=self.config.ingest_batch,
+                    max_file_bytes=self.config.max_file_bytes,
+                )
+                return indexer.ingest(paths, progress)
         finally:
             self._chain = None
             self._corpus = None
@@ -105,12 +126,17 @@ class Engine:
     ) -> Answer:
         """Answer a question (earlier turns give follow-ups their context; on_token receives a stream)."""
         if on_token is None:
-            return self.chain().invoke(Question(text=question, history=history or []))
-        return self.chain().invoke({"text": question, "history": history or [], "on_token": on_token})
+            answer = self.chain().invoke(Question(text=question, history=history or []))
+        else:
+            answer = self.chain().invoke({"text": question, "history": history or [], "on_token": on_token})
+        return self.freshness.mark(answer, self.corpus.manifest)
 
     def cite(self, citation: str) -> CitedPassage:
-        """Look up a citation id in the indexed files."""
-        return look_up(citation, self.store.documents())
+        """Look up a citation id (a file changed since ingest is quoted from the index, marked stale)."""
+        return look_up(citation, self.store.documents(), self._indexed_chunks)
+
+    def _indexed_chunks(self, record: DocRecord) -> list[StoredChunk]:
+        return self.store.get_chunks(list(record.chunk_ids))
 
     def status(self) -> dict[str, Any]:
         """What is indexed, where, with which model."""
@@ -121,4 +147,18 @@ class Engine:
             "chunks": sum(len(r.chunk_ids) for r in manifest.values()),
             "model": self.embedder.name,
             "last_ingested": self.store.last_ingested(),
+            "damaged_records": len(self.store.damaged),
         }
+
+
+def rebuild_store(location: StoreLocation) -> Path | None:
+    """Empty the collection for a fresh ingest; a damaged store's files are set aside, never deleted."""
+    with writer_lock(location.path, location.collection):
+        try:
+            store = ChunkStore(location, create=True)
+        except StoreError:
+            if location.chroma_url:
+                raise
+            return set_aside_damaged(location.path)
+        store.drop()
+        return None

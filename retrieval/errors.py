@@ -23,3 +23,7 @@ class NotFoundError(CitebotError):
 
 class ModelError(CitebotError):
     """The embedding model cannot be loaded."""
+
+
+class BusyError(CitebotError):
+    """Another writer holds the collection's lock (the user may wait for it)."""

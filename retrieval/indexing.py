@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -10,7 +11,16 @@ from pathlib import Path
 from retrieval.chunking import chunk, sentence_spans
 from retrieval.embedding import Embedder
 from retrieval.errors import LoadError
-from retrieval.loading import Document, SourceFile, decode, discover, fingerprint, read_bytes
+from retrieval.loading import (
+    DEFAULT_MAX_FILE_BYTES,
+    Discovery,
+    Document,
+    SourceFile,
+    decode,
+    discover,
+    fingerprint,
+    read_bytes,
+)
 from retrieval.sentence_vectors import SentenceVectors
 from retrieval.store import ChunkStore, DocRecord, StoredChunk, chunk_id, now_iso
 
@@ -27,9 +37,11 @@ class IngestSummary:
     unchanged: int = 0
     removed: int = 0
     failed: int = 0
+    skipped: int = 0
     chunks: int = 0
     seconds: float = 0.0
     failures: list[str] = field(default_factory=list)
+    skips: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, int | float]:
         """The summary as `--json` prints it."""
@@ -39,6 +51,7 @@ class IngestSummary:
             "unchanged": self.unchanged,
             "removed": self.removed,
             "failed": self.failed,
+            "skipped": self.skipped,
             "chunks": self.chunks,
             "seconds": round(self.seconds, 3),
         }
@@ -81,14 +94,22 @@ def _sentence_spans(text: str) -> list[tuple[int, int]]:
 class Indexer:
     """Brings the store in line with the files under some paths."""
 
-    def __init__(self, store: ChunkStore, embedder: Embedder, max_chars: int = 1000, batch_chunks: int = 256):
+    def __init__(
+        self,
+        store: ChunkStore,
+        embedder: Embedder,
+        max_chars: int = 1000,
+        batch_chunks: int = 256,
+        max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    ):
         self.store = store
         self.embedder = embedder
         self.max_chars = max_chars
         self.batch_chunks = batch_chunks
+        self.max_file_bytes = max_file_bytes
 
     def sweep(self, manifest: dict[str, DocRecord]) -> int:
-        """Delete chunks no manifest record names (left by an interrupted run)."""
+        """Delete chunks no manifest record names (left by an interrupted run; only under the writer lock)."""
         live = {cid for record in manifest.values() for cid in record.chunk_ids}
         orphans = sorted(self.store.chunk_ids() - live)
         self.store.delete_chunks(orphans)
@@ -98,13 +119,17 @@ class Indexer:
         """Index the files under paths; report per-file failures in the summary, never abort on one."""
         began = time.perf_counter()
         paths = list(paths)
-        files = discover(paths)
-        summary = IngestSummary()
+        found = discover(paths, self.max_file_bytes)
+        summary = IngestSummary(
+            failed=len(found.failed), skipped=len(found.skipped), failures=found.failed, skips=found.skipped
+        )
         manifest = self.store.documents()
+        damaged = list(self.store.damaged)
         self.sweep(manifest)
+        by_path = {record.path: record for record in manifest.values()}
         pending: list[_Pending] = []
-        for file in files:
-            item = self._prepare(file, manifest, summary)
+        for file in found.files:
+            item = self._prepare(_known_as(file, by_path), manifest, summary)
             if progress:
                 progress("files", 1)
             if item:
@@ -113,7 +138,11 @@ class Indexer:
                 self._write(pending, manifest, summary, progress)
                 pending = []
         self._write(pending, manifest, summary, progress)
-        self._remove_deleted(paths, manifest, summary)
+        self._remove_deleted(paths, found, manifest, summary)
+        for record_id in damaged:
+            # A record that could not be read names chunks already swept; its file is added anew when seen.
+            if record_id not in manifest:
+                self.store.forget(record_id)
         self.store.mark_ingested(now_iso())
         summary.seconds = time.perf_counter() - began
         return summary
@@ -123,12 +152,12 @@ class Indexer:
     ) -> _Pending | None:
         record = manifest.get(file.source)
         try:
-            if record and record.path != str(file.path) and Path(record.path).exists():
+            if record and record.path != str(file.path) and os.path.exists(record.path):
                 raise LoadError(
                     f"{file.path}: another file with the same name is indexed ({record.path}); "
                     "ingest their common parent folder instead"
                 )
-            data = read_bytes(file)
+            data = read_bytes(file, self.max_file_bytes)
             if record and record.sha256 == fingerprint(data) and record.path == str(file.path):
                 summary.unchanged += 1
                 return None
@@ -192,13 +221,30 @@ class Indexer:
         self.store.delete_chunks(sorted(superseded))
 
     def _remove_deleted(
-        self, paths: list[Path], manifest: dict[str, DocRecord], summary: IngestSummary
+        self, paths: list[Path], found: Discovery, manifest: dict[str, DocRecord], summary: IngestSummary
     ) -> None:
-        folders = {str(Path(p).expanduser().resolve()) for p in paths if Path(p).is_dir()}
+        """Drop files under the given folders that the walk no longer lists (deleted, or now skipped)."""
+        folders = [str(Path(p).expanduser().resolve()) for p in paths if Path(p).is_dir()]
+        listed = {str(f.path) for f in found.files}
+        unseen = [str(u) for u in found.unreadable]
         for source, record in list(manifest.items()):
-            inside = any(record.path.startswith(folder.rstrip("/") + "/") for folder in folders)
-            if inside and not Path(record.path).exists():
-                self.store.forget(source)
-                self.store.delete_chunks(list(record.chunk_ids))
-                del manifest[source]
-                summary.removed += 1
+            inside = any(_inside(record.path, folder) for folder in folders)
+            # Files under a folder that could not be read are kept as they are: nothing is lost to a glitch.
+            if not inside or record.path in listed or any(_inside(record.path, u) for u in unseen):
+                continue
+            self.store.forget(source)
+            self.store.delete_chunks(list(record.chunk_ids))
+            del manifest[source]
+            summary.removed += 1
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path.startswith(folder.rstrip("/") + "/")
+
+
+def _known_as(file: SourceFile, by_path: dict[str, DocRecord]) -> SourceFile:
+    """The file under the name it is already indexed by, if another ingest reached it from another folder."""
+    record = by_path.get(str(file.path))
+    if record is None or record.source == file.source:
+        return file
+    return replace(file, source=record.source, root=Path(record.root))

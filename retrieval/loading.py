@@ -1,15 +1,19 @@
-"""Files to Documents: find the text files under the given paths and read them exactly."""
+"""Files to Documents: find the text files under the given paths, never leaving them; read them exactly."""
 
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from retrieval.errors import InputError, LoadError
 
 SUPPORTED_SUFFIXES = frozenset({".txt", ".md"})
+DEFAULT_MAX_FILE_BYTES = 50 * 1024 * 1024
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
 @dataclass(frozen=True)
@@ -39,38 +43,161 @@ class Document:
         return self.source
 
 
-def discover(paths: Iterable[Path]) -> list[SourceFile]:
-    """List the supported files under each path (folders recursively, hidden entries skipped)."""
-    found: dict[Path, SourceFile] = {}
+@dataclass
+class Discovery:
+    """What a walk found: files to read, files passed over on purpose, and folders it could not read."""
+
+    files: list[SourceFile] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    unreadable: list[Path] = field(default_factory=list)
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def _name_problem(name: str) -> str | None:
+    """Why a file name cannot be cited, if it cannot (names are ids: they must be printable text)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "its name is not valid UTF-8"
+    return None
+
+
+class _Walk:
+    """One walk under one root: iterative (any depth), never through a symbolic link, regular files only."""
+
+    def __init__(self, root: Path, max_bytes: int, found: Discovery) -> None:
+        self.root = root
+        self.max_bytes = max_bytes
+        self.found = found
+
+    def source(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    def consider(self, path: Path, info: os.stat_result) -> None:
+        """Add a listed entry that is not a folder: a regular file of a supported type within the size cap."""
+        if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+            return
+        source = self.source(path)
+        problem = _name_problem(source)
+        if stat.S_ISLNK(info.st_mode):
+            problem = problem or self.link_problem(path)
+        elif not stat.S_ISREG(info.st_mode):
+            problem = problem or "not a regular file (a device, FIFO or socket)"
+        elif info.st_size > self.max_bytes:
+            problem = (
+                problem or f"larger than the {_megabytes(self.max_bytes)} limit ({_megabytes(info.st_size)})"
+            )
+        if problem:
+            self.found.skipped.append(f"{_printable(source)}: {problem}")
+            return
+        self.found.files.append(SourceFile(path, source, self.root))
+
+    def link_problem(self, path: Path) -> str:
+        """Links are never followed: say where this one leads, so the user can ingest the target itself."""
+        target = os.path.realpath(path)
+        if not os.path.exists(target):
+            return "a broken symbolic link"
+        if _inside(target, str(self.root)):
+            return "a symbolic link to a file inside the folder (indexed under its own name)"
+        return "a symbolic link that leads outside the ingested folder (links are not followed)"
+
+    def run(self) -> None:
+        """Walk the root depth-first with an explicit stack (a folder nested 1,000 deep is no recursion)."""
+        stack = [self.root]
+        while stack:
+            folder = stack.pop()
+            try:
+                with os.scandir(folder) as listing:
+                    entries = sorted(listing, key=lambda e: e.name)
+            except OSError as exc:
+                self.found.unreadable.append(folder)
+                where = self.source(folder) or "."
+                self.found.failed.append(
+                    f"{_printable(where)}/: cannot read this folder ({exc.strerror or exc}); "
+                    "its files were left as they are"
+                )
+                continue
+            for entry in reversed(entries):
+                if entry.name.startswith("."):
+                    continue
+                path = Path(entry.path)
+                try:
+                    info = entry.stat(follow_symlinks=False)
+                except OSError as exc:
+                    self.found.unreadable.append(path)
+                    self.found.failed.append(f"{_printable(self.source(path))}: cannot read ({exc.strerror})")
+                    continue
+                if stat.S_ISDIR(info.st_mode):
+                    stack.append(path)
+                else:
+                    self.consider(path, info)
+
+
+def discover(paths: Iterable[Path], max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Discovery:
+    """List the supported files under each path (folders recursively, hidden entries and links skipped)."""
+    found = Discovery()
     for given in paths:
         path = Path(given).expanduser()
-        if not path.exists():
+        try:
+            exists = path.exists()
+        except OSError as exc:
+            raise InputError(f"Cannot use {given}: {exc.strerror or exc}") from exc
+        if not exists:
             raise InputError(f"No such file or folder: {given}")
-        root = path.resolve() if path.is_dir() else path.resolve().parent
-        for file in _walk(path.resolve()):
-            found.setdefault(file, SourceFile(file, file.relative_to(root).as_posix(), root))
-    return sorted(found.values(), key=lambda f: f.source)
+        # The path given is the user's own choice, so a link there is followed; links below it are not.
+        resolved = path.resolve()
+        if resolved.is_dir():
+            _Walk(resolved, max_bytes, found).run()
+        elif resolved.is_file():
+            _Walk(resolved.parent, max_bytes, found).consider(resolved, resolved.stat())
+        else:
+            raise InputError(f"{given} is not a regular file or folder (a device, FIFO or socket)")
+    # A file reached twice (overlapping folders) is indexed once, under the name its first root gives it.
+    unique: dict[Path, SourceFile] = {}
+    for file in found.files:
+        unique.setdefault(file.path, file)
+    found.files = sorted(unique.values(), key=lambda f: f.source)
+    return found
 
 
-def _walk(path: Path) -> Iterable[Path]:
-    if path.is_file():
-        yield path
-        return
-    for child in sorted(path.rglob("*")):
-        rel = child.relative_to(path)
-        if any(part.startswith(".") for part in rel.parts):
-            continue
-        # A broken link is listed too, so its failure is reported rather than passed over.
-        if child.suffix.lower() in SUPPORTED_SUFFIXES and (child.is_file() or child.is_symlink()):
-            yield child
+def _megabytes(size: int) -> str:
+    return f"{size / 1024 / 1024:.1f} MB"
 
 
-def read_bytes(file: SourceFile) -> bytes:
-    """The file's raw bytes, or a LoadError naming it."""
+def _printable(name: str) -> str:
+    """A file name as a message can show it: control characters and undecodable bytes escaped."""
+    return "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape", "backslashreplace").decode("ascii")
+        for ch in name
+    )
+
+
+def read_bytes(file: SourceFile, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> bytes:
+    """The file's raw bytes (a regular file, not a link, at most max_bytes), or a LoadError naming it."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    name = _printable(file.source)
     try:
-        return file.path.read_bytes()
+        handle = os.open(file.path, flags)
     except OSError as exc:
-        raise LoadError(f"{file.source}: cannot read ({exc.strerror or exc})") from exc
+        raise LoadError(f"{name}: cannot read ({exc.strerror or exc})") from exc
+    try:
+        # Checked on the open handle: the file may have been swapped for a FIFO or device since the walk.
+        info = os.fstat(handle)
+        if not stat.S_ISREG(info.st_mode):
+            raise LoadError(f"{name}: not a regular file (a device, FIFO or socket)")
+        with os.fdopen(handle, "rb", closefd=False) as stream:
+            data = stream.read(max_bytes + 1)
+    except OSError as exc:
+        raise LoadError(f"{name}: cannot read ({exc.strerror or exc})") from exc
+    finally:
+        os.close(handle)
+    if len(data) > max_bytes:
+        raise LoadError(f"{name}: larger than the {_megabytes(max_bytes)} limit")
+    return data
 
 
 def fingerprint(data: bytes) -> str:
@@ -78,17 +205,30 @@ def fingerprint(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def decode(file: SourceFile, data: bytes) -> Document:
-    """Decode a file's bytes as citebot reads text: UTF-8, newlines kept as they are."""
-    if file.path.suffix.lower() not in SUPPORTED_SUFFIXES:
-        raise LoadError(f"{file.source}: unsupported file type {file.path.suffix or '(none)'}")
+def decode_text(data: bytes) -> str:
+    """A file's bytes as text: UTF-16 with a byte-order mark, else UTF-8; newlines kept as they are.
+
+    Citations are offsets into this exact string, so ingest and `cite` both read files through here.
+    """
+    if data.startswith(_UTF16_BOMS):
+        return data.decode("utf-16")
     if b"\x00" in data:
-        raise LoadError(f"{file.source}: binary file (contains NUL bytes)")
+        raise UnicodeDecodeError("utf-8", data, data.index(b"\x00"), data.index(b"\x00") + 1, "NUL byte")
+    return data.decode("utf-8")
+
+
+def decode(file: SourceFile, data: bytes) -> Document:
+    """Decode a file's bytes into a Document, or a LoadError that says why it is not text."""
+    name = _printable(file.source)
+    if file.path.suffix.lower() not in SUPPORTED_SUFFIXES:
+        raise LoadError(f"{name}: unsupported file type {file.path.suffix or '(none)'}")
+    if b"\x00" in data and not data.startswith(_UTF16_BOMS):
+        raise LoadError(f"{name}: binary file (contains NUL bytes)")
     try:
-        # Same as open(path, encoding="utf-8", newline="").read(): offsets index this exact string.
-        text = data.decode("utf-8")
+        text = decode_text(data)
     except UnicodeDecodeError as exc:
-        raise LoadError(f"{file.source}: not UTF-8 text (byte {exc.start})") from exc
+        kind = "UTF-16" if data.startswith(_UTF16_BOMS) else "UTF-8"
+        raise LoadError(f"{name}: not {kind} text (byte {exc.start})") from exc
     return Document(file.source, file.path, text, fingerprint(data))
 
 

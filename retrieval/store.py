@@ -8,18 +8,21 @@ the next ingest, so a crash leaves every file at its old version or its new one,
 
 from __future__ import annotations
 
+import errno
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from retrieval.errors import StoreError
+from retrieval.errors import InputError, StoreError
+from retrieval.redaction import redact_url
+from retrieval.store_folder import REBUILD, check_folder, read_marker, write_marker
+from retrieval.store_names import MANIFEST_SUFFIX, check_chroma_url, check_collection_name
 
-MARKER = "citebot-store.json"
-STORE_FORMAT = 1
 PAGE = 2000
 
 
@@ -32,9 +35,12 @@ class StoreLocation:
     collection: str = "citebot"
 
     def describe(self) -> str:
-        """A one-line name for messages and status."""
-        where = self.chroma_url or str(self.path)
-        return f"{where} (collection {self.collection})"
+        """A one-line name for messages and status (a password in the server URL is never shown)."""
+        return f"{self.where()} (collection {self.collection})"
+
+    def where(self) -> str:
+        """The server's URL (password hidden) or the store folder."""
+        return redact_url(self.chroma_url) if self.chroma_url else str(self.path)
 
 
 @dataclass(frozen=True)
@@ -93,29 +99,6 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _check_folder(path: Path, create: bool) -> None:
-    marker = path / MARKER
-    if marker.is_file():
-        try:
-            fmt = json.loads(marker.read_text(encoding="utf-8")).get("format")
-        except (OSError, ValueError, AttributeError) as exc:
-            raise StoreError(f"{path} is damaged: {MARKER} is unreadable") from exc
-        if fmt != STORE_FORMAT:
-            raise StoreError(f"{path} has store format {fmt!r}; this citebot reads format {STORE_FORMAT}")
-        return
-    if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise StoreError(
-            f"{path} is not a citebot store (no {MARKER}); choose another --store or remove that folder"
-        )
-    if not create:
-        raise StoreError(f"No citebot store at {path} yet; run `citebot ingest` first")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        marker.write_text(json.dumps({"format": STORE_FORMAT}) + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise StoreError(f"Cannot create a store at {path}: {exc.strerror or exc}") from exc
-
-
 def _client(location: StoreLocation) -> Any:
     import chromadb
     from chromadb.config import Settings as ChromaSettings
@@ -123,10 +106,10 @@ def _client(location: StoreLocation) -> Any:
     settings = ChromaSettings(anonymized_telemetry=False)
     if location.chroma_url:
         url = urlparse(location.chroma_url)
-        if url.scheme not in ("http", "https") or not url.hostname:
-            raise StoreError(f"The Chroma URL must look like http://host:port, not {location.chroma_url!r}")
         port = url.port or (443 if url.scheme == "https" else 8000)
-        return chromadb.HttpClient(host=url.hostname, port=port, ssl=url.scheme == "https", settings=settings)
+        return chromadb.HttpClient(
+            host=url.hostname or "", port=port, ssl=url.scheme == "https", settings=settings
+        )
     return chromadb.PersistentClient(path=str(location.path / "chroma"), settings=settings)
 
 
@@ -135,32 +118,102 @@ def _is_failure(exc: BaseException) -> bool:
     return isinstance(exc, Exception) or type(exc).__name__ == "PanicException"
 
 
+def _reason(exc: BaseException) -> str:
+    """The first line of a failure, short (Chroma's messages can run to pages)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:160]
+
+
+def _disk_full(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+            return True
+        text = str(seen).lower()
+        if any(w in text for w in ("no space", "disk is full", "database or disk is full", "file too large")):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 class ChunkStore:
     """The chunks collection and the manifest, in one Chroma database."""
 
     def __init__(self, location: StoreLocation, create: bool = True) -> None:
         self.location = location
-        if len(location.collection) < 3:
-            raise StoreError("The collection name needs at least 3 characters (a Chroma rule)")
-        if not location.chroma_url:
-            _check_folder(location.path, create)
+        self.damaged: list[str] = []
+        check_collection_name(location.collection)
+        if location.chroma_url:
+            check_chroma_url(location.chroma_url)
+            try:
+                location.path.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"Cannot create the cache folder {location.path}: {exc.strerror}") from exc
+            self.created = False
         else:
-            location.path.mkdir(parents=True, exist_ok=True)
-        try:
+            self.created = check_folder(location.path, create)
+        with self._guard("opening it"):
             self.client = _client(location)
-            self.chunks = self.client.get_or_create_collection(
-                location.collection, configuration={"hnsw": {"space": "cosine"}}
-            )
-            self.docs = self.client.get_or_create_collection(f"{location.collection}-docs")
+            self._open_collections(create)
             self.langchain = self._langchain_store()
-        except StoreError:
+
+    def _open_collections(self, create: bool) -> None:
+        name, manifest = self.location.collection, self.location.collection + MANIFEST_SUFFIX
+        present = {c.name for c in self.client.list_collections()}
+        marker = None if self.location.chroma_url else read_marker(self.location.path)
+        known = set(marker.get("collections", [])) if marker else set()
+        if (name in present) != (manifest in present):
+            missing = manifest if name in present else name
+            raise StoreError(
+                f"The store {self.location.describe()} is damaged: {missing} is missing; {REBUILD}"
+            )
+        if name not in present:
+            if name in known:
+                where = self.location.describe()
+                raise StoreError(f"The store {where} is damaged: its collection has disappeared; {REBUILD}")
+            if not create:
+                where = self.location.describe()
+                raise StoreError(f"The store {where} has nothing indexed yet; run `citebot ingest` first")
+            self.created = True
+        self.chunks = self.client.get_or_create_collection(name, configuration={"hnsw": {"space": "cosine"}})
+        self.docs = self.client.get_or_create_collection(manifest)
+        if marker is not None and name not in known:
+            write_marker(self.location.path, {**marker, "collections": sorted(known | {name})})
+
+    @contextmanager
+    def _guard(self, doing: str) -> Iterator[None]:
+        """Turn any failure of Chroma (or of the disk under it) into one StoreError that says what to do."""
+        try:
+            yield
+        except (StoreError, InputError):
             raise
         except BaseException as exc:
             if not _is_failure(exc):
                 raise
-            if location.chroma_url:
-                raise StoreError(f"Cannot reach the Chroma server at {location.chroma_url}: {exc}") from exc
-            raise StoreError(f"The store at {location.path} is damaged or not readable: {exc}") from exc
+            raise StoreError(self._failure(doing, exc)) from exc
+
+    def _failure(self, doing: str, exc: BaseException) -> str:
+        if self.location.chroma_url:
+            return f"Lost the Chroma server at {self.location.where()} while {doing} ({_reason(exc)})"
+        if _disk_full(exc):
+            return (
+                f"The disk holding {self.location.path} is full while {doing}; what was committed is kept: "
+                "free some space and run the same command again"
+            )
+        if doing == "opening it":
+            return f"The store at {self.location.path} is damaged or not readable: {_reason(exc)}"
+        return f"The store at {self.location.path} failed while {doing}: {_reason(exc)}"
+
+    def drop(self) -> None:
+        """Delete this collection and its manifest (a rebuild starts from nothing)."""
+        name = self.location.collection
+        with self._guard("dropping the collection"):
+            self.client.delete_collection(name)
+            self.client.delete_collection(name + MANIFEST_SUFFIX)
+        if not self.location.chroma_url:
+            marker = read_marker(self.location.path)
+            known = set(marker.get("collections", [])) - {name}
+            write_marker(self.location.path, {**marker, "collections": sorted(known)})
 
     def _langchain_store(self) -> Any:
         """The chunks collection as a LangChain Chroma store, searched by vector (we embed ourselves)."""
@@ -169,11 +222,19 @@ class ChunkStore:
         return Chroma(client=self.client, collection_name=self.location.collection)
 
     def documents(self) -> dict[str, DocRecord]:
-        """The manifest: every indexed file by source."""
+        """The manifest: every indexed file by source (damaged records are left out, named in `damaged`)."""
         records: dict[str, DocRecord] = {}
-        for _, meta in self._pages(self.docs, include=["metadatas"]):
-            record = DocRecord.from_metadata(meta)
-            records[record.source] = record
+        damaged: list[str] = []
+        with self._guard("reading the manifest"):
+            for record_id, meta in self._pages(self.docs, include=["metadatas"]):
+                try:
+                    record = DocRecord.from_metadata(meta or {})
+                except (KeyError, ValueError, TypeError):
+                    # One bad record must not stop every command; its file is indexed anew by the next ingest.
+                    damaged.append(str(record_id))
+                    continue
+                records[record.source] = record
+        self.damaged = damaged
         return records
 
     def _pages(self, collection: Any, include: list[str]) -> Iterator[tuple[str, Any]]:
@@ -191,88 +252,113 @@ class ChunkStore:
 
     def document_count(self) -> int:
         """How many files the manifest holds (without reading their records)."""
-        return int(self.docs.count())
+        with self._guard("counting documents"):
+            return int(self.docs.count())
 
     def chunk_ids(self) -> set[str]:
         """Every chunk id present, committed or not."""
-        return {item_id for item_id, _ in self._pages(self.chunks, include=[])}
+        with self._guard("listing chunks"):
+            return {item_id for item_id, _ in self._pages(self.chunks, include=[])}
 
     def put_chunks(self, chunks: list[StoredChunk], vectors: list[list[float]]) -> None:
         """Write chunks with their vectors (idempotent: ids are deterministic)."""
-        for begin in range(0, len(chunks), PAGE):
-            part = chunks[begin : begin + PAGE]
-            self.chunks.upsert(
-                ids=[c.id for c in part],
-                documents=[c.text for c in part],
-                metadatas=[
-                    {
-                        "source": c.source,
-                        "start": c.start,
-                        "end": c.end,
-                        "line": c.line,
-                        "sentences": c.sentences,
-                    }
-                    for c in part
-                ],
-                embeddings=vectors[begin : begin + PAGE],
-            )
+        with self._guard("writing chunks"):
+            for begin in range(0, len(chunks), PAGE):
+                part = chunks[begin : begin + PAGE]
+                self.chunks.upsert(
+                    ids=[c.id for c in part],
+                    documents=[c.text for c in part],
+                    metadatas=[
+                        {
+                            "source": c.source,
+                            "start": c.start,
+                            "end": c.end,
+                            "line": c.line,
+                            "sentences": c.sentences,
+                        }
+                        for c in part
+                    ],
+                    embeddings=vectors[begin : begin + PAGE],
+                )
 
     def commit(self, records: list[DocRecord]) -> None:
         """Make each file's new version the indexed one (a record's write is that file's atomic step)."""
         # One write for many files: Chroma's per-call cost (~25 ms) dominated ingest of small files.
         # The manifest needs no vectors; Chroma needs one, so each record carries a constant.
-        for begin in range(0, len(records), PAGE):
-            part = records[begin : begin + PAGE]
-            self.docs.upsert(
-                ids=[r.source for r in part],
-                metadatas=[r.to_metadata() for r in part],
-                embeddings=[[1.0]] * len(part),
-            )
+        with self._guard("committing files"):
+            for begin in range(0, len(records), PAGE):
+                part = records[begin : begin + PAGE]
+                self.docs.upsert(
+                    ids=[r.source for r in part],
+                    metadatas=[r.to_metadata() for r in part],
+                    embeddings=[[1.0]] * len(part),
+                )
 
     def forget(self, source: str) -> None:
         """Drop a file from the manifest (its chunks become orphans, swept next)."""
-        self.docs.delete(ids=[source])
+        with self._guard("removing a file"):
+            self.docs.delete(ids=[source])
 
     def delete_chunks(self, ids: list[str]) -> None:
         """Remove chunks by id."""
-        for begin in range(0, len(ids), PAGE):
-            self.chunks.delete(ids=ids[begin : begin + PAGE])
+        with self._guard("removing chunks"):
+            for begin in range(0, len(ids), PAGE):
+                self.chunks.delete(ids=ids[begin : begin + PAGE])
 
     def load_chunks(self, wanted: set[str]) -> list[StoredChunk]:
         """The committed chunks' text and offsets, in id order."""
         found: list[StoredChunk] = []
         offset = 0
-        while True:
-            page = self.chunks.get(limit=PAGE, offset=offset, include=["documents", "metadatas"])
-            if not page["ids"]:
-                break
-            for item_id, text, meta in zip(page["ids"], page["documents"], page["metadatas"], strict=True):
-                if item_id in wanted:
-                    found.append(
-                        StoredChunk(
-                            item_id,
-                            str(meta["source"]),
-                            int(meta["start"]),
-                            int(meta["end"]),
-                            text,
-                            int(meta.get("line", 1)),
-                            str(meta.get("sentences", "")),
-                        )
+        with self._guard("reading chunks"):
+            while True:
+                page = self.chunks.get(limit=PAGE, offset=offset, include=["documents", "metadatas"])
+                if not page["ids"]:
+                    break
+                found.extend(
+                    _stored(item_id, text, meta)
+                    for item_id, text, meta in zip(
+                        page["ids"], page["documents"], page["metadatas"], strict=True
                     )
-            offset += len(page["ids"])
+                    if item_id in wanted
+                )
+                offset += len(page["ids"])
+        return sorted(found, key=lambda c: c.id)
+
+    def get_chunks(self, ids: list[str]) -> list[StoredChunk]:
+        """Chunks by id (those present), in id order."""
+        with self._guard("reading chunks"):
+            page = self.chunks.get(ids=ids, include=["documents", "metadatas"])
+        found = [
+            _stored(i, t, m)
+            for i, t, m in zip(page["ids"], page["documents"], page["metadatas"], strict=True)
+        ]
         return sorted(found, key=lambda c: c.id)
 
     def nearest(self, vector: list[float], k: int) -> list[tuple[str, float]]:
         """Chunk ids nearest to a vector, with cosine similarity."""
-        found = self.langchain.similarity_search_by_vector_with_relevance_scores(vector, k=k)
+        with self._guard("searching"):
+            found = self.langchain.similarity_search_by_vector_with_relevance_scores(vector, k=k)
         # The collection's space is cosine, so Chroma's distance is 1 - cosine similarity.
         return [(str(doc.id), 1.0 - float(distance)) for doc, distance in found]
 
     def mark_ingested(self, when: str) -> None:
         """Remember when an ingest last finished."""
-        self.docs.modify(metadata={"last_ingest": when})
+        with self._guard("finishing the ingest"):
+            self.docs.modify(metadata={"last_ingest": when})
 
     def last_ingested(self) -> str | None:
         """When an ingest last finished, if ever."""
         value = (self.docs.metadata or {}).get("last_ingest")
         return str(value) if value else None
+
+
+def _stored(item_id: str, text: str, meta: dict[str, Any]) -> StoredChunk:
+    return StoredChunk(
+        item_id,
+        str(meta["source"]),
+        int(meta["start"]),
+        int(meta["end"]),
+        text,
+        int(meta.get("line", 1)),
+        str(meta.get("sentences", "")),
+    )

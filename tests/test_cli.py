@@ -24,11 +24,11 @@ from tests.conftest import SEED_FILE, SEEDS, STOCKHOLM
 
 WORLD_CUP = "Who won the 2018 World Cup?"
 EMPTY_QUESTION = 'Error: The question is empty: citebot ask "What did the US offer in Stockholm?"\n'
-INGEST_KEYS = {"added", "updated", "unchanged", "removed", "failed", "chunks", "seconds"}
+INGEST_KEYS = {"added", "updated", "unchanged", "removed", "failed", "skipped", "chunks", "seconds"}
 PASSAGE_KEYS = {"id", "source", "path", "start", "end", "score"}
 SUMMARY = re.compile(
     r"Ingested in \d+\.\d\d s: (\d+) added, (\d+) updated, (\d+) unchanged, (\d+) removed, "
-    r"(\d+) failed files; (\d+) chunks written\.\n"
+    r"(\d+) failed, (\d+) skipped files; (\d+) chunks written\.\n"
 )
 
 
@@ -127,6 +127,7 @@ def test_ingest_json_prints_exactly_one_summary_object(tmp_path: Path, corpus: P
         "unchanged": 0,
         "removed": 0,
         "failed": 0,
+        "skipped": 0,
         "chunks": expected_chunks(corpus),
     }
     assert isinstance(summary["seconds"], float) and summary["seconds"] >= 0
@@ -139,11 +140,11 @@ def test_ingest_prints_the_human_summary_line(tmp_path: Path, corpus: Path) -> N
     assert first.exit_code == 0, first.output
     match = SUMMARY.fullmatch(first.stdout)
     assert match, first.stdout
-    assert match.groups() == ("3", "0", "0", "0", "0", str(expected_chunks(corpus)))
+    assert match.groups() == ("3", "0", "0", "0", "0", "0", str(expected_chunks(corpus)))
     again = run("ingest", corpus, "--store", tmp_path / "store")
     match = SUMMARY.fullmatch(again.stdout)
     assert match, again.stdout
-    assert match.groups() == ("0", "0", "3", "0", "0", "0")
+    assert match.groups() == ("0", "0", "3", "0", "0", "0", "0")
 
 
 def test_ask_prints_the_answer_and_its_sources(store: Path) -> None:
@@ -368,24 +369,35 @@ def test_cite_rejects_ids_outside_the_index(
 
 
 def test_cite_after_the_file_changed_says_so(tmp_path: Path, corpus: Path) -> None:
-    """Bad input tried: a citation into a file edited after ingest, then into the same file deleted."""
+    """Bad input tried: a citation into a file edited after ingest, then into the same file deleted.
+
+    Both are served from the indexed text, marked stale: `ask` and `cite` agree on what was quoted.
+    """
     store = tmp_path / "store"
     assert run("ingest", corpus / "coffee.md", "--store", store).exit_code == 0
-    cid = ask_json(store, "When is the coffee machine descaled?")["citations"][0]["id"]
-    assert cid.startswith("coffee.md#")
-    assert run("cite", cid, "--store", store).exit_code == 0
+    first = ask_json(store, "When is the coffee machine descaled?")["citations"][0]
+    cid = first["id"]
+    assert cid.startswith("coffee.md#") and first["stale"] is False
+    fresh = json.loads(run("cite", cid, "--json", "--store", store).stdout)
+    assert fresh["stale"] is False
     (corpus / "coffee.md").write_text("# Coffee\n\nWe switched to tea.\n", encoding="utf-8")
-    result = run("cite", cid, "--store", store)
-    assert result.exit_code == 2
-    assert result.stderr == (
-        "Error: coffee.md has changed since it was indexed; run `citebot ingest` and ask again\n"
-    )
-    (corpus / "coffee.md").unlink()
-    result = run("cite", cid, "--store", store)
-    assert result.exit_code == 2
-    assert result.stderr == (
-        "Error: coffee.md is indexed but cannot be read now (No such file or directory); re-run ingest\n"
-    )
+    answer = ask_json(store, "When is the coffee machine descaled?")
+    assert answer["citations"][0]["stale"] is True
+    assert answer["citations"][0]["quote"] == first["quote"]
+    text = run("ask", "When is the coffee machine descaled?", "--store", store).stdout
+    assert "coffee.md, line 3 (changed since it was indexed)" in text
+    assert "Note: a cited file changed since it was indexed; run `citebot ingest` to refresh." in text
+    for change in ("edited", "deleted"):
+        if change == "deleted":
+            (corpus / "coffee.md").unlink()
+        result = run("cite", cid, "--json", "--store", store)
+        assert result.exit_code == 0, result.output
+        cited = json.loads(result.stdout)
+        assert (cited["stale"], cited["quote"]) == (True, fresh["quote"])
+        assert (cited["before"], cited["after"]) == (fresh["before"], fresh["after"])
+        shown = run("cite", cid, "--store", store).stdout
+        assert "Note: the file changed since it was indexed; this is the indexed text." in shown
+        assert f"»{fresh['quote']}«" in shown
 
 
 def test_status_shows_store_documents_chunks_model_and_last_ingest(store: Path, shared: Path) -> None:

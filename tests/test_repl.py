@@ -407,7 +407,7 @@ def test_json_toggles_raw_output(repl: Repl) -> None:
 
 
 SUMMARY = (
-    r"Ingested in \d+\.\d\d s: {} added, 0 updated, {} unchanged, 0 removed, 0 failed files; "
+    r"Ingested in \d+\.\d\d s: {} added, 0 updated, {} unchanged, 0 removed, 0 failed, 0 skipped files; "
     r"{} chunks written\.\n"
 )
 RELEASE = "Who is the release manager?"
