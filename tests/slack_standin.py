@@ -47,6 +47,7 @@ class SlackStandIn:
         self.messages: list[dict[str, Any]] = []
         self._cond = threading.Condition()
         self._failures: defaultdict[str, list[tuple[int, dict[str, str], dict[str, Any]]]] = defaultdict(list)
+        self._refused: dict[str, str] = {}
         self._clients: set[ServerConnection] = set()
         self._ts = 1700000000_000000
 
@@ -120,6 +121,11 @@ class SlackStandIn:
         """Answer the next call of `method` with HTTP 200 and {"ok": false, "error": error}."""
         with self._cond:
             self._failures[method].append((200, {}, {"ok": False, "error": error}))
+
+    def refuse(self, token: str, error: str = "invalid_auth") -> None:
+        """Answer every call with this token {"ok": false, "error": error}, as Slack does a revoked one."""
+        with self._cond:
+            self._refused[token] = error
 
     def _wait(self, ready: Callable[[], Any], timeout: float, what: Callable[[], str]) -> Any:
         """Wait until ready() is truthy and return it, else raise AssertionError(what())."""
@@ -220,6 +226,9 @@ class SlackStandIn:
             return status, extra, body
         auth = headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else str(params.get("token", ""))
+        if token in self._refused:
+            call.injected = self._refused[token]
+            return 200, {}, {"ok": False, "error": self._refused[token]}
         return 200, {}, self._method(method, params, token)
 
     def _method(self, method: str, params: dict[str, Any], token: str) -> dict[str, Any]:

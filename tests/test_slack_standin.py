@@ -96,6 +96,21 @@ def test_error_next_and_invalid_token(slack: SlackStandIn) -> None:
         client.apps_connections_open(app_token="xoxb-not-an-app-token")
 
 
+def test_refused_token_gets_its_error_everywhere(slack: SlackStandIn) -> None:
+    """Bad input: well-formed app and bot tokens that refuse() marked (as if revoked); others still work."""
+    slack.refuse("xapp-revoked")
+    slack.refuse("xoxb-revoked", error="token_revoked")
+    with pytest.raises(SlackApiError, match="invalid_auth"):
+        WebClient(base_url=slack.api_url, token="xapp-revoked").apps_connections_open(
+            app_token="xapp-revoked"
+        )
+    with pytest.raises(SlackApiError, match="token_revoked"):
+        WebClient(base_url=slack.api_url, token="xoxb-revoked").auth_test()
+    good = WebClient(base_url=slack.api_url, token="xapp-good").apps_connections_open(app_token="xapp-good")
+    assert good["url"] == slack.ws_url
+    assert [c.injected for c in slack.calls] == ["invalid_auth", "token_revoked", None]
+
+
 def test_response_url_records_json(slack: SlackStandIn) -> None:
     """POSTs to a response_url land in slack.responses[name]."""
     request = urllib.request.Request(
