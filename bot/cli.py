@@ -183,22 +183,34 @@ def slack(use_http: bool, port: int, host: str, store: Path | None) -> None:
     import logging
 
     from bot.slack.app import build_app
-    from bot.slack.feedback import FeedbackStore
+    from bot.slack.feedback import FeedbackError, FeedbackPathError, FeedbackStore
+    from bot.slack.logs import redact_logs
     from bot.slack.settings import load_slack_settings
+    from bot.slack.tokens import BOT_REFUSED, SlackRefused, check_tokens, refusal
     from bot.slack.transports import run_http, run_socket_mode
 
     slack_settings = load_slack_settings(http=use_http)
     settings = load_settings(store=store)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    engine = engine_for(settings)
+    redact_logs([*slack_settings.secrets, settings.llm_api_key])
+    try:  # before the slow start-up, and before saying "listening"
+        check_tokens(slack_settings, http=use_http)
+    except SlackRefused as exc:
+        raise click.ClickException(str(exc)) from exc
+    engine = engine_for(settings)  # first: it refuses a store folder that holds anything but a store
+    try:
+        feedback = FeedbackStore(slack_settings.feedback_db or settings.store / "feedback.sqlite3")
+    except FeedbackPathError as exc:
+        raise BadInput(str(exc)) from exc
+    except FeedbackError as exc:
+        raise click.ClickException(str(exc)) from exc
     ensure_ingested(engine, settings)
     engine.chain()
     engine.embedder.embed_query("warm up")
-    feedback = FeedbackStore(slack_settings.feedback_db or settings.store / "feedback.sqlite3")
     try:
         app = build_app(engine, slack_settings, feedback, http=use_http)
-    except Exception as exc:  # bolt raises BoltError when auth.test fails
-        raise click.ClickException(f"Slack refused the bot token or could not be reached: {exc}") from exc
+    except Exception as exc:  # bolt's BoltError when auth.test fails: the token was revoked since the check
+        raise click.ClickException(refusal(exc, BOT_REFUSED, slack_settings)) from exc
     click.echo(
         f"citebot is listening ({'HTTP on ' + host + ':' + str(port) if use_http else 'Socket Mode'}).",
         err=True,
@@ -215,7 +227,7 @@ def slack(use_http: bool, port: int, host: str, store: Path | None) -> None:
 @doors
 def feedback(as_json: bool, store: Path | None) -> None:
     """List the helpful / not helpful votes given in Slack, newest first."""
-    from bot.slack.feedback import FeedbackStore
+    from bot.slack.feedback import FeedbackError, FeedbackPathError, FeedbackStore
     from bot.slack.settings import SlackSettings
 
     settings = load_settings(store=store)
@@ -223,7 +235,12 @@ def feedback(as_json: bool, store: Path | None) -> None:
     if not path.exists():
         click.echo("No feedback yet.")
         return
-    votes = FeedbackStore(path).votes()
+    try:
+        votes = FeedbackStore(path).votes()
+    except FeedbackPathError as exc:
+        raise BadInput(str(exc)) from exc
+    except FeedbackError as exc:
+        raise click.ClickException(str(exc)) from exc
     for vote in votes:
         if as_json:
             click.echo(json.dumps(vote, ensure_ascii=False))

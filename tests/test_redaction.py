@@ -1,9 +1,13 @@
-"""redact_url and redact: what a secret looks like after it passes through them."""
+"""redact_url, redact and the Slack door's log filter: what a secret looks like after passing through."""
 
 from __future__ import annotations
 
+import io
+import logging
+
 import pytest
 
+from bot.slack.logs import redact_logs
 from retrieval.redaction import redact, redact_url
 
 
@@ -75,3 +79,31 @@ def test_redact_hides_secret_shapes_nobody_named(text: str, shown: str) -> None:
 def test_redact_leaves_ordinary_words_alone(text: str) -> None:
     """Bad input: words that contain 'sk-' or a token prefix without being a secret."""
     assert redact(text, []) == text
+
+
+def test_log_filter_masks_message_arguments_traceback_and_stack() -> None:
+    """Bad input: a log call whose arguments, exception text and stack hold configured secrets of no known
+    shape (a signing secret, an LLM key), plus a Slack token nobody configured; two handlers both see
+    the masked record."""
+    logger = logging.getLogger("tests.redaction")
+    logger.propagate = False
+    streams = [io.StringIO(), io.StringIO()]
+    handlers = [logging.StreamHandler(stream) for stream in streams]
+    for handler in handlers:
+        logger.addHandler(handler)
+    try:
+        redact_logs(["8f14e45fceea167a", "local-key-42", "", None], logger)
+        try:
+            raise RuntimeError("the endpoint said: bad key local-key-42")
+        except RuntimeError:
+            logger.error("call signed with %s failed", "8f14e45fceea167a", exc_info=True, stack_info=True)
+        logger.warning("posting with %s", "xoxb-1-2-abc")
+    finally:
+        for handler in handlers:
+            logger.removeHandler(handler)
+    for stream in streams:
+        out = stream.getvalue()
+        assert "8f14e45fceea167a" not in out and "local-key-42" not in out and "xoxb-1-2-abc" not in out
+        assert out.startswith("call signed with *** failed\nTraceback (most recent call last):\n")
+        assert "RuntimeError: the endpoint said: bad key ***\nStack (most recent call last):" in out
+        assert out.endswith("posting with ***\n")

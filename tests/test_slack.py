@@ -8,6 +8,9 @@ import logging
 import random
 import re
 import shutil
+import socket
+import sqlite3
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -32,6 +35,7 @@ from bot.slack.transports import EVENTS_PATH, http_server
 from retrieval.citations import Answer
 from retrieval.embedding import Embedder
 from retrieval.engine import Engine
+from retrieval.errors import StoreError
 from tests.conftest import SEED_FILE, STOCKHOLM, make_engine
 from tests.slack_standin import SlackStandIn, action_body, event_body, sign, slash_body
 
@@ -497,18 +501,34 @@ def test_document_pings_are_escaped(
     assert all(e in json.dumps(blocks_of(reply.params, "context")) for e in escaped)
 
 
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (
+            RuntimeError("the index <is> gone at http://admin:hunter2@10.0.0.5:8000, token xoxb-live-1"),
+            "an internal error (RuntimeError); the details are in citebot's log",
+        ),
+        (
+            StoreError(f"Chroma at http://admin:hunter2@10.0.0.5:8000 <refused> {SECRET}"),
+            "Chroma at http://admin:***@10.0.0.5:8000 &lt;refused&gt; ***",
+        ),
+    ],
+)
 def test_chain_failure_is_a_visible_apology(
     shared_engine: Engine,
     slack: SlackStandIn,
     feedback: FeedbackStore,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
+    error: Exception,
+    reason: str,
 ) -> None:
-    """The chain raising RuntimeError: "Sorry, I couldn't answer that: ..." in the thread, :eyes: removed,
-    the traceback logged."""
+    """Bad input: the chain raising a foreign RuntimeError whose text holds a URL password and a token, and
+    citebot's own StoreError holding a URL password and the signing secret. The thread gets a short, safe
+    apology (no foreign text; citebot's own text masked and escaped), :eyes: removed, the traceback logged."""
 
     def broken(question: str, history: Any = None) -> Answer:
-        raise RuntimeError("the index <is> gone")
+        raise error
 
     monkeypatch.setattr(shared_engine, "ask", broken)
     with running(shared_engine, slack, feedback) as bot:
@@ -517,10 +537,28 @@ def test_chain_failure_is_a_visible_apology(
         slack.wait_for("reactions.remove")
     (reply,) = posted(slack)
     assert reply["thread_ts"] == event["ts"]
-    assert reply["text"] == "Sorry, I couldn't answer that: RuntimeError: the index &lt;is&gt; gone"
-    assert reply["text"] == SORRY.format(reason="RuntimeError: the index &lt;is&gt; gone")
+    assert reply["text"] == f"Sorry, I couldn't answer that: {reason}"
+    assert reply["text"] == SORRY.format(reason=reason)
     failures = [r for r in caplog.records if r.name == "citebot.slack" and r.exc_info]
-    assert len(failures) == 1 and "the index <is> gone" in str(failures[0].exc_info[1])  # type: ignore[index]
+    assert len(failures) == 1 and failures[0].exc_info[1] is error  # type: ignore[index]
+
+
+def test_failed_post_apologises_with_slacks_error_code(
+    shared_engine: Engine, slack: SlackStandIn, feedback: FeedbackStore
+) -> None:
+    """Bad input: Slack refuses the answer's chat.postMessage (invalid_blocks); the apology names only the
+    code, and one whose error is not a Slack code (it echoes the token) is told by its HTTP status."""
+    slack.error_next("chat.postMessage", error="invalid_blocks")
+    with running(shared_engine, slack, feedback) as bot:
+        bot.send(mention(slack, STOCKHOLM))
+        slack.wait_for("chat.postMessage", count=2)
+        slack.error_next("chat.postMessage", error=f"bad token {BOT_TOKEN}")
+        bot.send(mention(slack, STOCKHOLM))
+        slack.wait_for("chat.postMessage", count=4)
+    assert [m["text"] for m in posted(slack)] == [
+        "Sorry, I couldn't answer that: Slack refused the message (invalid_blocks)",
+        "Sorry, I couldn't answer that: Slack refused the message (HTTP 200)",
+    ]
 
 
 def test_bots_and_edits_are_ignored(
@@ -710,6 +748,149 @@ def test_cli_refuses_missing_or_malformed_settings(tmp_path: Path, monkeypatch: 
         result = CliRunner().invoke(cli, ["slack", *options, "--store", str(tmp_path / "store")], env=env)
         assert (result.exit_code, result.output) == (2, message), env
     assert not (tmp_path / "store").exists()
+
+
+def slack_env(slack: SlackStandIn, **extra: str) -> dict[str, str]:
+    """What `citebot slack` needs to reach the stand-in with well-formed tokens."""
+    env = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": APP_TOKEN, "SLACK_SIGNING_SECRET": SECRET}
+    return env | {"CITEBOT_SLACK_API_URL": slack.api_url} | extra
+
+
+@pytest.mark.parametrize(
+    ("token", "error", "options", "message"),
+    [
+        (APP_TOKEN, "invalid_auth", [], "Error: Slack refused the app token (invalid_auth)\n"),
+        (BOT_TOKEN, "token_revoked", [], "Error: Slack refused the bot token (token_revoked)\n"),
+        (BOT_TOKEN, "invalid_auth", ["--http"], "Error: Slack refused the bot token (invalid_auth)\n"),
+    ],
+)
+def test_cli_refused_token_is_one_error_line(
+    slack: SlackStandIn, tmp_path: Path, token: str, error: str, options: list[str], message: str
+) -> None:
+    """Bad input: well-formed tokens Slack refuses (a revoked app token, a revoked bot token in Socket Mode
+    and in HTTP mode): one Error line, exit 1, never "listening", no store created."""
+    slack.refuse(token, error)
+    args = ["slack", *options, "--store", str(tmp_path / "store")]
+    result = CliRunner().invoke(cli, args, env=slack_env(slack))
+    assert (result.exit_code, result.output) == (1, message)
+    assert not (tmp_path / "store").exists()
+
+
+def test_cli_unreachable_slack_is_one_error_line_without_the_password(tmp_path: Path) -> None:
+    """Bad input: CITEBOT_SLACK_API_URL with a password, at a loopback port where nothing listens."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
+        port = closed.getsockname()[1]
+        url = f"http://citebot:hunter2@127.0.0.1:{port}/api/"
+        env = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": APP_TOKEN, "CITEBOT_SLACK_API_URL": url}
+        result = CliRunner().invoke(cli, ["slack", "--store", str(tmp_path / "store")], env=env)
+    expected = f"Error: Cannot reach Slack at http://citebot:***@127.0.0.1:{port}/api/\n"
+    assert (result.exit_code, result.output) == (1, expected)
+
+
+def unusable_feedback_db(tmp_path: Path, kind: str) -> Path:
+    """A CITEBOT_SLACK_FEEDBACK_DB path citebot cannot use, of one kind."""
+    path = tmp_path / "feedback.sqlite3"
+    if kind == "garbage":
+        path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
+    elif kind == "foreign":
+        other = sqlite3.connect(path)
+        other.execute("CREATE TABLE answers (id TEXT PRIMARY KEY, body TEXT)")
+        other.commit()
+        other.close()
+    elif kind == "stranger":
+        other = sqlite3.connect(path)
+        other.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
+        other.commit()
+        other.close()
+    elif kind == "folder":
+        path.mkdir()
+    else:
+        (tmp_path / "blocker").write_text("a file where a folder must be\n", encoding="utf-8")
+        path = tmp_path / "blocker" / "feedback.sqlite3"
+    return path
+
+
+FEEDBACK_ERRORS = {
+    "garbage": (1, "Error: The feedback database {path} cannot be used: file is not a database\n"),
+    "foreign": (1, "Error: The feedback database {path} cannot be used: no such column: question\n"),
+    "stranger": (
+        1,
+        "Error: The feedback database {path} cannot be used: it has tables citebot never made (users)\n",
+    ),
+    "folder": (
+        2,
+        "Error: The feedback database {path} is a folder; set CITEBOT_SLACK_FEEDBACK_DB to a file path\n",
+    ),
+    "blocked": (
+        2,
+        "Error: Cannot create the folder for the feedback database {path}: a file is in the way\n",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", ["garbage", "foreign", "stranger", "folder", "blocked"])
+def test_slack_refuses_an_unusable_feedback_database(slack: SlackStandIn, tmp_path: Path, kind: str) -> None:
+    """Bad input for `citebot slack`: CITEBOT_SLACK_FEEDBACK_DB holding garbage bytes, an SQLite file whose
+    answers table has other columns, another program's SQLite file, a folder, a path under a file. One
+    Error line naming the file, exit 1 for a file citebot cannot read (the setting is fine, the file is
+    not) and 2 for a path that cannot hold one (the setting is wrong); never "listening", and the file is
+    left byte for byte as it was."""
+    path = unusable_feedback_db(tmp_path, kind)
+    before = path.read_bytes() if path.is_file() else None
+    args = ["slack", "--store", str(tmp_path / "store")]
+    result = CliRunner().invoke(cli, args, env=slack_env(slack, CITEBOT_SLACK_FEEDBACK_DB=str(path)))
+    code, message = FEEDBACK_ERRORS[kind]
+    assert (result.exit_code, result.output) == (code, message.format(path=path))
+    assert (path.read_bytes() if path.is_file() else None) == before
+
+
+@pytest.mark.parametrize("kind", ["garbage", "foreign", "stranger", "folder"])
+def test_feedback_listing_refuses_an_unusable_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """Bad input for `citebot feedback`: the same garbage and foreign files and the folder; one Error
+    line naming the file, with the same exit codes as `citebot slack`."""
+    path = unusable_feedback_db(tmp_path, kind)
+    monkeypatch.setenv("CITEBOT_SLACK_FEEDBACK_DB", str(path))
+    result = CliRunner().invoke(cli, ["feedback", "--store", str(tmp_path / "store")])
+    code, message = FEEDBACK_ERRORS[kind]
+    assert (result.exit_code, result.output) == (code, message.format(path=path))
+
+
+def test_slack_door_masks_secrets_in_its_log(slack: SlackStandIn, tmp_path: Path) -> None:
+    """Bad input: Slack's reply to the answer echoes the bot token, the signing secret and the LLM API key;
+    `citebot slack` (a real process, Socket Mode) logs the failure's traceback with all three masked and
+    apologises in the thread with the HTTP status only."""
+    from tests.processes import stop
+    from tests.test_repl import CITEBOT, child_env
+
+    signing, llm_key = "8f14e45fceea167a", "local-key-42"
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    shutil.copy(SEED_FILE, docs / SEED_FILE.name)
+    env = child_env(tmp_path, docs, **slack_env(slack, SLACK_SIGNING_SECRET=signing))
+    env |= {"CITEBOT_STORE": str(tmp_path / "store"), "CITEBOT_LLM_API_KEY": llm_key}
+    slack.error_next("chat.postMessage", error=f"echo {BOT_TOKEN} {signing} {llm_key}")
+    log = tmp_path / "stderr.txt"
+    with log.open("wb") as stderr:
+        process = subprocess.Popen([str(CITEBOT), "slack"], env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        deadline = time.monotonic() + 120
+        while "citebot is listening" not in log.read_text() and time.monotonic() < deadline:
+            assert process.poll() is None, log.read_text()
+            time.sleep(0.2)
+        event = mention(slack, STOCKHOLM)
+        slack.push("events_api", event_body(event, event_id="EvLog"))
+        slack.wait_for("chat.postMessage", count=2, timeout=60)
+        slack.wait_for("reactions.remove", timeout=10)
+    finally:
+        stop(process)
+    text = log.read_text()
+    assert "answering failed in C1\nTraceback (most recent call last):" in text
+    assert "'error': 'echo *** *** ***'" in text
+    assert BOT_TOKEN not in text and signing not in text and llm_key not in text
+    assert posted(slack)[-1]["text"] == "Sorry, I couldn't answer that: Slack refused the message (HTTP 200)"
 
 
 def test_long_answer_stays_within_block_kit_limits(

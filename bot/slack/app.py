@@ -27,14 +27,18 @@ from bot.slack.conversation import answer_metadata, question_text, thread_turns
 from bot.slack.feedback import FeedbackStore
 from bot.slack.guards import RateLimiter, SeenEvents, channel_allowed
 from bot.slack.settings import SlackSettings
+from bot.slack.tokens import slack_error
 from retrieval.citations import Answer
 from retrieval.conversation import Turn
 from retrieval.errors import CitebotError
+from retrieval.redaction import redact
 
 log = logging.getLogger("citebot.slack")
 EMPTY_MENTION = "Ask me a question after the mention, e.g. `@citebot What did the US offer in Stockholm?`"
 THANKS = "Thanks, your feedback is recorded."
 GONE = "That answer is no longer available; please ask again."
+INTERNAL = "an internal error ({kind}); the details are in citebot's log"
+SLACK_REFUSED = "Slack refused the message ({error})"
 
 
 def web_client(settings: SlackSettings) -> WebClient:
@@ -45,10 +49,15 @@ def web_client(settings: SlackSettings) -> WebClient:
     return client
 
 
-def short_reason(exc: BaseException) -> str:
-    """A failure in a few words, safe to show."""
-    text = str(exc) if isinstance(exc, CitebotError) else f"{type(exc).__name__}: {exc}"
-    return escape(" ".join(text.split())[:200] or type(exc).__name__)
+def short_reason(exc: BaseException, secrets: tuple[str, ...] = ()) -> str:
+    """A failure in a few words, safe to show: the engine's own message, Slack's error code, or the kind."""
+    if isinstance(exc, CitebotError):  # written for people; masked in case a value in it was a secret
+        text = redact(" ".join(str(exc).split()), secrets)[:200]
+    elif isinstance(exc, SlackApiError):
+        text = SLACK_REFUSED.format(error=slack_error(exc))
+    else:  # foreign code's text can hold anything (a URL with a password, a peer's reply): not shown
+        text = INTERNAL.format(kind=type(exc).__name__)
+    return escape(text or type(exc).__name__)
 
 
 class SlackBot:
@@ -123,7 +132,9 @@ class SlackBot:
         except Exception as exc:
             log.exception("answering failed in %s", channel)
             client.chat_postMessage(
-                channel=channel, thread_ts=thread_ts, text=SORRY.format(reason=short_reason(exc))
+                channel=channel,
+                thread_ts=thread_ts,
+                text=SORRY.format(reason=short_reason(exc, self.settings.secrets)),
             )
 
     def history(
@@ -197,7 +208,9 @@ class SlackBot:
             )
         except Exception as exc:
             log.exception("/ask failed")
-            respond(response_type="ephemeral", text=SORRY.format(reason=short_reason(exc)))
+            respond(
+                response_type="ephemeral", text=SORRY.format(reason=short_reason(exc, self.settings.secrets))
+            )
 
     def on_sources(self, body: dict[str, Any], respond: Any) -> None:
         """The Sources button: the full cited passages, to the person who pressed it."""
@@ -210,7 +223,9 @@ class SlackBot:
             passages = [self.engine.cite(i) for i in ids]
         except CitebotError as exc:
             respond(
-                response_type="ephemeral", replace_original=False, text=SORRY.format(reason=short_reason(exc))
+                response_type="ephemeral",
+                replace_original=False,
+                text=SORRY.format(reason=short_reason(exc, self.settings.secrets)),
             )
             return
         respond(

@@ -12,6 +12,15 @@ from typing import Any
 from retrieval.citations import Answer
 
 VOTES = ("helpful", "not_helpful")
+IS_FOLDER = "The feedback database {path} is a folder; set CITEBOT_SLACK_FEEDBACK_DB to a file path"
+NO_FOLDER = "Cannot create the folder for the feedback database {path}: {reason}"
+UNREADABLE = "The feedback database {path} cannot be used: {reason}"
+FOREIGN_TABLES = "it has tables citebot never made ({tables})"
+# Every column the queries below name, so a foreign SQLite file fails at open rather than at the first vote.
+_COLUMNS = {
+    "answers": "SELECT id, question, answer_json, user, channel, created FROM answers LIMIT 0",
+    "votes": "SELECT answer_id, user, vote, channel, created FROM votes LIMIT 0",
+}
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (
     id TEXT PRIMARY KEY, question TEXT NOT NULL, answer_json TEXT NOT NULL,
@@ -24,6 +33,14 @@ CREATE TABLE IF NOT EXISTS votes (
 """
 
 
+class FeedbackError(Exception):
+    """The feedback database cannot be opened or used: not SQLite, not citebot's, locked, unreadable."""
+
+
+class FeedbackPathError(FeedbackError):
+    """The path given for the feedback database cannot hold one (a folder, a file where a folder must be)."""
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -32,12 +49,40 @@ class FeedbackStore:
     """Thread-safe: Slack listeners run in a pool."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """Open (or create) the database and check it is citebot's; FeedbackError names the file if not."""
+        if path.is_dir():
+            raise FeedbackPathError(IS_FOLDER.format(path=path))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            # mkdir says "File exists" / "Not a directory" when a file stands where a folder must be.
+            blocked = isinstance(exc, FileExistsError | NotADirectoryError)
+            reason = "a file is in the way" if blocked else exc.strerror or exc
+            raise FeedbackPathError(NO_FOLDER.format(path=path, reason=reason)) from exc
         self.path = path
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False)
-        with self._lock, self._db:
-            self._db.executescript(_SCHEMA)
+        try:
+            self._db = sqlite3.connect(str(path), check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise FeedbackError(UNREADABLE.format(path=path, reason=exc)) from exc
+        try:
+            with self._lock:
+                self._check()
+                self._db.executescript(_SCHEMA)
+        except (sqlite3.Error, FeedbackError) as exc:
+            self._db.close()
+            raise FeedbackError(UNREADABLE.format(path=path, reason=exc)) from exc
+
+    def _check(self) -> None:
+        """Read before writing anything: a file that is not citebot's is refused as it was found."""
+        # Garbage bytes fail here with "file is not a database"; a table of ours with other columns fails
+        # its query with "no such column: ..."; someone else's database has tables of its own.
+        names = self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        tables = {name for (name,) in names if not name.startswith("sqlite_")}
+        if foreign := sorted(tables - set(_COLUMNS)):
+            raise FeedbackError(FOREIGN_TABLES.format(tables=", ".join(foreign)))
+        for table in tables:
+            self._db.execute(_COLUMNS[table])
 
     def record_answer(self, answer: Answer, user: str | None, channel: str | None) -> str:
         """Keep an answer so its buttons can find it; returns its id."""
@@ -70,11 +115,14 @@ class FeedbackStore:
 
     def votes(self) -> list[dict[str, Any]]:
         """Every vote with its question, answer and citation ids, newest first."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT v.created, v.vote, v.user, v.channel, a.question, a.answer_json "
-                "FROM votes v JOIN answers a ON a.id = v.answer_id ORDER BY v.created DESC, a.id"
-            ).fetchall()
+        try:
+            with self._lock:
+                rows = self._db.execute(
+                    "SELECT v.created, v.vote, v.user, v.channel, a.question, a.answer_json "
+                    "FROM votes v JOIN answers a ON a.id = v.answer_id ORDER BY v.created DESC, a.id"
+                ).fetchall()
+        except sqlite3.Error as exc:  # damage past the header: "database disk image is malformed"
+            raise FeedbackError(UNREADABLE.format(path=self.path, reason=exc)) from exc
         out = []
         for created, vote, user, channel, question, answer_json in rows:
             answer = Answer.model_validate_json(answer_json)

@@ -58,6 +58,11 @@ class SlackSettings(BaseSettings):
         return frozenset(c.strip() for c in self.channels.split(",") if c.strip())
 
     @property
+    def secrets(self) -> tuple[str, ...]:
+        """The values never to show or log: the tokens and the signing secret."""
+        return (self.bot_token, self.app_token, self.signing_secret)
+
+    @property
     def base_url(self) -> str:
         """The API URL with the trailing slash slack_sdk expects."""
         return self.api_url if self.api_url.endswith("/") else self.api_url + "/"
