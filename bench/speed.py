@@ -1,10 +1,11 @@
-"""Speed on the seed corpus: cold `citebot ask`, warm answers, unchanged re-ingest, as a Markdown table."""
+"""Speed: cold `citebot ask`, warm answers, re-ingest (seed corpus), chunking 1-5 MB; a Markdown table."""
 
 from __future__ import annotations
 
 import io
 import json
 import os
+import random
 import resource
 import shutil
 import statistics
@@ -30,6 +31,7 @@ QUESTIONS = [
     "Why did the talks break down?",
     "What should Seoul and Washington do?",
 ]
+CHUNKING_MB = (1, 2, 5)
 
 
 def wall(args: list[str], env: dict[str, str]) -> float:
@@ -59,8 +61,48 @@ def repl_latencies(engine: Any, work: Path) -> list[float]:
     return timings
 
 
+def synthetic_paragraph(size: int) -> str:
+    """One paragraph of size characters: varied sentences (abbreviations, quotes, numbers), no line break."""
+    rng = random.Random(size)
+    subjects = ["The committee", "Dr. Lee", "Our team", "The U.S. envoy", "Mr. Kim's office"]
+    verbs = ["reviewed", "rejected", "praised", "questioned", "sent back"]
+    objects = ["the draft (v3.2)", '"the final offer"', "the talks, e.g. in Stockholm", "Fig. 4"]
+    parts: list[str] = []
+    length = 0
+    while length < size:
+        words = [rng.choice(subjects), rng.choice(verbs), rng.choice(objects), f"on {rng.randint(1, 999)}"]
+        parts.append(" ".join(words) + rng.choice([".", ".", "!", "?", "...", '."']))
+        length += len(parts[-1]) + 1
+    return " ".join(parts)[:size]
+
+
+def chunking_seconds() -> dict[str, float]:
+    """Seconds to chunk one-paragraph texts of 1, 2 and 5 MB (10^6 ASCII characters each)."""
+    from retrieval.chunking import chunk
+
+    results = {}
+    for megabytes in CHUNKING_MB:
+        text = synthetic_paragraph(megabytes * 1_000_000)
+        began = time.perf_counter()
+        chunk(text)
+        results[f"chunk_{megabytes}mb_paragraph_s"] = round(time.perf_counter() - began, 2)
+    return results
+
+
+def report(results: dict[str, Any]) -> None:
+    """Print the results as JSON, then as a Markdown table."""
+    print(json.dumps(results, indent=2))
+    print()
+    print("| measure | value |\n|---|---|")
+    for key, value in results.items():
+        print(f"| {key} | {value} |")
+
+
 def main() -> None:
-    """Run every measurement and print the results."""
+    """Run every measurement and print the results (only the chunking figures with --chunking)."""
+    if sys.argv[1:] == ["--chunking"]:
+        report({"machine": describe(), **chunking_seconds()})
+        return
     work = Path(tempfile.mkdtemp(prefix="citebot-bench-"))
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "CITEBOT_STORE": str(work / "store")}
     try:
@@ -98,14 +140,11 @@ def main() -> None:
             "repl_answer_ms_p50": round(percentile(repl_ms, 50), 1),
             "repl_answer_ms_p95": round(percentile(repl_ms, 95), 1),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 0),
+            **chunking_seconds(),
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(json.dumps(results, indent=2))
-    print()
-    print("| measure | value |\n|---|---|")
-    for key, value in results.items():
-        print(f"| {key} | {value} |")
+    report(results)
 
 
 if __name__ == "__main__":

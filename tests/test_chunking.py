@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from retrieval.chunking import Chunk, chunk, paragraph_spans, sentence_spans
+from retrieval.chunking import Chunk, Span, chunk, chunk_spans, paragraph_spans, sentence_spans
 
 LONG_A = (
     "The facilities team descales the office coffee machine every Friday afternoon, "
@@ -31,6 +31,41 @@ def _assert_exact(text: str, chunks: list[Chunk], max_chars: int) -> None:
         covered[piece.start : piece.end] = [True] * (piece.end - piece.start)
     lost = [i for i, ch in enumerate(text) if not ch.isspace() and not covered[i]]
     assert lost == []
+
+
+def _assert_valid_spans(text: str, spans: list[Span], max_chars: int) -> None:
+    """Spans are trimmed, in bounds, in order, at most max_chars, and only white space lies outside them."""
+    previous_end = 0
+    for start, end in spans:
+        assert previous_end <= start < end <= len(text)
+        assert end - start <= max_chars
+        assert not text[start].isspace() and not text[end - 1].isspace()
+        assert text[previous_end:start].strip() == ""
+        previous_end = end
+    assert text[previous_end:].strip() == ""
+
+
+def _repeat(unit: str, size: int) -> str:
+    """unit repeated to exactly size characters."""
+    return (unit * (size // len(unit) + 1))[:size]
+
+
+# Each is one paragraph (no blank line) of 20,000 characters. The old code was quadratic on most: it read
+# the rest of the paragraph again at every end mark and line break, and its regex a run of dots at every dot.
+PATHOLOGICAL = {
+    "one line, no spaces": "x" * 20_000,
+    "only dots": "." * 20_000,
+    "dots and spaces": _repeat(". ", 20_000),
+    "spaces between two words": "a" + " " * 19_998 + "b",
+    "a. repeated": _repeat("a. ", 20_000),
+    "A. repeated, all single-letter abbreviations": _repeat("A. ", 20_000),
+    "only newlines": "\n" * 20_000,
+    "no sentence end at all": _repeat("word ", 20_000),
+    "hard-wrapped lines, no end marks": _repeat("a hard wrapped line\n", 20_000),
+    "every line ends a sentence": _repeat("End.\n", 20_000),
+    "list items": _repeat("\n- item", 20_000),
+    "marks and closers, never a space": _repeat(".'!)?\"…]", 20_000),
+}
 
 
 def _random_text(rng: random.Random) -> str:
@@ -182,3 +217,51 @@ def test_random_texts_keep_exact_offsets_and_size_limit(max_chars: int) -> None:
     for _ in range(300):
         text = _random_text(rng)
         _assert_exact(text, chunk(text, max_chars=max_chars), max_chars)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Wait... What?! Yes.", ["Wait...", "What?!", "Yes."]),
+        ("A run....of dots. Then more.", ["A run....of dots.", "Then more."]),
+        ("Done.   \n  ", ["Done."]),
+        (
+            "First line ends here.\nsecond line\nthird line:\n  More text",
+            ["First line ends here.", "second line\nthird line:", "More text"],
+        ),
+        ("End.\r\n\tnext line", ["End.", "next line"]),
+        ('He said "Stop." Then left.', ['He said "Stop."', "Then left."]),
+        ("Ça va… Élan vital. ß ist klein.", ["Ça va…", "Élan vital. ß ist klein."]),
+        ("Lists:\n- one\n- two\n1. three", ["Lists:", "- one", "- two", "1. three"]),
+    ],
+)
+def test_sentence_spans_on_hand_checked_examples(text: str, expected: list[str]) -> None:
+    """Runs of marks, marks with no space after, trailing white space, hard wraps, closers, non-ASCII case."""
+    assert [text[s:e] for s, e in sentence_spans(text, 0, len(text))] == expected
+
+
+def test_paragraph_spans_skip_thousands_of_blank_lines() -> None:
+    """Bad input tried: 1,000 newlines, a word, 1,000 blank lines with tabs; a no-break space is not blank."""
+    text = "\n" * 1000 + "x" + "\n \t\n" * 1000 + "y\n\xa0\nz  \n\n"
+    spans = paragraph_spans(text)
+    assert [text[s:e] for s, e in spans] == ["x", "y\n\xa0\nz"]
+    assert spans[0] == (1000, 1001)
+
+
+@pytest.mark.parametrize("text", PATHOLOGICAL.values(), ids=list(PATHOLOGICAL))
+def test_pathological_paragraphs_give_valid_spans(text: str) -> None:
+    """Bad input tried: each PATHOLOGICAL text; chunk and sentence spans are valid and cover all the text."""
+    _assert_valid_spans(text, chunk_spans(text, max_chars=1000), 1000)
+    _assert_valid_spans(text, sentence_spans(text, 0, len(text)), len(text))
+
+
+def test_two_megabyte_paragraph_is_chunked_without_hanging() -> None:
+    """Bad input tried: one 2 MB paragraph of hard-wrapped sentences with a 100,000-dot run in the middle."""
+    # No clock here (house rule): chunking used to be quadratic in paragraph length (2 MB took 12 s, a long
+    # run of dots never ended), so if that comes back this test hangs the suite instead.
+    line = "The envoy said the talks went well. Dr. Lee was not sure; e.g. the offer\n"
+    text = _repeat(line, 1_000_000) + "." * 100_000 + " " + _repeat(line, 900_000)
+    spans = chunk_spans(text, max_chars=1000)
+    _assert_valid_spans(text, spans, 1000)
+    # Sentences are packed: chunks are nearly full, so their number is proportional to the length.
+    assert len(text) / 1000 <= len(spans) <= len(text) / 900
