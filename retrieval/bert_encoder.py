@@ -59,7 +59,9 @@ def is_supported(folder: Path) -> bool:
 class BertEncoder:
     """Token ids -> mean-pooled (optionally normalised) sentence vectors, with a BERT's weights."""
 
-    def __init__(self, folder: Path, device: str = "cpu", rows: int = 16) -> None:
+    def __init__(self, folder: Path, device: str = "cpu", rows: int = 16, threads: int = 1) -> None:
+        # Process-wide: torch has one intra-op pool (see DEFAULT_THREADS in embedding.py for the measurement).
+        torch.set_num_threads(threads)
         self.config = _read_json(folder / "config.json")
         st_config = _read_json(folder / "sentence_bert_config.json")
         self.max_length = int(st_config.get("max_seq_length", 256))

@@ -16,6 +16,13 @@ from retrieval.errors import ModelError
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 # Rows per forward pass. Measured on 2 cores: 8-16 short sentences run fastest; 64 or more are slower.
 ROWS_PER_PASS = 16
+# torch's intra-op threads. Measured by `python -m bench.busy` (2-core AMD EPYC, AVX2, cores shared with
+# other people's work, 100 warm questions per setting, interleaved): with torch's own count (2 threads)
+# warm answer p50 was 387 ms quiet / 1,404 ms beside 2 CPU burners, p95 2,099 ms; with 1 thread 48 / 167 ms,
+# p95 277 ms (an earlier run: 283 / 434 ms against 43 / 100 ms). Two threads that wait for each other on
+# busy cores spin; one thread gets its share. 2 threads with OMP_WAIT_POLICY=PASSIVE came close on p50
+# (148 ms busy) but not on p95 (531 ms), and needs the env var before torch is imported.
+DEFAULT_THREADS = 1
 
 
 class _Encoder(Protocol):
@@ -53,9 +60,11 @@ def resolve_device(device: str) -> str:
 class _SentenceTransformerEncoder:
     """Any other model, through sentence-transformers itself."""
 
-    def __init__(self, folder: Path, device: str) -> None:
+    def __init__(self, folder: Path, device: str, threads: int) -> None:
+        import torch
         from sentence_transformers import SentenceTransformer
 
+        torch.set_num_threads(threads)
         self.model = SentenceTransformer(str(folder), device=device, local_files_only=True)
 
     def encode(self, texts: list[str]) -> Any:
@@ -63,15 +72,15 @@ class _SentenceTransformerEncoder:
 
 
 @functools.lru_cache(maxsize=4)
-def _load_encoder(folder: Path, device: str) -> _Encoder:
-    """One loaded model per folder and device in a process, however many engines share it."""
+def _load_encoder(folder: Path, device: str, threads: int) -> _Encoder:
+    """One loaded model per folder, device and thread count in a process, however many engines share it."""
     try:
         from retrieval.bert_encoder import BertEncoder, is_supported
 
         return (
-            BertEncoder(folder, device, ROWS_PER_PASS)
+            BertEncoder(folder, device, ROWS_PER_PASS, threads)
             if is_supported(folder)
-            else _SentenceTransformerEncoder(folder, device)
+            else _SentenceTransformerEncoder(folder, device, threads)
         )
     except (OSError, ValueError, RuntimeError) as exc:
         raise ModelError(f"Cannot load the embedding model from {folder}: {exc}") from exc
@@ -80,10 +89,16 @@ def _load_encoder(folder: Path, device: str) -> _Encoder:
 class Embedder(Embeddings):
     """LangChain Embeddings over a local sentence-transformers model, loaded on first use."""
 
-    def __init__(self, model: str = "", device: str = "auto", batch_size: int = 256) -> None:
+    def __init__(
+        self, model: str = "", device: str = "auto", batch_size: int = 256, threads: int = DEFAULT_THREADS
+    ) -> None:
+        if threads < 1:
+            raise ModelError(f"The embedding model needs at least 1 thread, not {threads}")
         self.model = model
         self.device = device
         self.batch_size = batch_size
+        # torch's thread count is one per process: the last model loaded sets it for all.
+        self.threads = threads
         self._encoder: _Encoder | None = None
         self._lock = threading.Lock()
         # Retrieval and answering embed the same question; remember the last few.
@@ -98,7 +113,9 @@ class Embedder(Embeddings):
     def _load(self) -> _Encoder:
         with self._lock:
             if self._encoder is None:
-                self._encoder = _load_encoder(resolve_model_path(self.model), resolve_device(self.device))
+                self._encoder = _load_encoder(
+                    resolve_model_path(self.model), resolve_device(self.device), self.threads
+                )
             return self._encoder
 
     def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> list[list[float]]:

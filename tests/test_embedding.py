@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +12,9 @@ import numpy as np
 import pytest
 import torch
 
+from bot.threads import configure_threads
 from retrieval.bert_encoder import BertEncoder, is_supported
-from retrieval.embedding import DEFAULT_MODEL, Embedder, _load_encoder, resolve_model_path
+from retrieval.embedding import DEFAULT_MODEL, DEFAULT_THREADS, Embedder, _load_encoder, resolve_model_path
 from retrieval.errors import ModelError
 from tests.conftest import SEED_FILE
 
@@ -46,13 +49,13 @@ def long_text() -> str:
 def test_packaged_model_uses_the_torch_encoder(model_folder: Path, embedder: Embedder) -> None:
     """The default model is one the plain-torch encoder supports, so the fast path is taken."""
     assert is_supported(model_folder)
-    assert isinstance(_load_encoder(model_folder, "cpu"), BertEncoder)
+    assert isinstance(_load_encoder(model_folder, "cpu", DEFAULT_THREADS), BertEncoder)
     assert embedder.name == DEFAULT_MODEL
 
 
 def test_long_text_is_truncated_to_the_model_window(model_folder: Path, long_text: str) -> None:
     """A text of ~1,000 tokens is cut to max_seq_length (256) tokens, as sentence-transformers does."""
-    encoder = _load_encoder(model_folder, "cpu")
+    encoder = _load_encoder(model_folder, "cpu", DEFAULT_THREADS)
     assert isinstance(encoder, BertEncoder)
     assert encoder.max_length == 256
     assert len(encoder.tokenizer.encode(long_text).ids) == 256
@@ -62,7 +65,7 @@ def test_bert_encoder_matches_sentence_transformers(
     model_folder: Path, reference: Any, long_text: str
 ) -> None:
     """Same vectors (max abs diff < 1e-4) for short, empty, non-ASCII and a truncated long text, batched."""
-    encoder = _load_encoder(model_folder, "cpu")
+    encoder = _load_encoder(model_folder, "cpu", DEFAULT_THREADS)
     texts = [*SHORT_TEXTS, long_text]
     ours = encoder.encode(texts).numpy()
     theirs = reference.encode(texts, batch_size=len(texts), convert_to_numpy=True, normalize_embeddings=False)
@@ -72,7 +75,7 @@ def test_bert_encoder_matches_sentence_transformers(
 
 def test_a_mixed_batch_gives_each_text_its_vector_alone(model_folder: Path, long_text: str) -> None:
     """A short text batched with a 256-token one gets the vector it gets alone."""
-    encoder = _load_encoder(model_folder, "cpu")
+    encoder = _load_encoder(model_folder, "cpu", DEFAULT_THREADS)
     batched = encoder.encode([SHORT_TEXTS[0], long_text]).numpy()
     alone = encoder.encode([SHORT_TEXTS[0]]).numpy()
     assert float(np.abs(batched[0] - alone[0]).max()) < 1e-5
@@ -183,3 +186,44 @@ def test_embed_of_nothing_is_nothing() -> None:
     embedder._encoder = fake
     assert embedder.embed([]) == []
     assert fake.batches == []
+
+
+@pytest.fixture
+def torch_threads() -> Iterator[int]:
+    """torch's thread count before the test, put back after it (the count is one per process)."""
+    before = torch.get_num_threads()
+    yield before
+    torch.set_num_threads(before)
+
+
+def test_the_embedder_sets_torch_threads_when_it_loads(torch_threads: int) -> None:
+    """Embedder(threads=n) gives torch n intra-op threads once its model loads, and not before."""
+    wanted = 3 if torch_threads != 3 else 2
+    embedder = Embedder(device="cpu", threads=wanted)
+    assert torch.get_num_threads() == torch_threads
+    assert len(embedder.embed_query("warm up")) == 384
+    assert torch.get_num_threads() == wanted
+
+
+@pytest.mark.parametrize("threads", [0, -1])
+def test_fewer_than_one_thread_is_refused(threads: int) -> None:
+    """Bad input tried: threads=0 and threads=-1 (torch would fail later with a less clear error)."""
+    with pytest.raises(ModelError) as caught:
+        Embedder(device="cpu", threads=threads)
+    assert str(caught.value) == f"The embedding model needs at least 1 thread, not {threads}"
+
+
+def test_configure_threads_sets_a_passive_wait_policy_unless_the_user_chose_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Bad input tried: threads=0; a user's own OMP_WAIT_POLICY is kept; one thread changes nothing."""
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    configure_threads(1)
+    assert "OMP_WAIT_POLICY" not in os.environ
+    configure_threads(2)
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    configure_threads(4)
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+    with pytest.raises(ValueError, match="threads must be at least 1, not 0"):
+        configure_threads(0)
