@@ -49,12 +49,23 @@ def resolve_model_path(model: str) -> Path:
 
 
 def resolve_device(device: str) -> str:
-    """'auto' takes a CUDA GPU when there is one, else the CPU."""
-    if device != "auto":
+    """'auto' takes a CUDA GPU when there is one, else the CPU; 'cuda' without one is a ModelError."""
+    if device not in ("auto", "cuda") and not device.startswith("cuda:"):
         return device
     import torch
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if torch.cuda.is_available():
+        return "cuda" if device == "auto" else device
+    if device == "auto":
+        return "cpu"
+    why = (
+        f"this torch build ({torch.__version__}) is CPU-only"
+        if torch.version.cuda is None
+        else f"torch is built for CUDA {torch.version.cuda}, but no GPU was found"
+    )
+    raise ModelError(
+        f"Device {device!r} was asked for, but torch sees no CUDA GPU ({why}); use device auto or cpu"
+    )
 
 
 class _SentenceTransformerEncoder:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,9 @@ from bot.threads import configure_threads
 from retrieval.bert_encoder import BertEncoder, is_supported
 from retrieval.embedding import DEFAULT_MODEL, DEFAULT_THREADS, Embedder, _load_encoder, resolve_model_path
 from retrieval.errors import ModelError
-from tests.conftest import SEED_FILE
+from tests.conftest import SEED_FILE, SEEDS, STOCKHOLM
+
+NO_GPU = pytest.mark.skipif(torch.cuda.is_available(), reason="torch sees a CUDA GPU here")
 
 SHORT_TEXTS = [
     "What did the US offer in Stockholm?",
@@ -227,3 +231,61 @@ def test_configure_threads_sets_a_passive_wait_policy_unless_the_user_chose_one(
     assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
     with pytest.raises(ValueError, match="threads must be at least 1, not 0"):
         configure_threads(0)
+
+
+def _no_gpu_message(device: str) -> str:
+    why = (
+        f"this torch build ({torch.__version__}) is CPU-only"
+        if torch.version.cuda is None
+        else f"torch is built for CUDA {torch.version.cuda}, but no GPU was found"
+    )
+    return f"Device {device!r} was asked for, but torch sees no CUDA GPU ({why}); use device auto or cpu"
+
+
+@NO_GPU
+@pytest.mark.parametrize("device", ["cuda", "cuda:0"])
+def test_cuda_without_a_gpu_is_a_clear_model_error(device: str) -> None:
+    """Bad input tried: device cuda (and cuda:0) on a machine where torch sees no CUDA GPU."""
+    embedder = Embedder(device=device)
+    with pytest.raises(ModelError) as caught:
+        embedder.embed_query(STOCKHOLM)
+    assert str(caught.value) == _no_gpu_message(device)
+
+
+@NO_GPU
+def test_auto_without_a_gpu_takes_the_cpu() -> None:
+    """device auto on a machine without a GPU loads the model on the CPU."""
+    embedder = Embedder(device="auto")
+    assert len(embedder.embed_query(STOCKHOLM)) == 384
+    encoder = embedder._load()
+    assert isinstance(encoder, BertEncoder)
+    assert encoder.device == torch.device("cpu")
+
+
+@NO_GPU
+@pytest.mark.slow
+def test_citebot_ask_with_cuda_and_no_gpu_says_so(tmp_path: Path) -> None:
+    """Bad input tried: CITEBOT_DEVICE=cuda on this GPU-less machine, through the real `citebot` script."""
+    script = Path(sys.executable).parent / "citebot"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("CITEBOT_")},
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "CITEBOT_CORPUS": str(SEEDS),
+        "CITEBOT_DEVICE": "cuda",
+        "HOME": str(tmp_path / "home"),
+    }
+    done = subprocess.run(
+        [str(script), "ask", STOCKHOLM, "--store", str(tmp_path / "store")],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr == (
+        f"The store is empty: ingesting {SEEDS} first.\nError: {_no_gpu_message('cuda')}\n"
+    )
