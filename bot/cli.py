@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from functools import wraps
 from pathlib import Path
@@ -13,8 +14,9 @@ from typing import IO, Any, TypeVar
 import click
 
 from bot.ingest_report import ensure_ingested, run_ingest
+from bot.render import json_line
 from bot.settings import Settings, SettingsError, load_settings
-from retrieval.errors import CitebotError, InputError, NotFoundError
+from retrieval.errors import BusyError, CitebotError, InputError, NotFoundError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -32,7 +34,7 @@ def doors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (InputError, NotFoundError, SettingsError) as exc:
+        except (InputError, NotFoundError, SettingsError, BusyError) as exc:
             raise BadInput(str(exc)) from exc
         except CitebotError as exc:
             raise click.ClickException(str(exc)) from exc
@@ -50,12 +52,54 @@ store_option = click.option(
 
 def engine_for(settings: Settings, create: bool = True) -> Any:
     """The engine for these settings (imported here so `citebot --help` stays fast)."""
+    from bot.threads import configure_threads
+
+    configure_threads(max(settings.threads, settings.ingest_threads))
     from retrieval.engine import Engine
 
     return Engine(settings.engine_config(), create=create)
 
 
-@click.group(invoke_without_command=True)
+class CitebotGroup(click.Group):
+    """click's group, with every error on one `Error:` line and never a traceback."""
+
+    def main(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, prog_name: str | None = None, **extra: Any
+    ) -> Any:
+        """Run a command; usage errors in one line (with where to find help), unexpected failures too."""
+        if not extra.pop("standalone_mode", True):
+            return super().main(args, prog_name, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
+            click.echo(f"Error: {exc.format_message()}{where}", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Interrupted.", err=True)
+            sys.exit(130)
+        except Exception as exc:  # a bug: still one line at the door, the traceback only on request
+            if os.environ.get("CITEBOT_DEBUG"):
+                raise
+            click.echo(
+                f"Error: citebot failed unexpectedly ({unexpected(exc)}); set CITEBOT_DEBUG=1 for details",
+                err=True,
+            )
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def unexpected(exc: BaseException) -> str:
+    """A foreign exception in a few words, with anything shaped like a secret hidden."""
+    from retrieval.redaction import redact
+
+    return redact(f"{type(exc).__name__}: {' '.join(str(exc).split())[:160]}", [])
+
+
+@click.group(cls=CitebotGroup, invoke_without_command=True)
 @click.version_option(package_name="citebot")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
@@ -70,30 +114,60 @@ def cli(ctx: click.Context) -> None:
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@click.option("--wait", is_flag=True, help="If another ingest is writing to the store, wait for it.")
+@click.option(
+    "--rebuild", is_flag=True, help="Index PATHS into an emptied collection (a damaged store is set aside)."
+)
 @store_option
 @doors
-def ingest(paths: tuple[Path, ...], as_json: bool, store: Path | None) -> None:
+def ingest(paths: tuple[Path, ...], as_json: bool, wait: bool, rebuild: bool, store: Path | None) -> None:
     """Index .txt and .md files under PATHS (default: the seeds folder); only what changed is embedded."""
     settings = load_settings(store=store)
-    code = run_ingest(engine_for(settings), list(paths) or [settings.corpus], as_json)
+    if rebuild:
+        from retrieval.engine import rebuild_store
+
+        aside = rebuild_store(settings.engine_config().location)
+        if aside:
+            click.echo(f"The damaged store files were moved to {aside}; indexing anew.", err=True)
+    code = run_ingest(engine_for(settings), list(paths) or [settings.corpus], as_json, wait=wait)
     sys.exit(code)
 
 
-def _batch_lines(handle: IO[str], engine: Any) -> Iterator[tuple[dict[str, Any], bool]]:
-    for number, line in enumerate(handle, start=1):
-        if not line.strip():
+def _no_constants(name: str) -> Any:
+    raise InputError(f"{name} is not valid JSON")
+
+
+def _batch_item(raw: bytes, first: bool) -> dict[str, Any]:
+    """One batch line as a JSON object, or an InputError saying what is wrong with it."""
+    try:
+        # A UTF-8 byte-order mark (Windows editors write one) is not part of the first line's JSON.
+        line = (raw.removeprefix(b"\xef\xbb\xbf") if first else raw).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"the line is not UTF-8 text (byte {exc.start + 1})") from exc
+    try:
+        item = json.loads(line, parse_constant=_no_constants)
+    except RecursionError as exc:
+        raise InputError("the line's JSON is nested too deeply") from exc
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
+    if not isinstance(item, dict):
+        raise InputError('each line must be a JSON object {"id", "question"}')
+    return item
+
+
+def _batch_lines(handle: IO[bytes], engine: Any) -> Iterator[tuple[dict[str, Any], bool]]:
+    for number, raw in enumerate(handle, start=1):
+        if not raw.strip():
             continue
         item_id: Any = None
         try:
-            item = json.loads(line)
-            if not isinstance(item, dict):
-                raise InputError('each line must be a JSON object {"id", "question"}')
+            item = _batch_item(raw, first=number == 1)
             item_id = item.get("id")
             question = item.get("question")
             if not isinstance(question, str):
                 raise InputError('the line has no "question" string')
             yield {"id": item_id, **engine.ask(question).model_dump()}, True
-        except (ValueError, InputError) as exc:
+        except InputError as exc:
             yield {"id": item_id, "line": number, "error": str(exc)}, False
 
 
@@ -103,14 +177,14 @@ def _batch_lines(handle: IO[str], engine: Any) -> Iterator[tuple[dict[str, Any],
 @click.option("--k", type=click.IntRange(1, 50), default=None, help="Passages to retrieve (default 5).")
 @click.option(
     "--batch",
-    type=click.File("r", encoding="utf-8"),
+    type=click.File("rb"),
     default=None,
     help='Read JSON lines {"id", "question"} from FILE (- for stdin); write one JSON line each.',
 )
 @store_option
 @doors
 def ask(
-    question: str | None, as_json: bool, k: int | None, batch: IO[str] | None, store: Path | None
+    question: str | None, as_json: bool, k: int | None, batch: IO[bytes] | None, store: Path | None
 ) -> None:
     """Answer QUESTION from the indexed documents, with citations."""
     if batch is None and (question is None or not question.strip()):
@@ -122,12 +196,12 @@ def ask(
         ok = True
         for result, good in _batch_lines(batch, engine):
             ok = ok and good
-            click.echo(json.dumps(result, ensure_ascii=False))
+            click.echo(json_line(result))
         sys.exit(0 if ok else 1)
     from bot.render import answer_text
 
     answer = engine.ask(question or "")
-    click.echo(json.dumps(answer.model_dump(), ensure_ascii=False) if as_json else answer_text(answer))
+    click.echo(json_line(answer.model_dump()) if as_json else answer_text(answer))
 
 
 @cli.command()
@@ -140,7 +214,7 @@ def cite(citation: str, as_json: bool, store: Path | None) -> None:
     from bot.render import cited_text
 
     cited = engine_for(load_settings(store=store), create=False).cite(citation)
-    click.echo(json.dumps(asdict(cited), ensure_ascii=False) if as_json else cited_text(cited))
+    click.echo(json_line(asdict(cited)) if as_json else cited_text(cited))
 
 
 @cli.command()

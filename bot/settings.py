@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from retrieval.embedding import DEFAULT_INGEST_THREADS, DEFAULT_THREADS
 from retrieval.engine import PROMPTS, EngineConfig
 from retrieval.llm import LLMConfig
 from retrieval.store import StoreLocation
@@ -36,6 +37,12 @@ class Settings(BaseSettings):
     chunk_chars: int = Field(1000, ge=200, le=4000, description="Largest chunk, in characters.")
     ingest_batch: int = Field(
         256, ge=1, le=10_000, description="Chunks embedded and committed together during ingest."
+    )
+    threads: int = Field(
+        DEFAULT_THREADS, ge=1, le=256, description="Threads for answering a question (1 measured best)."
+    )
+    ingest_threads: int = Field(
+        DEFAULT_INGEST_THREADS, ge=1, le=256, description="Threads for embedding during ingest (every core)."
     )
     max_file_mb: float = Field(
         50, gt=0, le=100_000, description="Larger files are skipped with a reason (megabytes)."
@@ -81,6 +88,8 @@ class Settings(BaseSettings):
             chunk_chars=self.chunk_chars,
             ingest_batch=self.ingest_batch,
             max_file_bytes=int(self.max_file_mb * 1024 * 1024),
+            threads=self.threads,
+            ingest_threads=self.ingest_threads,
             llm=self.llm_config(),
             prompts=self.prompts,
         )

@@ -14,7 +14,7 @@ from retrieval.chain import Answerer, build_chain
 from retrieval.citations import Answer, CitedPassage, look_up
 from retrieval.conversation import Question, Turn
 from retrieval.corpus import Corpus
-from retrieval.embedding import Embedder
+from retrieval.embedding import DEFAULT_INGEST_THREADS, DEFAULT_THREADS, Embedder
 from retrieval.errors import StoreError
 from retrieval.freshness import Freshness
 from retrieval.indexing import Indexer, IngestSummary, Progress
@@ -23,7 +23,7 @@ from retrieval.llm_answering import LLMAnswerer
 from retrieval.loading import DEFAULT_MAX_FILE_BYTES
 from retrieval.prompts import load_prompts
 from retrieval.search import HybridRetriever
-from retrieval.store import ChunkStore, DocRecord, StoredChunk, StoreLocation
+from retrieval.store import ChunkStore, DocRecord, StoredChunk, StoreLocation, forget_clients
 from retrieval.store_folder import set_aside_damaged
 from retrieval.writer_lock import writer_lock
 
@@ -41,6 +41,8 @@ class EngineConfig:
     chunk_chars: int = 1000
     ingest_batch: int = 256
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    threads: int = DEFAULT_THREADS
+    ingest_threads: int = DEFAULT_INGEST_THREADS
     answer: AnswerSettings = field(default_factory=AnswerSettings)
     llm: LLMConfig | None = None
     prompts: Path = PROMPTS
@@ -52,7 +54,9 @@ class Engine:
     def __init__(self, config: EngineConfig, create: bool = True) -> None:
         self.config = config
         self.store = ChunkStore(config.location, create=create)
-        self.embedder = Embedder(config.model, config.device)
+        self.embedder = Embedder(
+            config.model, config.device, threads=config.threads, ingest_threads=config.ingest_threads
+        )
         # Prompt files are checked when the engine starts, not at the first question.
         self.prompts = load_prompts(config.prompts) if config.llm else None
         self._chain: Runnable[Any, Answer] | None = None
@@ -80,6 +84,8 @@ class Engine:
     ) -> IngestSummary:
         """Index the files under paths as the collection's one writer; the chain then sees the new state."""
         location = self.config.location
+        if self.store.read_only:
+            raise StoreError(f"The store at {location.path} is read-only: it can be asked, not ingested into")
         try:
             with writer_lock(location.path, location.collection, wait, on_wait):
                 indexer = Indexer(
@@ -159,6 +165,9 @@ def rebuild_store(location: StoreLocation) -> Path | None:
         except StoreError:
             if location.chroma_url:
                 raise
-            return set_aside_damaged(location.path)
+            forget_clients()
+            aside = set_aside_damaged(location.path)
+            forget_clients()
+            return aside
         store.drop()
         return None

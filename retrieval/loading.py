@@ -168,12 +168,13 @@ def _megabytes(size: int) -> str:
     return f"{size / 1024 / 1024:.1f} MB"
 
 
-def _printable(name: str) -> str:
-    """A file name as a message can show it: control characters and undecodable bytes escaped."""
-    return "".join(
+def _printable(name: str, limit: int = 160) -> str:
+    """A file name as a message can show it: control characters escaped, a very long one cut in the middle."""
+    shown = "".join(
         ch if ch.isprintable() else ch.encode("unicode_escape", "backslashreplace").decode("ascii")
         for ch in name
     )
+    return shown if len(shown) <= limit else f"{shown[: limit // 2]}…{shown[-limit // 2 :]}"
 
 
 def read_bytes(file: SourceFile, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> bytes:

@@ -8,8 +8,12 @@ the next ingest, so a crash leaves every file at its old version or its new one,
 
 from __future__ import annotations
 
+import atexit
 import errno
 import json
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -20,7 +24,7 @@ from urllib.parse import urlparse
 
 from retrieval.errors import InputError, StoreError
 from retrieval.redaction import redact_url
-from retrieval.store_folder import REBUILD, check_folder, read_marker, write_marker
+from retrieval.store_folder import DATABASE, REBUILD, check_folder, read_marker, write_marker
 from retrieval.store_names import MANIFEST_SUFFIX, check_chroma_url, check_collection_name
 
 PAGE = 2000
@@ -99,7 +103,7 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _client(location: StoreLocation) -> Any:
+def _client(location: StoreLocation, read_only_copy: Path | None = None) -> Any:
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
@@ -110,7 +114,27 @@ def _client(location: StoreLocation) -> Any:
         return chromadb.HttpClient(
             host=url.hostname or "", port=port, ssl=url.scheme == "https", settings=settings
         )
-    return chromadb.PersistentClient(path=str(location.path / "chroma"), settings=settings)
+    folder = read_only_copy or location.path / "chroma"
+    return chromadb.PersistentClient(path=str(folder), settings=settings)
+
+
+def forget_clients() -> None:
+    """Drop Chroma's per-path client cache: a store folder whose files were moved must be opened anew."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    SharedSystemClient.clear_system_cache()
+
+
+def _read_only_copy(path: Path) -> Path:
+    """A private copy of a read-only store's Chroma folder (Chroma's engine writes to its files on open)."""
+    copy = Path(tempfile.mkdtemp(prefix="citebot-read-only-")) / "chroma"
+    shutil.copytree(path / "chroma", copy)
+    atexit.register(shutil.rmtree, copy.parent, ignore_errors=True)
+    return copy
+
+
+def _writable(path: Path) -> bool:
+    return os.access(path / "chroma", os.W_OK) and os.access(path / DATABASE, os.W_OK)
 
 
 def _is_failure(exc: BaseException) -> bool:
@@ -130,7 +154,8 @@ def _disk_full(exc: BaseException) -> bool:
         if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
             return True
         text = str(seen).lower()
-        if any(w in text for w in ("no space", "disk is full", "database or disk is full", "file too large")):
+        # SQLite's words for ENOSPC/EFBIG ("database or disk is full") and for a write the disk refused.
+        if any(w in text for w in ("no space", "disk is full", "file too large", "disk i/o error")):
             return True
         seen = seen.__cause__ or seen.__context__
     return False
@@ -152,9 +177,14 @@ class ChunkStore:
             self.created = False
         else:
             self.created = check_folder(location.path, create)
+        # A store on a read-only disk (a snapshot, a shared mount) is answered from a private copy.
+        self.read_only = (
+            not location.chroma_url and (location.path / "chroma").is_dir() and not _writable(location.path)
+        )
         with self._guard("opening it"):
-            self.client = _client(location)
-            self._open_collections(create)
+            copy = _read_only_copy(location.path) if self.read_only else None
+            self.client = _client(location, copy)
+            self._open_collections(create and not self.read_only)
             self.langchain = self._langchain_store()
 
     def _open_collections(self, create: bool) -> None:
@@ -177,7 +207,7 @@ class ChunkStore:
             self.created = True
         self.chunks = self.client.get_or_create_collection(name, configuration={"hnsw": {"space": "cosine"}})
         self.docs = self.client.get_or_create_collection(manifest)
-        if marker is not None and name not in known:
+        if marker is not None and name not in known and not self.read_only:
             write_marker(self.location.path, {**marker, "collections": sorted(known | {name})})
 
     @contextmanager
@@ -197,8 +227,8 @@ class ChunkStore:
             return f"Lost the Chroma server at {self.location.where()} while {doing} ({_reason(exc)})"
         if _disk_full(exc):
             return (
-                f"The disk holding {self.location.path} is full while {doing}; what was committed is kept: "
-                "free some space and run the same command again"
+                f"Could not write to the disk holding {self.location.path} while {doing} (is it full?); "
+                "what was committed is kept: free some space and run the same command again"
             )
         if doing == "opening it":
             return f"The store at {self.location.path} is damaged or not readable: {_reason(exc)}"

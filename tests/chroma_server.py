@@ -36,6 +36,13 @@ def _answers(url: str) -> bool:
 @contextmanager
 def running_chroma(folder: Path) -> Iterator[str]:
     """Run `chroma run` on folder until the block ends; yield its http://127.0.0.1:PORT url."""
+    with chroma_process(folder) as (url, _):
+        yield url
+
+
+@contextmanager
+def chroma_process(folder: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Run `chroma run` on folder until the block ends; yield its url and the process (to kill it)."""
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -58,6 +65,7 @@ def running_chroma(folder: Path) -> Iterator[str]:
                         f"chroma run did not answer on {url} in {START_TIMEOUT:.0f} s:\n{output}"
                     )
                 time.sleep(0.1)
-            yield url
+            yield url, process
         finally:
-            stop(process)
+            if process.poll() is None:
+                stop(process)

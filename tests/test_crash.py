@@ -38,6 +38,7 @@ from retrieval.store import ChunkStore
 _log = os.environ["CRASHTEST_LOG"]
 _pause = int(os.environ.get("CRASHTEST_PAUSE_AFTER_COMMIT", "0"))
 _pause_put = int(os.environ.get("CRASHTEST_PAUSE_AFTER_PUT", "0"))
+_kill_after_put = int(os.environ.get("CRASHTEST_KILL_AFTER_PUT", "0"))
 _put, _commit = ChunkStore.put_chunks, ChunkStore.commit
 _commits = [0]
 _puts = [0]
@@ -58,6 +59,9 @@ def put_chunks(self, chunks, vectors):
     _put(self, chunks, vectors)
     _puts[0] += 1
     _write("put " + " ".join(sorted({c.source for c in chunks})))
+    if _kill_after_put and _puts[0] == 1:
+        os.kill(_kill_after_put, 9)
+        time.sleep(0.5)
     if _puts[0] == _pause_put:
         _stop()
 
@@ -89,13 +93,23 @@ def write_corpus(folder: Path) -> Path:
 
 
 def start_ingest(
-    tmp_path: Path, corpus: Path, pause_after_commit: int = 0, pause_after_put: int = 0
+    tmp_path: Path,
+    corpus: Path,
+    pause_after_commit: int = 0,
+    pause_after_put: int = 0,
+    work: Path | None = None,
+    extra: tuple[str, ...] = (),
+    env_extra: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen[bytes], Path]:
-    """Run `citebot ingest CORPUS --store STORE` with the logging hook; return the process and its log."""
-    hook = tmp_path / "hook"
-    hook.mkdir()
+    """Run `citebot ingest CORPUS --store STORE` with the logging hook; return the process and its log.
+
+    work holds the hook, its log, stdout and stderr (default tmp_path), so that two ingests can run at once.
+    """
+    work = work or tmp_path
+    hook = work / "hook"
+    hook.mkdir(parents=True)
     (hook / "sitecustomize.py").write_text(HOOK, encoding="utf-8")
-    log = tmp_path / "ingest.log"
+    log = work / "ingest.log"
     env = {
         **os.environ,
         "HF_HUB_OFFLINE": "1",
@@ -105,10 +119,11 @@ def start_ingest(
         "CRASHTEST_LOG": str(log),
         "CRASHTEST_PAUSE_AFTER_COMMIT": str(pause_after_commit),
         "CRASHTEST_PAUSE_AFTER_PUT": str(pause_after_put),
+        **(env_extra or {}),
     }
-    with (tmp_path / "stdout").open("wb") as stdout, (tmp_path / "stderr").open("wb") as stderr:
+    with (work / "stdout").open("wb") as stdout, (work / "stderr").open("wb") as stderr:
         process = subprocess.Popen(
-            [str(CITEBOT), "ingest", str(corpus), "--store", str(tmp_path / "store")],
+            [str(CITEBOT), "ingest", str(corpus), "--store", str(tmp_path / "store"), *extra],
             env=env,
             cwd=tmp_path,
             stdout=stdout,

@@ -16,7 +16,14 @@ import torch
 
 from bot.threads import configure_threads
 from retrieval.bert_encoder import BertEncoder, is_supported
-from retrieval.embedding import DEFAULT_MODEL, DEFAULT_THREADS, Embedder, _load_encoder, resolve_model_path
+from retrieval.embedding import (
+    DEFAULT_MODEL,
+    DEFAULT_THREADS,
+    ROWS_PER_PASS,
+    Embedder,
+    _load_encoder,
+    resolve_model_path,
+)
 from retrieval.errors import ModelError
 from tests.conftest import SEED_FILE, SEEDS, STOCKHOLM
 
@@ -207,6 +214,27 @@ def test_the_embedder_sets_torch_threads_when_it_loads(torch_threads: int) -> No
     assert torch.get_num_threads() == torch_threads
     assert len(embedder.embed_query("warm up")) == 384
     assert torch.get_num_threads() == wanted
+
+
+def test_a_batch_runs_on_the_ingest_threads_and_a_question_on_one(torch_threads: int) -> None:
+    """More texts than one pass holds use ingest_threads for that call only; one question uses threads."""
+    embedder = Embedder(device="cpu", threads=1, ingest_threads=2)
+    encoder = embedder._load()
+    seen: list[int] = []
+    real_encode = encoder.encode
+
+    def encode(texts: list[str]) -> object:
+        seen.append(torch.get_num_threads())
+        return real_encode(texts)
+
+    encoder.encode = encode  # type: ignore[method-assign]
+    try:
+        embedder.embed([f"sentence {i}" for i in range(ROWS_PER_PASS + 1)])
+        embedder.embed(["one question"])
+    finally:
+        encoder.encode = real_encode  # type: ignore[method-assign]
+    assert seen == [2, 1]
+    assert torch.get_num_threads() == 1
 
 
 @pytest.mark.parametrize("threads", [0, -1])
