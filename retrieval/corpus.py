@@ -12,7 +12,7 @@ from retrieval.citations import Citation, citation_id
 from retrieval.indexing import lexical_text
 from retrieval.lexical import LexicalIndex, tokens
 from retrieval.sentence_vectors import SentenceVectors
-from retrieval.store import ChunkStore, DocRecord
+from retrieval.store import ChunkStore, DocRecord, StoredChunk
 
 
 @dataclass(frozen=True)
@@ -64,14 +64,34 @@ class IndexedChunk:
         )
 
 
+# A writer deletes a file's superseded chunks right after committing its new version; a reader that read
+# the manifest just before may find some of them gone. Reading again then sees the new version whole.
+_READ_TRIES = 5
+
+
+def _committed(store: ChunkStore) -> tuple[dict[str, DocRecord], list[StoredChunk]]:
+    """One committed version: a manifest and every chunk it names (read again if a writer moved on)."""
+    manifest: dict[str, DocRecord] = {}
+    chunks: list[StoredChunk] = []
+    for _ in range(_READ_TRIES):
+        manifest = store.documents()
+        live = {cid for record in manifest.values() for cid in record.chunk_ids}
+        chunks = store.load_chunks(live)
+        if len(chunks) == len(live):
+            return manifest, chunks
+    # Still short: serve the files whose chunks are all there rather than fail the question.
+    present = {c.id for c in chunks}
+    whole = {s: r for s, r in manifest.items() if set(r.chunk_ids) <= present}
+    return whole, [c for c in chunks if c.source in whole]
+
+
 class Corpus:
     """The committed chunks (those the manifest names) and a BM25 index over them."""
 
     def __init__(self, store: ChunkStore) -> None:
-        self.manifest: dict[str, DocRecord] = store.documents()
-        live = {cid for record in self.manifest.values() for cid in record.chunk_ids}
+        self.manifest, loaded = _committed(store)
         self.chunks: list[IndexedChunk] = []
-        for stored in store.load_chunks(live):
+        for stored in loaded:
             record = self.manifest[stored.source]
             self.chunks.append(
                 IndexedChunk(

@@ -400,3 +400,16 @@ def test_a_utf16_file_is_text_and_its_citations_verify(tmp_path: Path, embedder:
         assert data.decode("utf-16")[citation.start : citation.end] == citation.quote
         assert engine.cite(citation.id).quote == citation.quote
         assert fingerprint(data) == engine.store.documents()[source].sha256
+
+
+def test_a_reader_never_serves_a_half_written_file(tmp_path: Path, corpus: Path, embedder: Embedder) -> None:
+    """Bad input: a manifest that names a chunk no longer in the store (a writer's superseded chunk deleted
+    between a reader's two reads, made permanent here): that file is left out, the others are served whole."""
+    engine = make_engine(tmp_path / "store", embedder)
+    engine.ingest([corpus])
+    stockholm = engine.store.documents()["stockholm-talks-editorial.txt"]
+    engine.store.delete_chunks([stockholm.chunk_ids[0]])
+    reader = make_engine(tmp_path / "store", embedder)
+    assert {c.source for c in reader.corpus.chunks} == {"coffee.md", "notes/release.txt"}
+    assert set(reader.corpus.manifest) == {"coffee.md", "notes/release.txt"}
+    assert reader.ask("Who is the release manager?").citations[0].source == "notes/release.txt"
