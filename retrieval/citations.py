@@ -86,7 +86,8 @@ def parse_citation_id(value: str) -> tuple[str, int, int]:
     if not match:
         raise InputError(f"Not a citation id: {value!r} (expected FILE#START-END, e.g. notes.txt#120-250)")
     if max(len(match["start"]), len(match["end"])) > _MAX_DIGITS:
-        raise InputError(f"Not a citation id: {value[:80]!r}… (its offsets are too large for any file)")
+        shown = f"{value[:80]!r}{'…' if len(value) > 80 else ''}"
+        raise InputError(f"Not a citation id: {shown} (its offsets are too large for any file)")
     start, end = int(match["start"]), int(match["end"])
     if end <= start:
         raise InputError(f"Not a citation id: {value!r} (END must be greater than START)")

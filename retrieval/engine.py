@@ -25,6 +25,7 @@ from retrieval.prompts import load_prompts
 from retrieval.search import HybridRetriever
 from retrieval.store import ChunkStore, DocRecord, StoredChunk, StoreLocation, forget_clients
 from retrieval.store_folder import set_aside_damaged
+from retrieval.store_names import check_chroma_url, check_collection_name
 from retrieval.writer_lock import writer_lock
 
 PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
@@ -159,6 +160,9 @@ class Engine:
 
 def rebuild_store(location: StoreLocation) -> Path | None:
     """Empty the collection for a fresh ingest; a damaged store's files are set aside, never deleted."""
+    check_collection_name(location.collection)
+    if location.chroma_url:
+        check_chroma_url(location.chroma_url)
     with writer_lock(location.path, location.collection):
         try:
             store = ChunkStore(location, create=True)

@@ -207,6 +207,13 @@ class ChunkStore:
             self.created = True
         self.chunks = self.client.get_or_create_collection(name, configuration={"hnsw": {"space": "cosine"}})
         self.docs = self.client.get_or_create_collection(manifest)
+        indexed = int((marker or {}).get("documents", {}).get(name, 0))
+        if indexed and not self.docs.count():
+            # A database whose pages were overwritten can read as empty: the marker remembers it was not.
+            raise StoreError(
+                f"The store at {self.location.path} is damaged: {DATABASE} reads as empty, but {indexed} "
+                f"files were indexed; {REBUILD}"
+            )
         if marker is not None and name not in known and not self.read_only:
             write_marker(self.location.path, {**marker, "collections": sorted(known | {name})})
 
@@ -223,6 +230,8 @@ class ChunkStore:
             raise StoreError(self._failure(doing, exc)) from exc
 
     def _failure(self, doing: str, exc: BaseException) -> str:
+        if self.location.chroma_url and doing == "opening it":
+            return f"Cannot reach the Chroma server at {self.location.where()} ({_reason(exc)})"
         if self.location.chroma_url:
             return f"Lost the Chroma server at {self.location.where()} while {doing} ({_reason(exc)})"
         if _disk_full(exc):
@@ -372,9 +381,14 @@ class ChunkStore:
         return [(str(doc.id), 1.0 - float(distance)) for doc, distance in found]
 
     def mark_ingested(self, when: str) -> None:
-        """Remember when an ingest last finished."""
+        """Remember when an ingest last finished, and (in the marker) how many files it left indexed."""
         with self._guard("finishing the ingest"):
             self.docs.modify(metadata={"last_ingest": when})
+            count = int(self.docs.count())
+        if not self.location.chroma_url:
+            marker = read_marker(self.location.path)
+            counts = {**marker.get("documents", {}), self.location.collection: count}
+            write_marker(self.location.path, {**marker, "documents": counts})
 
     def last_ingested(self) -> str | None:
         """When an ingest last finished, if ever."""

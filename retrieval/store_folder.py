@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from retrieval.errors import StoreError
+from retrieval.errors import InputError, StoreError
 
 MARKER = "citebot-store.json"
 DATABASE = "chroma/chroma.sqlite3"
@@ -45,6 +45,8 @@ def check_folder(path: Path, create: bool) -> bool:
         if (path / "chroma").exists() and (not database.is_file() or database.stat().st_size == 0):
             raise StoreError(f"The store at {path} is damaged: {database} is missing or empty; {REBUILD}")
         return False
+    if path.is_file():
+        raise InputError(f"{path} is a file, not a store folder; choose another --store")
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise StoreError(
             f"{path} is not a citebot store (no {MARKER}); choose another --store or remove that folder"

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from retrieval.errors import BusyError, StoreError
+from retrieval.store_names import check_collection_name
 
 LOCKS = "locks"
 
@@ -36,6 +37,7 @@ def writer_lock(
     store: Path, collection: str, wait: bool = False, on_wait: Callable[[str], None] | None = None
 ) -> Iterator[None]:
     """Hold the collection's writer lock; if busy, BusyError, or (wait) tell on_wait whom it waits for."""
+    check_collection_name(collection)  # it becomes a file name: never a path
     folder = store / LOCKS
     try:
         folder.mkdir(parents=True, exist_ok=True)

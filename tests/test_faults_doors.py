@@ -121,10 +121,8 @@ def test_cite_refuses_offsets_no_file_has(tmp_path: Path, store: Path, cid: str,
         code, stdout, stderr = result.exit_code, result.stdout, result.stderr
     assert code == 2
     assert stdout == ""
-    assert (
-        one_error(stderr, stdout)
-        == f"Not a citation id: {cid[:80]!r}… (its offsets are too large for any file)"
-    )
+    shown = f"{cid[:80]!r}{'…' if len(cid) > 80 else ''}"
+    assert one_error(stderr, stdout) == f"Not a citation id: {shown} (its offsets are too large for any file)"
 
 
 @pytest.mark.slow
@@ -240,7 +238,7 @@ def test_chroma_password_is_never_printed(tmp_path: Path, args: list[str]) -> No
     assert done.returncode == 1
     assert done.stdout == b""
     assert one_error(done.stderr, done.stdout).startswith(
-        "Lost the Chroma server at http://user:***@127.0.0.1:9 while opening it ("
+        "Cannot reach the Chroma server at http://user:***@127.0.0.1:9 ("
     )
 
 
@@ -270,19 +268,12 @@ def test_invalid_collection_name_is_refused_before_anything_is_written(
     assert sorted(tmp_path.rglob("*")) == before
 
 
-REBUILD_BUG = (
-    "ingest --rebuild takes the writer lock (mkdir STORE/locks, open STORE/locks/<collection>.lock) before "
-    "the collection name is checked: ../x writes STORE/x.lock, a/b fails as 'Cannot take the writer lock' "
-    "(exit 1); retrieval/engine.py rebuild_store"
-)
-
-
 @pytest.mark.parametrize(
     "name",
     [
-        pytest.param("citebot-docs", marks=pytest.mark.xfail(strict=True, reason=REBUILD_BUG)),
-        pytest.param("../x", marks=pytest.mark.xfail(strict=True, reason=REBUILD_BUG)),
-        pytest.param("a/b", marks=pytest.mark.xfail(strict=True, reason=REBUILD_BUG)),
+        "citebot-docs",
+        "../x",
+        "a/b",
         "ab",
     ],
 )
@@ -369,10 +360,9 @@ def test_store_setting_naming_a_regular_file(
     not_a_folder.write_text("my notes\n", encoding="utf-8")
     monkeypatch.setenv("CITEBOT_STORE", str(not_a_folder))
     result = run(*args)
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert one_error(result.stderr, result.stdout) == (
-        f"{not_a_folder} is not a citebot store (no citebot-store.json); "
-        "choose another --store or remove that folder"
+        f"{not_a_folder} is a file, not a store folder; choose another --store"
     )
     assert not_a_folder.read_text(encoding="utf-8") == "my notes\n"
 

@@ -13,6 +13,7 @@ import resource
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -24,7 +25,7 @@ from retrieval.embedding import Embedder
 from retrieval.engine import rebuild_store
 from retrieval.errors import StoreError
 from retrieval.loading import fingerprint
-from retrieval.store import StoreLocation
+from retrieval.store import StoreLocation, forget_clients
 from tests.chroma_server import chroma_process
 from tests.conftest import make_engine
 from tests.test_crash import (
@@ -413,3 +414,22 @@ def test_a_reader_never_serves_a_half_written_file(tmp_path: Path, corpus: Path,
     assert {c.source for c in reader.corpus.chunks} == {"coffee.md", "notes/release.txt"}
     assert set(reader.corpus.manifest) == {"coffee.md", "notes/release.txt"}
     assert reader.ask("Who is the release manager?").citations[0].source == "notes/release.txt"
+
+
+def test_a_database_that_reads_as_empty_is_damage_not_emptiness(
+    tmp_path: Path, corpus: Path, embedder: Embedder
+) -> None:
+    """Bad input: chroma.sqlite3 whose records are gone but whose tables are intact (as overwritten pages
+    can leave it: Chroma then reads 0 documents and no error), emptied here with SQLite itself."""
+    store = tmp_path / "store"
+    make_engine(store, embedder).ingest([corpus])
+    with sqlite3.connect(store / "chroma" / "chroma.sqlite3") as db:
+        db.execute("DELETE FROM embedding_metadata")
+        db.execute("DELETE FROM embeddings")
+    forget_clients()
+    with pytest.raises(StoreError) as caught:
+        make_engine(store, embedder)
+    assert str(caught.value) == (
+        f"The store at {store} is damaged: chroma/chroma.sqlite3 reads as empty, but 3 files were indexed; "
+        "run `citebot ingest --rebuild PATH...` to index the files again (the damaged files are set aside)"
+    )
