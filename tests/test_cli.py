@@ -9,8 +9,6 @@ import os
 import pathlib
 import re
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from click.testing import CliRunner, Result
 from bot.cli import cli
 from retrieval.chunking import chunk
 from tests.conftest import SEED_FILE, SEEDS, STOCKHOLM
+from tests.console import run_script
 
 WORLD_CUP = "Who won the 2018 World Cup?"
 EMPTY_QUESTION = 'Error: The question is empty: citebot ask "What did the US offer in Stockholm?"\n'
@@ -518,22 +517,8 @@ def test_invalid_environment_setting_is_named(
 @pytest.mark.slow
 def test_installed_console_script_answers_end_to_end(tmp_path: Path) -> None:
     """The real `citebot` script: empty store, seeds auto-ingested, one JSON answer on stdout."""
-    script = Path(sys.executable).parent / "citebot"
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("CITEBOT_")},
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "CITEBOT_CORPUS": str(SEEDS),
-        "HOME": str(tmp_path / "home"),
-    }
-    done = subprocess.run(
-        [str(script), "ask", "--json", STOCKHOLM, "--store", str(tmp_path / "store")],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    done = run_script(
+        tmp_path, "ask", "--json", STOCKHOLM, "--store", tmp_path / "store", CITEBOT_CORPUS=str(SEEDS)
     )
     assert done.returncode == 0, done.stderr
     assert done.stderr.splitlines()[0] == f"The store is empty: ingesting {SEEDS} first."

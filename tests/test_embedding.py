@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ from retrieval.embedding import (
 )
 from retrieval.errors import ModelError
 from tests.conftest import SEED_FILE, SEEDS, STOCKHOLM
+from tests.console import run_script
 
 NO_GPU = pytest.mark.skipif(torch.cuda.is_available(), reason="torch sees a CUDA GPU here")
 
@@ -294,23 +293,14 @@ def test_auto_without_a_gpu_takes_the_cpu() -> None:
 @pytest.mark.slow
 def test_citebot_ask_with_cuda_and_no_gpu_says_so(tmp_path: Path) -> None:
     """Bad input tried: CITEBOT_DEVICE=cuda on this GPU-less machine, through the real `citebot` script."""
-    script = Path(sys.executable).parent / "citebot"
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("CITEBOT_")},
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "CITEBOT_CORPUS": str(SEEDS),
-        "CITEBOT_DEVICE": "cuda",
-        "HOME": str(tmp_path / "home"),
-    }
-    done = subprocess.run(
-        [str(script), "ask", STOCKHOLM, "--store", str(tmp_path / "store")],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    done = run_script(
+        tmp_path,
+        "ask",
+        STOCKHOLM,
+        "--store",
+        tmp_path / "store",
+        CITEBOT_CORPUS=str(SEEDS),
+        CITEBOT_DEVICE="cuda",
     )
     assert done.returncode == 1
     assert done.stdout == ""

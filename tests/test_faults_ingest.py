@@ -15,7 +15,6 @@ import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from retrieval.loading import fingerprint
 from retrieval.store import StoreLocation, forget_clients
 from tests.chroma_server import chroma_process
 from tests.conftest import make_engine
+from tests.console import CITEBOT, run_script
 from tests.test_crash import (
     BATCH,
     CHUNK_CHARS,
@@ -38,21 +38,10 @@ from tests.test_crash import (
     write_corpus,
 )
 
-CITEBOT = Path(sys.executable).parent / "citebot"
 BUSY = re.compile(
     r"Error: Another ingest \(pid (\d+) on [^,]+, since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\) is writing to "
     r"collection citebot of (.+); wait for it to finish, or pass --wait\n"
 )
-
-
-def citebot(
-    *args: str | Path, env: dict[str, str] | None = None, **kwargs: object
-) -> subprocess.CompletedProcess[str]:
-    """The real console script, offline, with a private HOME."""
-    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
-    return subprocess.run(
-        [str(CITEBOT), *map(str, args)], env=full_env, capture_output=True, text=True, timeout=300, **kwargs
-    )
 
 
 def assert_one_error(done: subprocess.CompletedProcess[str], code: int) -> str:
@@ -73,15 +62,15 @@ def test_a_second_writer_is_refused_or_waits_and_nothing_is_lost(tmp_path: Path,
     try:
         wait_for_line(first, log, "paused")
         store = tmp_path / "store"
-        refused = citebot("ingest", corpus, "--store", store)
+        refused = run_script(tmp_path, "ingest", corpus, "--store", store)
         match = BUSY.fullmatch(refused.stderr)
         assert refused.returncode == 2 and match, refused.stderr
         assert (int(match[1]), match[2]) == (first.pid, str(store))
         # Readers never block: they see the one committed batch, not the chunks written after it.
-        status = citebot("status", "--json", "--store", store)
+        status = run_script(tmp_path, "status", "--json", "--store", store)
         assert status.returncode == 0, status.stderr
         assert json.loads(status.stdout)["documents"] == BATCH
-        asked = citebot("ask", "--json", "What does file 3 say?", "--store", store)
+        asked = run_script(tmp_path, "ask", "--json", "What does file 3 say?", "--store", store)
         assert asked.returncode == 0, asked.stderr
         assert {c["source"] for c in json.loads(asked.stdout)["citations"]} <= {
             f"doc{i:02d}.txt" for i in range(BATCH)
@@ -321,12 +310,12 @@ def test_a_full_disk_is_one_error_and_the_next_run_completes(tmp_path: Path, emb
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (400_000, 400_000))
 
-    line = assert_one_error(citebot("ingest", corpus, "--store", store, preexec_fn=limited), 1)
+    line = assert_one_error(run_script(tmp_path, "ingest", corpus, "--store", store, preexec_fn=limited), 1)
     assert line == (
         f"Error: Could not write to the disk holding {store} while writing chunks (is it full?); what was "
         "committed is kept: free some space and run the same command again"
     )
-    again = citebot("ingest", corpus, "--store", store)
+    again = run_script(tmp_path, "ingest", corpus, "--store", store)
     assert again.returncode == 0, again.stderr
     manifest, orphans = check_consistent(make_engine(store, embedder))
     assert (len(manifest), orphans) == (FILES, set())
