@@ -35,7 +35,9 @@ def answer_text(answer: Answer) -> str:
     lines = [safe(answer.answer), ""]
     if answer.note:
         lines[1:1] = ["", f"Note: {answer.note}"]
-    if answer.abstained:
+    if answer.abstained and not answer.passages:
+        lines.append("Nothing indexed comes close (`citebot status` shows what is indexed).")
+    elif answer.abstained:
         lines.append("Closest matches (not an answer):")
         for p in answer.passages[:3]:
             lines.append(f'  - {safe(p.source)}, line {p.line}: "{short(p.text)}"')

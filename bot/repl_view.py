@@ -23,7 +23,9 @@ def answer_view(answer: Answer) -> Text:
     text.append("\n")
     if answer.note:
         text.append(f"Note: {safe(answer.note)}\n", style="yellow")
-    if answer.abstained:
+    if answer.abstained and not answer.passages:
+        text.append("\nNothing indexed comes close (`citebot status` shows what is indexed).\n", style="dim")
+    elif answer.abstained:
         text.append("\nClosest matches (not an answer):\n", style="dim")
         for p in answer.passages[:3]:
             text.append(f"  - {safe(p.source)}:{p.line} ", style="dim")

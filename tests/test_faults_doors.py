@@ -404,3 +404,18 @@ def test_damaged_store_is_named_and_not_refilled_with_the_demo(
     assert database.exists() == existed and (not existed or database.stat().st_size == 0)
     status = run("status", "--store", damaged)
     assert (status.exit_code, one_error(status.stderr, status.stdout)) == (1, message)
+
+
+def test_an_existing_empty_store_is_not_filled_with_the_demo(tmp_path: Path) -> None:
+    """Bad input tried: a question to a store made by ingesting an empty folder (it exists, holds nothing)."""
+    (tmp_path / "empty").mkdir()
+    store = tmp_path / "store"
+    assert run("ingest", tmp_path / "empty", "--store", store).exit_code == 0
+    result = run("ask", "Who runs the release?", "--store", store)
+    assert result.exit_code == 0
+    assert result.stderr == ""
+    assert result.stdout == (
+        "I could not find this in the documents.\n\n"
+        "Nothing indexed comes close (`citebot status` shows what is indexed).\n"
+    )
+    assert json.loads(run("status", "--json", "--store", store).stdout)["documents"] == 0

@@ -66,7 +66,8 @@ def answer_blocks(answer: Answer, answer_id: str, share: bool = False) -> list[d
             f'• {escape(p.source)}, line {p.line} - "{escape(short(p.text, QUOTE_CHARS))}"'
             for p in answer.passages[:3]
         ]
-        blocks.append(_context([_trim("\n".join(lines), CONTEXT_ELEMENT_LIMIT, "")]))
+        if answer.passages:  # an empty store has none: no heading over nothing
+            blocks.append(_context([_trim("\n".join(lines), CONTEXT_ELEMENT_LIMIT, "")]))
     else:
         first = answer.citations[0].id if answer.citations else ""
         pointer = f" (full passage: Sources, or `citebot cite {escape(first)}`)"
