@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 from retrieval.citations import Answer, CitedPassage
@@ -53,13 +54,22 @@ def answer_text(answer: Answer) -> str:
     return "\n".join(lines)
 
 
+def shown_path(path: str) -> str:
+    """A file's path as a person reads it: relative to the current folder when inside it, else ~/..."""
+    where = Path(path)
+    for base, prefix in ((Path.cwd(), ""), (Path.home(), "~/")):
+        if base != Path(base.anchor) and where.is_relative_to(base):
+            return prefix + where.relative_to(base).as_posix()
+    return path
+
+
 def cited_text(cited: CitedPassage) -> str:
     """A citation with its context lines; the quote is marked with » «."""
     where = f"{cited.source}, line {cited.first_line}" + (
         f"-{cited.last_line}" if cited.last_line != cited.first_line else ""
     )
     lines = [
-        f"{safe(where)}  ({safe(cited.path)}, characters {cited.start}-{cited.end})",
+        f"{safe(where)}  ({safe(shown_path(cited.path))}, characters {cited.start}-{cited.end})",
         "",
         safe(f"{cited.before}»{cited.quote}«{cited.after}"),
     ]

@@ -530,3 +530,23 @@ def test_installed_console_script_answers_end_to_end(tmp_path: Path) -> None:
     assert "lift certain sanctions" in quote["quote"]
     text = SEED_FILE.read_bytes().decode("utf-8")
     assert text[quote["start"] : quote["end"]] == quote["quote"]
+
+
+def test_cite_shows_a_path_under_the_current_folder_or_home_short(
+    store: Path, shared: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The header's path is relative inside the current folder, ~/... inside HOME, else absolute."""
+    cid = ask_json(store, "When is the coffee machine descaled?")["citations"][0]["id"]
+    full = (shared / "coffee.md").resolve()
+    header = run("cite", cid, "--store", store).stdout.splitlines()[0]
+    assert f"({full}, characters" in header
+    monkeypatch.chdir(shared.parent)
+    header = run("cite", cid, "--store", store).stdout.splitlines()[0]
+    assert f"({shared.name}/coffee.md, characters" in header
+    monkeypatch.chdir("/")  # under "/" is everything: it makes no path shorter
+    header = run("cite", cid, "--store", store).stdout.splitlines()[0]
+    assert f"({full}, characters" in header
+    monkeypatch.setenv("HOME", str(shared))
+    header = run("cite", cid, "--store", store).stdout.splitlines()[0]
+    assert "(~/coffee.md, characters" in header
+    assert json.loads(run("cite", "--json", cid, "--store", store).stdout)["path"] == str(full)
