@@ -9,21 +9,21 @@ the next ingest, so a crash leaves every file at its old version or its new one,
 from __future__ import annotations
 
 import atexit
-import errno
 import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from retrieval.errors import InputError, StoreError
+from retrieval.errors import StoreError
 from retrieval.redaction import redact_url
+from retrieval.store_failures import OPENING, translated_failures
 from retrieval.store_folder import DATABASE, REBUILD, check_folder, read_marker, write_marker
 from retrieval.store_names import MANIFEST_SUFFIX, check_chroma_url, check_collection_name
 
@@ -137,30 +137,6 @@ def _writable(path: Path) -> bool:
     return os.access(path / "chroma", os.W_OK) and os.access(path / DATABASE, os.W_OK)
 
 
-def _is_failure(exc: BaseException) -> bool:
-    # Chroma's Rust core raises pyo3's PanicException, a BaseException, on a damaged database.
-    return isinstance(exc, Exception) or type(exc).__name__ == "PanicException"
-
-
-def _reason(exc: BaseException) -> str:
-    """The first line of a failure, short (Chroma's messages can run to pages)."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text[:160]
-
-
-def _disk_full(exc: BaseException) -> bool:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
-            return True
-        text = str(seen).lower()
-        # SQLite's words for ENOSPC/EFBIG ("database or disk is full") and for a write the disk refused.
-        if any(w in text for w in ("no space", "disk is full", "file too large", "disk i/o error")):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
 class ChunkStore:
     """The chunks collection and the manifest, in one Chroma database."""
 
@@ -181,7 +157,7 @@ class ChunkStore:
         self.read_only = (
             not location.chroma_url and (location.path / "chroma").is_dir() and not _writable(location.path)
         )
-        with self._guard("opening it"):
+        with self._guard(OPENING):
             copy = _read_only_copy(location.path) if self.read_only else None
             self.client = _client(location, copy)
             self._open_collections(create and not self.read_only)
@@ -217,31 +193,10 @@ class ChunkStore:
         if marker is not None and name not in known and not self.read_only:
             write_marker(self.location.path, {**marker, "collections": sorted(known | {name})})
 
-    @contextmanager
-    def _guard(self, doing: str) -> Iterator[None]:
-        """Turn any failure of Chroma (or of the disk under it) into one StoreError that says what to do."""
-        try:
-            yield
-        except (StoreError, InputError):
-            raise
-        except BaseException as exc:
-            if not _is_failure(exc):
-                raise
-            raise StoreError(self._failure(doing, exc)) from exc
-
-    def _failure(self, doing: str, exc: BaseException) -> str:
-        if self.location.chroma_url and doing == "opening it":
-            return f"Cannot reach the Chroma server at {self.location.where()} ({_reason(exc)})"
-        if self.location.chroma_url:
-            return f"Lost the Chroma server at {self.location.where()} while {doing} ({_reason(exc)})"
-        if _disk_full(exc):
-            return (
-                f"Could not write to the disk holding {self.location.path} while {doing} (is it full?); "
-                "what was committed is kept: free some space and run the same command again"
-            )
-        if doing == "opening it":
-            return f"The store at {self.location.path} is damaged or not readable: {_reason(exc)}"
-        return f"The store at {self.location.path} failed while {doing}: {_reason(exc)}"
+    def _guard(self, doing: str) -> AbstractContextManager[None]:
+        """Any failure of Chroma (or of the disk under it) while doing this becomes one StoreError."""
+        server = self.location.where() if self.location.chroma_url else None
+        return translated_failures(self.location.path, server, doing)
 
     def drop(self) -> None:
         """Delete this collection and its manifest (a rebuild starts from nothing)."""
