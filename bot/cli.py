@@ -301,11 +301,12 @@ def slack(use_http: bool, port: int, host: str, store: Path | None) -> None:
 @doors
 def feedback(as_json: bool, store: Path | None) -> None:
     """List the helpful / not helpful votes given in Slack, newest first."""
+    from bot.render import safe
     from bot.slack.feedback import FeedbackError, FeedbackPathError, FeedbackStore
-    from bot.slack.settings import SlackSettings
+    from bot.slack.settings import read_slack_settings
 
     settings = load_settings(store=store)
-    path = SlackSettings().feedback_db or settings.store / "feedback.sqlite3"
+    path = read_slack_settings().feedback_db or settings.store / "feedback.sqlite3"
     if not path.exists():
         click.echo("No feedback yet.")
         return
@@ -317,12 +318,11 @@ def feedback(as_json: bool, store: Path | None) -> None:
         raise click.ClickException(str(exc)) from exc
     for vote in votes:
         if as_json:
-            click.echo(json.dumps(vote, ensure_ascii=False))
+            click.echo(json_line(vote))
         else:
-            click.echo(
-                f"{vote['time']}  {vote['vote']:<12} {vote['user']} in {vote['channel']}: {vote['question']}"
-            )
-            click.echo(f"    {vote['answer'][:150]}  [{', '.join(vote['citations'])}]")
+            who = f"{vote['user']} in {vote['channel']}"
+            click.echo(safe(f"{vote['time']}  {vote['vote']:<12} {who}: {vote['question']}"))
+            click.echo(safe(f"    {vote['answer'][:150]}  [{', '.join(vote['citations'])}]"))
     if not votes and not as_json:
         click.echo("No feedback yet.")
 

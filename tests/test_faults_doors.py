@@ -419,3 +419,16 @@ def test_an_existing_empty_store_is_not_filled_with_the_demo(tmp_path: Path) -> 
         "Nothing indexed comes close (`citebot status` shows what is indexed).\n"
     )
     assert json.loads(run("status", "--json", "--store", store).stdout)["documents"] == 0
+
+
+def test_feedback_with_an_invalid_slack_setting_is_bad_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bad input tried: CITEBOT_SLACK_RATE_LIMIT=abc given to `citebot feedback`."""
+    monkeypatch.setenv("CITEBOT_SLACK_RATE_LIMIT", "abc")
+    result = run("feedback", "--store", tmp_path / "store")
+    assert result.exit_code == 2
+    assert one_error(result.stderr, result.stdout) == (
+        "Invalid Slack setting: CITEBOT_SLACK_RATE_LIMIT: Input should be a valid integer, "
+        "unable to parse string as an integer"
+    )

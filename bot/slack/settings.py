@@ -77,14 +77,19 @@ def _require(value: str, variable: str, prefix: str) -> None:
         raise SettingsError(f"{variable} is malformed: it should start with {prefix!r} and contain no spaces")
 
 
-def load_slack_settings(http: bool) -> SlackSettings:
-    """Slack settings for a transport, with the tokens it needs checked."""
+def read_slack_settings() -> SlackSettings:
+    """Slack settings from the environment, or a SettingsError naming the invalid one."""
     try:
-        settings = SlackSettings()
+        return SlackSettings()
     except ValidationError as exc:
         raise SettingsError(
             f"Invalid Slack setting: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}"
         ) from exc
+
+
+def load_slack_settings(http: bool) -> SlackSettings:
+    """Slack settings for a transport, with the tokens it needs checked."""
+    settings = read_slack_settings()
     _require(settings.bot_token, "SLACK_BOT_TOKEN", "xoxb-")
     if http:
         if not settings.signing_secret.strip():
