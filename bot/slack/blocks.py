@@ -21,6 +21,7 @@ QUOTE_CHARS = 120
 ABSTAINED_TEXT = "The documents don't cover this, as far as I can tell."
 SORRY = "Sorry, I couldn't answer that: {reason}"
 RATE_LIMITED = "You've asked {limit} questions in the last minute. Please wait a moment and ask again."
+STALE = " (changed since it was indexed)"
 NOT_HERE = "I'm not enabled in this channel. Ask me in a channel where I'm allowed, or in a direct message."
 _PARTIAL_ESCAPE = re.compile(r"&[a-z]{0,3}$")
 
@@ -73,7 +74,8 @@ def answer_blocks(answer: Answer, answer_id: str, share: bool = False) -> list[d
         pointer = f" (full passage: Sources, or `citebot cite {escape(first)}`)"
         blocks.append(_section(_trim(escape(answer.answer), SECTION_LIMIT, pointer)))
         lines = [
-            f'[{c.n}] {escape(c.source)}, line {c.line} - "{escape(short(c.quote, QUOTE_CHARS))}"'
+            f"[{c.n}] {escape(c.source)}, line {c.line}{STALE if c.stale else ''}"
+            f' - "{escape(short(c.quote, QUOTE_CHARS))}"'
             for c in answer.citations
         ]
         blocks.append(_context([_trim("\n".join(lines), CONTEXT_ELEMENT_LIMIT, " …")]))
