@@ -54,7 +54,9 @@ def engine_for(settings: Settings, create: bool = True) -> Any:
     """The engine for these settings (imported here so `citebot --help` stays fast)."""
     from bot.threads import configure_threads
 
-    configure_threads(max(settings.threads, settings.ingest_threads))
+    # Answering's threads decide the wait policy (1 thread measured best without PASSIVE, make bench-busy);
+    # ingest's batches on every core keep torch's default policy, as they always had.
+    configure_threads(settings.threads)
     from retrieval.engine import Engine
 
     return Engine(settings.engine_config(), create=create)
