@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from retrieval.citations import Answer, CitedPassage
+from retrieval.types import Answer, CitedPassage
 
 QUOTE_CHARS = 100
 # C0 and C1 control characters but tab and newline: a document's ESC sequences must not drive the terminal.

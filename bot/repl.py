@@ -16,9 +16,9 @@ from bot.ingest_report import summary_line
 from bot.render import answer_text, json_line, safe
 from bot.repl_view import answer_view, cited_view, print_plain, sources_view
 from bot.settings import Settings
-from retrieval.citations import Answer
 from retrieval.conversation import Turn
 from retrieval.errors import CitebotError
+from retrieval.types import Answer
 
 PROMPT = "citebot> "
 SPINNER_AFTER_S = 0.3

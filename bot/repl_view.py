@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bot.render import cited_text, safe, short
-from retrieval.citations import Answer, CitedPassage
+from retrieval.types import Answer, CitedPassage
 
 _MARKER = re.compile(r"\[\d+\]")
 

@@ -9,10 +9,11 @@ from typing import NamedTuple
 import numpy as np
 
 from retrieval.candidates import Candidate, candidates
-from retrieval.citations import Answer, Passage, citation_id, parse_citation_id
+from retrieval.citations import citation_id, parse_citation_id
 from retrieval.errors import InputError
 from retrieval.scoring import score
 from retrieval.search import Hit
+from retrieval.types import Answer, Passage
 
 ABSTAIN_TEXT = "I could not find this in the documents."
 

@@ -8,10 +8,10 @@ from typing import Any, Protocol
 
 from langchain_core.runnables import Runnable, RunnableLambda
 
-from retrieval.citations import Answer
 from retrieval.conversation import Question, is_follow_up, retrieval_query
 from retrieval.errors import InputError
 from retrieval.search import Hit, HybridRetriever
+from retrieval.types import Answer
 
 MAX_QUESTION_CHARS = 2000
 

@@ -1,64 +1,20 @@
-"""Citations as data: the one Answer type every door renders, citation ids, and looking a citation up."""
+"""Citation ids (file names %-escaped where they must be) and looking a cited passage up."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
-
-from pydantic import BaseModel, Field
 
 from retrieval.errors import InputError, NotFoundError
 from retrieval.loading import decode_text, fingerprint
 from retrieval.store import DocRecord, StoredChunk
+from retrieval.types import CitedPassage
 
 _ID = re.compile(r"^(?P<source>.+)#(?P<start>\d+)-(?P<end>\d+)$")
 # Offsets beyond this are no file's (a petabyte of text); the cap keeps int() away from giant digit strings.
 _MAX_DIGITS = 15
-
-
-class Citation(BaseModel):
-    """One cited span: the file's text[start:end] equals quote, always."""
-
-    n: int
-    id: str
-    source: str
-    path: str
-    start: int
-    end: int
-    quote: str
-    score: float
-    line: int
-    stale: bool = False
-
-
-class Passage(BaseModel):
-    """One retrieved passage (at most the chunk size, 1,000 characters by default)."""
-
-    id: str
-    source: str
-    path: str
-    start: int
-    end: int
-    score: float
-    line: int
-    text: str
-
-
-class Answer(BaseModel):
-    """What the chain returns and every door renders."""
-
-    question: str
-    answer: str
-    abstained: bool
-    citations: list[Citation] = Field(default_factory=list)
-    passages: list[Passage] = Field(default_factory=list)
-    timings_ms: dict[str, float] = Field(default_factory=dict)
-    mode: str = "extractive"
-    note: str | None = None
-    retrieval_query: str | None = None
 
 
 def _escape_source(source: str) -> str:
@@ -92,24 +48,6 @@ def parse_citation_id(value: str) -> tuple[str, int, int]:
     if end <= start:
         raise InputError(f"Not a citation id: {value!r} (END must be greater than START)")
     return unquote(match["source"], errors="surrogateescape"), start, end
-
-
-@dataclass(frozen=True)
-class CitedPassage:
-    """A citation looked up in its file: the quote, its surrounding lines and where it is."""
-
-    id: str
-    source: str
-    path: str
-    start: int
-    end: int
-    quote: str
-    before: str
-    after: str
-    first_line: int
-    last_line: int
-    context_first_line: int
-    stale: bool = False
 
 
 IndexedChunks = Callable[[DocRecord], list[StoredChunk]]

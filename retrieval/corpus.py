@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from retrieval.chunking import sentence_spans
-from retrieval.citations import Citation, citation_id
+from retrieval.citations import citation_id
 from retrieval.indexing import lexical_text
 from retrieval.lexical import LexicalIndex, tokens
 from retrieval.sentence_vectors import SentenceVectors
 from retrieval.store import ChunkStore, DocRecord, StoredChunk
+from retrieval.types import Citation
 
 
 @dataclass(frozen=True)

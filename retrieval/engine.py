@@ -11,7 +11,7 @@ from langchain_core.runnables import Runnable
 
 from retrieval.answering import AnswerSettings, ExtractiveAnswerer
 from retrieval.chain import Answerer, build_chain
-from retrieval.citations import Answer, CitedPassage, look_up
+from retrieval.citations import look_up
 from retrieval.conversation import Question, Turn
 from retrieval.corpus import Corpus
 from retrieval.embedding import DEFAULT_INGEST_THREADS, DEFAULT_THREADS, Embedder
@@ -26,6 +26,7 @@ from retrieval.search import HybridRetriever
 from retrieval.store import ChunkStore, DocRecord, StoredChunk, StoreLocation, forget_clients
 from retrieval.store_folder import set_aside_damaged
 from retrieval.store_names import check_chroma_url, check_collection_name
+from retrieval.types import Answer, CitedPassage
 from retrieval.writer_lock import writer_lock
 
 PROMPTS = Path(__file__).resolve().parent.parent / "prompts"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import threading
 
-from retrieval.citations import Answer
 from retrieval.loading import fingerprint
 from retrieval.store import DocRecord
+from retrieval.types import Answer
 
 # A file's version as stat tells it, and whether that version hashed to the record's sha256.
 _Seen = tuple[int, int, str, bool]

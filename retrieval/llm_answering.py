@@ -16,11 +16,11 @@ from typing import Any
 
 from retrieval.answering import ExtractiveAnswerer
 from retrieval.chunking import sentence_spans
-from retrieval.citations import Answer, Citation
 from retrieval.lexical import tokens
 from retrieval.llm import LLMConfig, LLMError, complete
 from retrieval.prompts import CANNOT_ANSWER, Prompts
 from retrieval.search import Hit
+from retrieval.types import Answer, Citation
 
 _MARKER = re.compile(r"\s*\[(\d+)\]")
 UNCITED_MARK = "[no source]"

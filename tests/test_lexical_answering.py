@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from retrieval.answering import ABSTAIN_TEXT, AnswerSettings, ExtractiveAnswerer
-from retrieval.citations import Answer
 from retrieval.corpus import IndexedChunk
 from retrieval.lexical import LexicalIndex, stem, tokens
 from retrieval.search import Hit
+from retrieval.types import Answer
 
 DOC = (
     "Notes\n\n"

@@ -25,9 +25,9 @@ from bot.cli import cli
 from bot.repl import BANNER, HELP, HISTORY_FILE, Session
 from bot.settings import load_settings
 from retrieval.chain import MAX_QUESTION_CHARS
-from retrieval.citations import Answer
 from retrieval.embedding import Embedder
 from retrieval.engine import Engine
+from retrieval.types import Answer
 from tests.conftest import SEED_FILE, SEEDS, STOCKHOLM, make_engine
 
 CITEBOT = Path(sys.executable).parent / "citebot"

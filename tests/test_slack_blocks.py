@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.slack.blocks import answer_blocks
-from retrieval.citations import Answer, Citation, Passage
+from retrieval.types import Answer, Citation, Passage
 
 
 def _texts(blocks: list[dict[str, object]]) -> str:

@@ -28,10 +28,10 @@ from bot.slack.feedback import FeedbackStore
 from bot.slack.guards import RateLimiter, SeenEvents, channel_allowed
 from bot.slack.settings import SlackSettings
 from bot.slack.tokens import slack_error
-from retrieval.citations import Answer
 from retrieval.conversation import Turn
 from retrieval.errors import CitebotError
 from retrieval.redaction import redact
+from retrieval.types import Answer
 
 log = logging.getLogger("citebot.slack")
 EMPTY_MENTION = "Ask me a question after the mention, e.g. `@citebot What did the US offer in Stockholm?`"

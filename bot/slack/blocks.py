@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from bot.render import short
-from retrieval.citations import Answer, CitedPassage
+from retrieval.types import Answer, CitedPassage
 
 SECTION_LIMIT = 3000
 CONTEXT_ELEMENT_LIMIT = 2000

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from retrieval.citations import Answer
+from retrieval.types import Answer
 
 VOTES = ("helpful", "not_helpful")
 IS_FOLDER = "The feedback database {path} is a folder; set CITEBOT_SLACK_FEEDBACK_DB to a file path"
