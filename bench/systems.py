@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -106,6 +109,23 @@ class Citebot:
         return _unique_sources([h.chunk.source for h in self.retriever.search(question, k)])[:k]
 
 
+@contextmanager
+def own_process_threads() -> Iterator[None]:
+    """torch's threads as the textbook pipeline's own process would have them: one per core.
+
+    citebot's encoder sets torch's process-wide count to 1 for answering; in the same process, the textbook
+    pipeline would otherwise ingest and search on one thread and look slower than it is.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(os.cpu_count() or 1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 class Textbook:
     """The pipeline from LangChain's docs: 1,000/200 recursive splits, MiniLM via HuggingFaceEmbeddings,
     langchain-chroma similarity_search(k=5), its top chunk taken as the citation."""
@@ -131,16 +151,18 @@ class Textbook:
         splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200, add_start_index=True)
         chunks = splitter.split_documents(documents)
         embeddings = HuggingFaceEmbeddings(model_name=str(resolve_model_path("")))
-        store = Chroma.from_documents(
-            chunks, embeddings, persist_directory=str(persist), collection_name="textbook"
-        )
+        with own_process_threads():
+            store = Chroma.from_documents(
+                chunks, embeddings, persist_directory=str(persist), collection_name="textbook"
+            )
         stats = IngestStats(
             time.perf_counter() - began, sum(len(d.page_content) for d in documents), len(chunks)
         )
         return Textbook(store), stats
 
     def _places(self, question: str, k: int) -> list[tuple[Place, str]]:
-        found = self.store.similarity_search(question, k=k)
+        with own_process_threads():
+            found = self.store.similarity_search(question, k=k)
         return [
             (
                 (
