@@ -19,6 +19,7 @@ from retrieval.loading import (
     decode,
     discover,
     fingerprint,
+    is_inside,
     read_bytes,
 )
 from retrieval.sentence_vectors import SentenceVectors
@@ -228,18 +229,14 @@ class Indexer:
         listed = {str(f.path) for f in found.files}
         unseen = [str(u) for u in found.unreadable]
         for source, record in list(manifest.items()):
-            inside = any(_inside(record.path, folder) for folder in folders)
+            inside = any(is_inside(record.path, folder) for folder in folders)
             # Files under a folder that could not be read are kept as they are: nothing is lost to a glitch.
-            if not inside or record.path in listed or any(_inside(record.path, u) for u in unseen):
+            if not inside or record.path in listed or any(is_inside(record.path, u) for u in unseen):
                 continue
             self.store.forget(source)
             self.store.delete_chunks(list(record.chunk_ids))
             del manifest[source]
             summary.removed += 1
-
-
-def _inside(path: str, folder: str) -> bool:
-    return path.startswith(folder.rstrip("/") + "/")
 
 
 def _known_as(file: SourceFile, by_path: dict[str, DocRecord]) -> SourceFile:

@@ -53,7 +53,8 @@ class Discovery:
     unreadable: list[Path] = field(default_factory=list)
 
 
-def _inside(path: str, root: str) -> bool:
+def is_inside(path: str, root: str) -> bool:
+    """Whether path is root or lies below it (as strings of resolved paths)."""
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
@@ -101,7 +102,7 @@ class _Walk:
         target = os.path.realpath(path)
         if not os.path.exists(target):
             return "a broken symbolic link"
-        if _inside(target, str(self.root)):
+        if is_inside(target, str(self.root)):
             return "a symbolic link to a file inside the folder (indexed under its own name)"
         return "a symbolic link that leads outside the ingested folder (links are not followed)"
 
