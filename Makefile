@@ -22,11 +22,11 @@ demo: $(STAMP)
 	$(VENV)/bin/citebot ask "$(QUESTION)"
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check bot retrieval bench tests
-	$(VENV)/bin/ruff format --check bot retrieval bench tests
+	$(VENV)/bin/ruff check bot retrieval bench training tests
+	$(VENV)/bin/ruff format --check bot retrieval bench training tests
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy bot retrieval bench
+	$(VENV)/bin/mypy bot retrieval bench training
 
 unit: $(STAMP)
 	$(PY) -m pytest -q
@@ -62,3 +62,11 @@ bench-speed: $(STAMP)
 # Warm answers quiet and beside one CPU burner per core, for torch's default threads and citebot's (~5 min).
 bench-busy: $(STAMP)
 	$(PY) -m bench.busy --only 1,2,5 --questions 60 --rounds 3
+
+.PHONY: train-scorer
+# The answer scorer (models/answer-scorer.*): examples from the public SQuAD files under DATA, split by article,
+# one epoch on every core, calibration and the model card (about 40 minutes on 2 cores; see models/*.md).
+DATA ?= ../shared/data
+train-scorer: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[train]'
+	$(PY) -m training.run --data $(DATA)

@@ -31,11 +31,24 @@ def short(text: str, limit: int = QUOTE_CHARS) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
+def confidence_note(answer: Answer) -> str | None:
+    """The warning shown under a low-confidence answer (the scorer thinks it more likely wrong than right)."""
+    if answer.abstained or not answer.low_confidence or answer.confidence is None:
+        return None
+    return (
+        f"Low confidence ({answer.confidence:.0%}): the documents may not answer this; "
+        "check the quoted source before relying on it."
+    )
+
+
 def answer_text(answer: Answer) -> str:
     """The answer, then its numbered sources (or closest matches when abstained)."""
     lines = [safe(answer.answer), ""]
     if answer.note:
         lines[1:1] = ["", f"Note: {answer.note}"]
+    warning = confidence_note(answer)
+    if warning:
+        lines[1:1] = ["", warning]
     if answer.abstained and not answer.passages:
         lines.append("Nothing indexed comes close (`citebot status` shows what is indexed).")
     elif answer.abstained:

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from bot.render import cited_text, safe, short
+from bot.render import cited_text, confidence_note, safe, short
 from retrieval.types import Answer, CitedPassage
 
 _MARKER = re.compile(r"\[\d+\]")
@@ -21,6 +21,9 @@ def answer_view(answer: Answer) -> Text:
     for match in _MARKER.finditer(shown):
         text.stylize("bold cyan", match.start(), match.end())
     text.append("\n")
+    warning = confidence_note(answer)
+    if warning:
+        text.append(f"{warning}\n", style="bold yellow")
     if answer.note:
         text.append(f"Note: {safe(answer.note)}\n", style="yellow")
     if answer.abstained and not answer.passages:

@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     max_file_mb: float = Field(
         50, gt=0, le=100_000, description="Larger files are skipped with a reason (megabytes)."
     )
+    scorer: Literal["on", "off"] = Field(
+        "on",
+        description="on: the learned answer scorer ranks sentences and decides abstention; off: hand-set.",
+    )
     llm: Literal["none", "openai", "ollama"] = Field(
         "none", description="none: extractive answers; openai: any OpenAI-compatible endpoint; ollama."
     )
@@ -90,6 +94,7 @@ class Settings(BaseSettings):
             max_file_bytes=int(self.max_file_mb * 1024 * 1024),
             threads=self.threads,
             ingest_threads=self.ingest_threads,
+            scorer=self.scorer == "on",
             llm=self.llm_config(),
             prompts=self.prompts,
         )

@@ -17,6 +17,8 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from tokenizers import Tokenizer
 
+from retrieval.bert_layers import embed, layer
+
 SUPPORTED_MODULES = (
     ["sentence_transformers.models.Transformer", "sentence_transformers.models.Pooling"],
     [
@@ -79,41 +81,11 @@ class BertEncoder:
         self.dimension = int(self.config["hidden_size"])
         self.rows = rows
 
-    def _norm(self, x: torch.Tensor, name: str) -> torch.Tensor:
-        return F.layer_norm(x, (x.shape[-1],), self.w[f"{name}.weight"], self.w[f"{name}.bias"], self.eps)
-
-    def _linear(self, x: torch.Tensor, name: str) -> torch.Tensor:
-        return F.linear(x, self.w[f"{name}.weight"], self.w[f"{name}.bias"])
-
-    def _layer(self, x: torch.Tensor, i: int) -> torch.Tensor:
-        p = f"encoder.layer.{i}."
-        batch, length, hidden = x.shape
-
-        def heads(t: torch.Tensor) -> torch.Tensor:
-            return t.view(batch, length, self.heads, hidden // self.heads).transpose(1, 2)
-
-        q = heads(self._linear(x, p + "attention.self.query"))
-        k = heads(self._linear(x, p + "attention.self.key"))
-        v = heads(self._linear(x, p + "attention.self.value"))
-        context = F.scaled_dot_product_attention(q, k, v)
-        context = context.transpose(1, 2).reshape(batch, length, hidden)
-        x = self._norm(
-            x + self._linear(context, p + "attention.output.dense"), p + "attention.output.LayerNorm"
-        )
-        inner = F.gelu(self._linear(x, p + "intermediate.dense"))
-        return self._norm(x + self._linear(inner, p + "output.dense"), p + "output.LayerNorm")
-
     def _pooled(self, ids: torch.Tensor) -> torch.Tensor:
         """Mean-pooled vectors for rows of token ids that all have the same length."""
-        positions = torch.arange(ids.shape[1], device=self.device)
-        x = (
-            F.embedding(ids, self.w["embeddings.word_embeddings.weight"])
-            + F.embedding(positions, self.w["embeddings.position_embeddings.weight"])[None]
-            + self.w["embeddings.token_type_embeddings.weight"][0]
-        )
-        x = self._norm(x, "embeddings.LayerNorm")
+        x = embed(ids, None, self.w, self.eps)
         for i in range(self.layers):
-            x = self._layer(x, i)
+            x = layer(x, self.w, i, self.heads, self.eps)
         pooled = x.mean(1)
         return F.normalize(pooled, dim=-1) if self.normalize else pooled
 

@@ -9,12 +9,13 @@ from typing import Any
 
 from langchain_core.runnables import Runnable
 
+from retrieval.answer_scorer import MODELS, AnswerScorer
 from retrieval.answering import AnswerSettings, ExtractiveAnswerer
 from retrieval.chain import Answerer, build_chain
 from retrieval.citations import look_up
 from retrieval.conversation import Question, Turn
 from retrieval.corpus import Corpus
-from retrieval.embedding import DEFAULT_INGEST_THREADS, DEFAULT_THREADS, Embedder
+from retrieval.embedding import DEFAULT_INGEST_THREADS, DEFAULT_THREADS, Embedder, resolve_model_path
 from retrieval.errors import StoreError
 from retrieval.freshness import Freshness
 from retrieval.indexing import Indexer, IngestSummary, Progress
@@ -46,6 +47,9 @@ class EngineConfig:
     threads: int = DEFAULT_THREADS
     ingest_threads: int = DEFAULT_INGEST_THREADS
     answer: AnswerSettings = field(default_factory=AnswerSettings)
+    # The learned answer scorer (models/): on by default; off answers by the hand-set score alone.
+    scorer: bool = True
+    scorer_folder: Path = MODELS
     llm: LLMConfig | None = None
     prompts: Path = PROMPTS
 
@@ -63,6 +67,7 @@ class Engine:
         self.prompts = load_prompts(config.prompts) if config.llm else None
         self._chain: Runnable[Any, Answer] | None = None
         self._corpus: Corpus | None = None
+        self._scorer: AnswerScorer | None = None
         self.freshness = Freshness()
 
     @property
@@ -112,11 +117,19 @@ class Engine:
             corpus=self.corpus, store=self.store, embedder=self.embedder, k=k or self.config.k
         )
 
+    @property
+    def scorer(self) -> AnswerScorer | None:
+        """The learned answer scorer (loaded on first use; None when switched off)."""
+        if self.config.scorer and self._scorer is None:
+            # Its embeddings and tokenizer are the packaged MiniLM's, whatever model embeds the passages.
+            self._scorer = AnswerScorer(self.config.scorer_folder, resolve_model_path(""))
+        return self._scorer
+
     def chain(self) -> Runnable[Any, Answer]:
         """The shared question -> Answer chain."""
         if self._chain is None:
             extractive = ExtractiveAnswerer(
-                self.corpus.lexical.idf, self.embedder.embed_query, self.config.answer
+                self.corpus.lexical.idf, self.embedder.embed_query, self.config.answer, self.scorer
             )
             answerer: Answerer = extractive
             if self.config.llm and self.prompts:

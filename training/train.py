@@ -1,0 +1,112 @@
+"""Fine-tune the scorer network on the training articles' examples (binary cross-entropy, fixed seed)."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+from retrieval.scorer_model import Pair, PairEncoder, ScorerNet, initial_weights, read_base
+from training.examples import Row
+
+BATCH = 32
+# 5e-5 with 10% warm-up is the usual range for fine-tuning MiniLM-sized cross-encoders (sentence-transformers'
+# CrossEncoder examples use 2e-5..7e-5); one epoch over ~50k pairs is what fits these 2 cores in ~25 minutes.
+LEARNING_RATE = 5e-5
+WARMUP = 0.1
+WEIGHT_DECAY = 0.01
+
+
+def batches(rows: list[Row], seed: int) -> list[list[Row]]:
+    """Shuffled batches of rows of similar length (less padding), in shuffled order."""
+    order = list(rows)
+    random.Random(seed).shuffle(order)
+    out: list[list[Row]] = []
+    span = BATCH * 50
+    for begin in range(0, len(order), span):
+        block = sorted(order[begin : begin + span], key=lambda r: len(r["sentence"]) + len(r["context"]))
+        out += [block[i : i + BATCH] for i in range(0, len(block), BATCH)]
+    random.Random(seed + 1).shuffle(out)
+    return out
+
+
+def pairs(rows: list[Row]) -> list[Pair]:
+    """The network's input for rows."""
+    return [Pair(r["question"], r["sentence"], r["context"]) for r in rows]
+
+
+def train(
+    examples: Path, base_folder: Path, out: Path, layers: int, epochs: float, seed: int, progress: bool = True
+) -> dict[str, float]:
+    """Train on the rows of part 'train' (labels 0/1), save the trained weights as fp16; returns figures."""
+    torch.manual_seed(seed)
+    torch.set_num_threads(torch.get_num_threads())
+    rows = [
+        r for r in map(json.loads, examples.read_text(encoding="utf-8").splitlines()) if r["part"] == "train"
+    ]
+    rows = [r for r in rows if r["label"] in (0, 1)]
+    base = read_base(base_folder)
+    config = json.loads((base_folder / "config.json").read_text(encoding="utf-8"))
+    net = ScorerNet(base, initial_weights(base, layers, seed), config)
+    encoder = PairEncoder(base_folder / "tokenizer.json")
+    plan: list[list[Row]] = []
+    for epoch in range(math.ceil(epochs)):
+        plan += batches(rows, seed + epoch)
+    plan = plan[: round(len(plan) * epochs / math.ceil(epochs))]
+    decay = [p for n, p in net.named_parameters() if not ("LayerNorm" in n or n.endswith("bias"))]
+    rest = [p for n, p in net.named_parameters() if "LayerNorm" in n or n.endswith("bias")]
+    optimiser = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": WEIGHT_DECAY}, {"params": rest, "weight_decay": 0.0}],
+        lr=LEARNING_RATE,
+    )
+    warm = max(1, int(len(plan) * WARMUP))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser,
+        lambda step: min((step + 1) / warm, max(0.0, (len(plan) - step) / max(1, len(plan) - warm))),
+    )
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    began = time.perf_counter()
+    bar = _bar(len(plan), progress)
+    running = 0.0
+    net.train()
+    for step, batch in enumerate(plan):
+        ids, types, mask = encoder.encode(pairs(batch))
+        labels = torch.tensor([float(r["label"]) for r in batch])
+        loss = loss_fn(net(ids, types, mask), labels)
+        optimiser.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        optimiser.step()
+        schedule.step()
+        running = 0.98 * running + 0.02 * float(loss) if step else float(loss)
+        bar(step, running)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.half().contiguous() for k, v in net.trained_state().items()}, str(out))
+    return {
+        "pairs": len(rows),
+        "steps": len(plan),
+        "seconds": round(time.perf_counter() - began),
+        "loss": running,
+    }
+
+
+def _bar(total: int, enabled: bool):  # type: ignore[no-untyped-def]
+    """A progress bar (tqdm) with the running loss; a no-op when disabled."""
+    if not enabled:
+        return lambda step, loss: None
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="batch", desc="training", mininterval=5)
+
+    def update(step: int, loss: float) -> None:
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+        if step == total - 1:
+            bar.close()
+
+    return update
