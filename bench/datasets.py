@@ -93,3 +93,24 @@ def sample(items: list[T], size: int | None, seed: int = 13) -> list[T]:
     if size is None or size >= len(items):
         return items
     return random.Random(seed).sample(items, size)
+
+
+def squad2_unanswerable(path: Path) -> list[tuple[str, str]]:
+    """SQuAD 2.0's unanswerable questions as (article file, question), in the file's order."""
+    found = []
+    for article in json.loads(path.read_text(encoding="utf-8"))["data"]:
+        for paragraph in article["paragraphs"]:
+            found += [
+                (_file_name(article["title"]), qa["question"])
+                for qa in paragraph["qas"]
+                if qa.get("is_impossible")
+            ]
+    return found
+
+
+def scorer_seen(spec: Path) -> set[str]:
+    """The article files the shipped answer scorer was trained or calibrated on (none without a spec)."""
+    if not spec.is_file():
+        return set()
+    split = json.loads(spec.read_text(encoding="utf-8"))["split"]
+    return set(split["train"]) | set(split["calibration"])

@@ -44,6 +44,7 @@ def squad(system: System, questions: list[SquadQuestion], corpus: Path) -> dict[
         "citation_hit@1": _rate(cite1, n),
         "answer_sentence_accuracy": _rate(sentence, n),
         "answered_rate": _rate(answered, n),
+        "right_when_answered": _rate(sentence, answered),
         "citations_verified": _rate(verified, cited),
         "answer_ms_p50": round(percentile(latencies, 50), 2),
         "answer_ms_p95": round(percentile(latencies, 95), 2),
@@ -51,9 +52,14 @@ def squad(system: System, questions: list[SquadQuestion], corpus: Path) -> dict[
 
 
 def abstention(system: System, claims: list[Claim]) -> dict[str, Any]:
-    """Out-of-corpus questions (SciFact claims asked of the SQuAD corpus): share abstained."""
-    abstained = sum(system.answer(as_question(c.claim)).abstained for c in claims)
-    return {"questions": len(claims), "abstained_rate": _rate(abstained, len(claims))}
+    """SciFact claims, phrased as questions, asked of the SQuAD corpus: the share abstained."""
+    return abstained(system, [as_question(c.claim) for c in claims])
+
+
+def abstained(system: System, questions: list[str]) -> dict[str, Any]:
+    """Questions the documents cannot answer: the share abstained on (the rest are confident wrong quotes)."""
+    count = sum(system.answer(q).abstained for q in questions)
+    return {"questions": len(questions), "abstained_rate": _rate(count, len(questions))}
 
 
 def scifact(system: System, claims: list[Claim]) -> dict[str, Any]:

@@ -15,10 +15,18 @@ from pathlib import Path
 from typing import Any
 
 from bench import evaluate
-from bench.datasets import SquadQuestion, sample, write_scifact, write_squad
+from bench.datasets import (
+    SquadQuestion,
+    sample,
+    scorer_seen,
+    squad2_unanswerable,
+    write_scifact,
+    write_squad,
+)
 from bench.machine import describe
 from bench.report import write_chart, write_markdown
 from bench.systems import Citebot, IngestStats, System, Textbook
+from retrieval.answer_scorer import MODELS, SPEC_FILE
 from retrieval.engine import Engine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,9 +69,11 @@ def log(message: str) -> None:
 
 
 def with_ablations(engine: Engine) -> list[Citebot]:
-    """citebot, then its retriever with one signal only (no sentence-coverage rerank: that is lexical too)."""
+    """citebot, citebot without its learned scorer, then its retriever with one signal only (no
+    sentence-coverage rerank: that is lexical too)."""
     return [
         Citebot(engine),
+        Citebot(engine, "citebot hand-set", scorer=False),
         Citebot(engine, "bm25 only", dense=0.0, coverage_weight=0.0),
         Citebot(engine, "dense only", lexical=0.0, coverage_weight=0.0),
     ]
@@ -78,13 +88,33 @@ def keep_only(folder: Path, questions: list[SquadQuestion], articles: int) -> li
     return [q for q in questions if q.source in kept]
 
 
-def run(quick: bool, squad_file: Path, scifact_dir: Path, work: Path) -> dict[str, Any]:
+def out_of_corpus_store(work: Path, unseen: set[str]) -> Engine:
+    """A store of the SQuAD articles without the unseen ones, whose questions it then cannot answer."""
+    folder = work / "squad-without-test"
+    folder.mkdir()
+    for path in (work / "squad").glob("*.txt"):
+        if path.name not in unseen:
+            (folder / path.name).write_bytes(path.read_bytes())
+    engine, _ = Citebot.build(work / "store-without-test", folder)
+    return engine
+
+
+def run(quick: bool, squad_file: Path, squad2_file: Path, scifact_dir: Path, work: Path) -> dict[str, Any]:
     """Every measurement; returns the results."""
     results: dict[str, Any] = {"systems": {}, "quick": quick}
     squad = write_squad(squad_file, work / "squad")
     if quick:
         squad = keep_only(work / "squad", squad, QUICK_ARTICLES)
-    questions = sample(squad, 500 if quick else None)
+    # Quality is measured on the articles the answer scorer was neither trained nor calibrated on; the others
+    # stay in the store as distractors.
+    seen = scorer_seen(MODELS / SPEC_FILE)
+    unseen = {q.source for q in squad} - seen
+    questions = sample([q for q in squad if q.source in unseen], 500 if quick else None)
+    unanswerable = sample(
+        [text for source, text in squad2_unanswerable(squad2_file) if source in unseen],
+        200 if quick else None,
+    )
+    results["test_articles"], results["seen_articles"] = len(unseen), len({q.source for q in squad} & seen)
     claims, _ = write_scifact(scifact_dir, work / "scifact")
     abstain_claims = sample(claims, 200 if quick else None)
     log(f"SQuAD: {len(questions)} questions; ingesting")
@@ -102,6 +132,15 @@ def run(quick: bool, squad_file: Path, scifact_dir: Path, work: Path) -> dict[st
         systems[system.name]["squad"] = evaluate.squad(system, questions, work / "squad")
         log(f"abstention: {system.name}")
         systems[system.name]["abstention"] = evaluate.abstention(system, abstain_claims)
+        if system is not textbook:
+            log(f"SQuAD 2.0 unanswerable: {system.name}")
+            systems[system.name]["unanswerable"] = evaluate.abstained(system, unanswerable)
+    log("out of corpus: a store without the test articles")
+    without = out_of_corpus_store(work, unseen)
+    without.embedder.recent_size = 50_000
+    for system in with_ablations(without):
+        log(f"out of corpus: {system.name}")
+        systems[system.name]["out_of_corpus"] = evaluate.abstained(system, [q.question for q in questions])
     question = questions[0].question
     systems["citebot"]["cold"] = cold_start(
         [str(Path(sys.executable).parent / "citebot"), "ask", question, "--store", str(work / "store-squad")]
@@ -137,6 +176,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a small sample (QUICK_* above)")
     parser.add_argument("--squad", type=Path, default=DATA / "squad" / "dev-v1.1.even-articles.json")
+    parser.add_argument("--squad2", type=Path, default=DATA / "squad2" / "dev-v2.0.even-articles.json")
     parser.add_argument("--scifact", type=Path, default=DATA / "scifact")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--markdown", type=Path, default=ROOT / "BENCHMARKS.md")
@@ -144,7 +184,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="citebot-bench-"))
     began = time.perf_counter()
     try:
-        results = run(args.quick, args.squad, args.scifact, work)
+        results = run(args.quick, args.squad, args.squad2, args.scifact, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     results["seconds"] = round(time.perf_counter() - began)

@@ -67,7 +67,13 @@ class Citebot:
     """citebot through the chain users get; weights select the hybrid retriever or an ablation."""
 
     def __init__(
-        self, engine: Engine, name: str = "citebot", dense: float = 1.0, lexical: float = 0.7, **options: Any
+        self,
+        engine: Engine,
+        name: str = "citebot",
+        dense: float = 1.0,
+        lexical: float = 0.7,
+        scorer: bool = True,
+        **options: Any,
     ) -> None:
         self.name = name
         self.engine = engine
@@ -81,7 +87,10 @@ class Citebot:
             **options,
         )
         answerer = ExtractiveAnswerer(
-            engine.corpus.lexical.idf, engine.embedder.embed_query, engine.config.answer
+            engine.corpus.lexical.idf,
+            engine.embedder.embed_query,
+            engine.config.answer,
+            engine.scorer if scorer else None,
         )
         self.chain = build_chain(self.retriever, answerer)
 

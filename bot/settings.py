@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from retrieval.answer_scorer import MODELS
 from retrieval.embedding import DEFAULT_INGEST_THREADS, DEFAULT_THREADS
 from retrieval.engine import PROMPTS, EngineConfig
 from retrieval.llm import LLMConfig
@@ -50,6 +51,9 @@ class Settings(BaseSettings):
     scorer: Literal["on", "off"] = Field(
         "on",
         description="on: the learned answer scorer ranks sentences and decides abstention; off: hand-set.",
+    )
+    scorer_folder: Path = Field(
+        MODELS, description="Folder of the answer scorer's files (default: the ones citebot ships)."
     )
     llm: Literal["none", "openai", "ollama"] = Field(
         "none", description="none: extractive answers; openai: any OpenAI-compatible endpoint; ollama."
@@ -95,6 +99,7 @@ class Settings(BaseSettings):
             threads=self.threads,
             ingest_threads=self.ingest_threads,
             scorer=self.scorer == "on",
+            scorer_folder=self.scorer_folder,
             llm=self.llm_config(),
             prompts=self.prompts,
         )

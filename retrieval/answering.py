@@ -180,7 +180,8 @@ class ExtractiveAnswerer:
         fresh = [s for s in everything if not s.candidate.repeated]
         confidence: float | None = None
         if self.scorer and fresh:
-            fresh = self._rescored(question, fresh, hits)
+            # A follow-up ("and in 2019?") is read with the question it follows, as it was retrieved.
+            fresh = self._rescored(query or question, fresh, hits)
             confidence = round(fresh[0].score, 4)
             passages = self._lifted(passages, fresh)
             abstains = fresh[0].score < self.scorer.threshold

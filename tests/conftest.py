@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import shutil
@@ -12,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from retrieval.embedding import Embedder
+from retrieval.answer_scorer import MODELS, AnswerScorer
+from retrieval.embedding import Embedder, resolve_model_path
 from retrieval.engine import Engine, EngineConfig
 from retrieval.store import StoreLocation
 
@@ -96,10 +98,18 @@ def corpus(tmp_path: Path) -> Path:
     return folder
 
 
+@functools.cache
+def shared_scorer() -> AnswerScorer:
+    """The shipped answer scorer, loaded once for the whole run."""
+    return AnswerScorer(MODELS, resolve_model_path(""))
+
+
 def make_engine(store: Path, embedder: Embedder, chroma_url: str | None = None, **config: Any) -> Engine:
-    """An engine on a store folder, sharing the session's model."""
+    """An engine on a store folder, sharing the session's model and answer scorer."""
     engine = Engine(EngineConfig(StoreLocation(store, chroma_url), device="cpu", **config))
     engine.embedder = embedder
+    if engine.config.scorer and engine.config.scorer_folder == MODELS:
+        engine._scorer = shared_scorer()
     return engine
 
 

@@ -37,3 +37,12 @@ def run_script(
         preexec_fn=preexec_fn,
         check=False,
     )
+
+
+def one_error(stderr: str | bytes, stdout: str | bytes) -> str:
+    """The message of the one `Error:` line stderr must be; nothing else there, no traceback anywhere."""
+    err = stderr.decode("utf-8") if isinstance(stderr, bytes) else stderr
+    out = stdout.decode("utf-8") if isinstance(stdout, bytes) else stdout
+    assert "Traceback" not in err + out
+    assert err.startswith("Error: ") and err.endswith("\n") and err.count("\n") == 1, err
+    return err.removeprefix("Error: ").removesuffix("\n")

@@ -19,6 +19,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from bot.cli import cli
+from tests.console import one_error
 
 SCRIPT = Path(sys.executable).parent / "citebot"
 OFFER = (
@@ -48,15 +49,6 @@ def script(tmp_path: Path, *args: str | bytes | Path, **env: str) -> subprocess.
     environ.update(env)
     argv = [os.fsencode(SCRIPT), *(a if isinstance(a, bytes) else os.fsencode(str(a)) for a in args)]
     return subprocess.run(argv, env=environ, cwd=tmp_path, capture_output=True, timeout=180, check=False)
-
-
-def one_error(stderr: str | bytes, stdout: str | bytes) -> str:
-    """The message of the one `Error:` line stderr must be; nothing else there, no traceback anywhere."""
-    err = stderr.decode("utf-8") if isinstance(stderr, bytes) else stderr
-    out = stdout.decode("utf-8") if isinstance(stdout, bytes) else stdout
-    assert "Traceback" not in err + out
-    assert err.startswith("Error: ") and err.endswith("\n") and err.count("\n") == 1, err
-    return err.removeprefix("Error: ").removesuffix("\n")
 
 
 def no_constants(name: str) -> Any:

@@ -90,7 +90,7 @@ def figures(
         else:
             out[f"{kind}_abstained"] = round(1 - answered[kind] / n, 4)
     out["objective"] = round(
-        OBJECTIVE["answerable"] * out["answer_sentence_accuracy"]
+        OBJECTIVE["answerable"] * out.get("answer_sentence_accuracy", 0.0)
         + sum(OBJECTIVE[k] * out[f"{k}_abstained"] for k in total if k != "answerable"),
         4,
     )
@@ -100,7 +100,7 @@ def figures(
 def choose_threshold(best: dict[Question, tuple[float, bool]], total: dict[str, int]) -> float:
     """The threshold that maximises OBJECTIVE (the lowest of equal ones)."""
     values = sorted({v for v, _ in best.values()})
-    candidates = [values[0] - 1e-6, *[(a + b) / 2 for a, b in itertools.pairwise(values)]]
+    candidates = [values[0] - 1e-6, *[(a + b) / 2 for a, b in itertools.pairwise(values)], values[-1] + 1e-6]
     if len(candidates) > 400:
         candidates = list(np.quantile(candidates, np.linspace(0, 1, 400)))
     return max(candidates, key=lambda t: (figures(best, t, total)["objective"], -t))

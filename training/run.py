@@ -31,20 +31,27 @@ def main() -> None:
         "--limit", type=int, default=None, help="only about this many questions (a smoke run)"
     )
     parser.add_argument("--reuse-examples", action="store_true", help="keep WORK/examples.jsonl if it exists")
+    parser.add_argument(
+        "--calibrate-only", action="store_true", help="keep the examples and the trained weights; fit again"
+    )
     args = parser.parse_args()
     began = time.perf_counter()
     args.work.mkdir(parents=True, exist_ok=True)
     base = resolve_model_path("")
     examples = args.work / "examples.jsonl"
     split_file = args.work / "split.json"
-    if args.reuse_examples and examples.is_file() and split_file.is_file():
+    if (args.reuse_examples or args.calibrate_only) and examples.is_file() and split_file.is_file():
         made = json.loads(split_file.read_text(encoding="utf-8"))
     else:
         made = make_examples(args.data, args.work, examples, args.pool, args.seed, args.limit)
         split_file.write_text(json.dumps(made, indent=1), encoding="utf-8")
     print(json.dumps({k: v for k, v in made.items() if k != "parts"}, indent=1), flush=True)
     weights = args.out / WEIGHTS_FILE
-    trained = train(examples, base, weights, args.layers, args.epochs, args.seed)
+    spec_file = args.out / SPEC_FILE
+    if args.calibrate_only:
+        trained = json.loads(spec_file.read_text(encoding="utf-8"))["training"]
+    else:
+        trained = train(examples, base, weights, args.layers, args.epochs, args.seed)
     print(f"trained: {trained}", flush=True)
     totals: dict[str, dict[str, int]] = {}
     for key, n in made["questions"].items():
@@ -73,7 +80,7 @@ def main() -> None:
         "report": fitted["report"],
         "seconds": round(time.perf_counter() - began),
     }
-    (args.out / SPEC_FILE).write_text(json.dumps(spec, indent=1) + "\n", encoding="utf-8")
+    spec_file.write_text(json.dumps(spec, indent=1) + "\n", encoding="utf-8")
     write_card(spec, args.out / "answer-scorer.md")
     print(json.dumps(fitted["report"], indent=1))
     print(f"wrote {weights}, {args.out / SPEC_FILE} and the model card in {spec['seconds']} s")

@@ -1,0 +1,155 @@
+"""The learned answer scorer: the shipped network reads, ranks and abstains; its files fail loudly.
+
+Bad input tried: a scorer folder that is empty, weights whose bytes changed (sha256 mismatch), a spec that
+is not JSON, a spec naming fusion features citebot does not know, an unknown CITEBOT_SCORER value.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from bot.render import answer_text
+from bot.slack.blocks import answer_blocks
+from retrieval.answer_scorer import MODELS, SPEC_FILE, WEIGHTS_FILE, AnswerScorer
+from retrieval.embedding import Embedder, resolve_model_path
+from retrieval.errors import ModelError
+from retrieval.scorer_model import Pair
+from retrieval.types import Answer, Citation
+from tests.conftest import make_engine, shared_scorer
+from tests.console import one_error, run_script
+
+QUESTION = "Who is the release manager?"
+
+
+def test_the_network_prefers_the_sentence_that_answers() -> None:
+    scorer = shared_scorer()
+    pairs = [
+        Pair(QUESTION, "The release manager is Priya Raman.", "release: Release 2.4 ships on 14 March."),
+        Pair(QUESTION, "Decaf beans are kept in the left cupboard.", "coffee"),
+        Pair(
+            QUESTION, "The office coffee machine is descaled every Friday by the facilities team.", "coffee"
+        ),
+    ]
+    with torch.inference_mode():
+        logits = scorer.net(*scorer.encoder.encode(pairs)).tolist()
+    assert logits[0] > max(logits[1:]) + 1.0, logits
+
+
+def test_padding_does_not_change_a_rows_logit() -> None:
+    """A short row scored alone and beside a long one (padded, masked) gets the same logit."""
+    scorer = shared_scorer()
+    short = Pair("Who?", "Priya.", "x")
+    long = Pair(
+        "When does release 2.4 ship, and who manages it?", "Release 2.4 ships on 14 March. " * 4, "notes"
+    )
+    with torch.inference_mode():
+        alone = scorer.net(*scorer.encoder.encode([short]))[0]
+        beside = scorer.net(*scorer.encoder.encode([short, long]))[0]
+    assert abs(float(alone) - float(beside)) < 1e-4
+
+
+def test_answers_carry_a_calibrated_confidence(corpus: Path, tmp_path: Path, embedder: Embedder) -> None:
+    engine = make_engine(tmp_path / "store", embedder)
+    engine.ingest([corpus])
+    answered = engine.ask(QUESTION)
+    assert not answered.abstained and "Priya Raman" in answered.citations[0].quote
+    assert answered.confidence is not None and engine.scorer is not None
+    assert engine.scorer.threshold <= answered.confidence <= 1
+    assert answered.low_confidence == (answered.confidence < 0.5)
+    # Nothing in the corpus says this: the scorer's probability stays under its threshold.
+    unknown = engine.ask("Which river flows through the capital of Hungary?")
+    assert unknown.abstained and unknown.confidence is not None
+    assert unknown.confidence < engine.scorer.threshold
+    off = make_engine(tmp_path / "store", embedder, scorer=False).ask(QUESTION)
+    assert off.confidence is None and not off.low_confidence
+
+
+def test_ask_json_has_confidence_and_the_setting_switches_it_off(corpus: Path, tmp_path: Path) -> None:
+    ingested = run_script(tmp_path, "ingest", corpus, "--store", tmp_path / "s")
+    assert ingested.returncode == 0, ingested.stderr
+    on = json.loads(run_script(tmp_path, "ask", QUESTION, "--json", "--store", tmp_path / "s").stdout)
+    assert 0 <= on["confidence"] <= 1 and on["low_confidence"] in (True, False)
+    off = run_script(tmp_path, "ask", QUESTION, "--json", "--store", tmp_path / "s", CITEBOT_SCORER="off")
+    assert json.loads(off.stdout)["confidence"] is None
+    bad = run_script(tmp_path, "ask", QUESTION, "--store", tmp_path / "s", CITEBOT_SCORER="maybe")
+    assert bad.returncode == 2 and "CITEBOT_SCORER" in one_error(bad.stderr, bad.stdout)
+
+
+def _broken_folder(tmp_path: Path, how: str) -> Path:
+    folder = tmp_path / f"scorer-{how}"
+    shutil.copytree(MODELS, folder)
+    if how == "empty":
+        shutil.rmtree(folder)
+        folder.mkdir()
+    elif how == "corrupt":
+        weights = folder / WEIGHTS_FILE
+        data = bytearray(weights.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        weights.write_bytes(bytes(data))
+    elif how == "not-json":
+        (folder / SPEC_FILE).write_text("{ not json", encoding="utf-8")
+    elif how == "unknown-feature":
+        spec = json.loads((folder / SPEC_FILE).read_text(encoding="utf-8"))
+        spec["fusion"]["features"][0] = "astrology"
+        (folder / SPEC_FILE).write_text(json.dumps(spec), encoding="utf-8")
+    elif how == "no-weights":
+        (folder / WEIGHTS_FILE).unlink()
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("how", "says"),
+    [
+        ("empty", SPEC_FILE),
+        ("no-weights", f"{WEIGHTS_FILE} is missing"),
+        ("corrupt", "is corrupt"),
+        ("not-json", "missing or unreadable"),
+        ("unknown-feature", "unknown fusion features"),
+    ],
+)
+def test_a_broken_scorer_file_is_a_clear_error(tmp_path: Path, how: str, says: str) -> None:
+    folder = _broken_folder(tmp_path, how)
+    with pytest.raises(ModelError, match="make train-scorer") as raised:
+        AnswerScorer(folder, resolve_model_path(""))
+    assert says in str(raised.value)
+
+
+def test_the_door_names_the_file_and_the_make_target(corpus: Path, tmp_path: Path) -> None:
+    folder = _broken_folder(tmp_path, "corrupt")
+    ingested = run_script(
+        tmp_path, "ingest", corpus, "--store", tmp_path / "s", CITEBOT_SCORER_FOLDER=str(folder)
+    )
+    assert ingested.returncode == 0, ingested.stderr  # ingest needs no scorer
+    asked = run_script(
+        tmp_path, "ask", QUESTION, "--store", tmp_path / "s", CITEBOT_SCORER_FOLDER=str(folder)
+    )
+    message = one_error(asked.stderr, asked.stdout)
+    assert asked.returncode == 1
+    assert str(folder / WEIGHTS_FILE) in message and "make train-scorer" in message
+
+
+def _answer(confidence: float, low: bool) -> Answer:
+    citation = Citation(
+        n=1, id="a.txt#0-5", source="a.txt", path="/x/a.txt", start=0, end=5, quote="Hello", score=0.4, line=1
+    )
+    return Answer(
+        question="q",
+        answer="Hello [1]",
+        abstained=False,
+        citations=[citation],
+        confidence=confidence,
+        low_confidence=low,
+    )
+
+
+def test_low_confidence_answers_are_shown_as_such() -> None:
+    low, sure = _answer(0.42, True), _answer(0.91, False)
+    assert "Low confidence (42%)" in answer_text(low) and "Low confidence" not in answer_text(sure)
+    shown = json.dumps(answer_blocks(low, "id1"))
+    assert "Low confidence (42%)" in shown and ":warning:" in shown
+    assert "Low confidence" not in json.dumps(answer_blocks(sure, "id2"))

@@ -1,0 +1,82 @@
+"""`make train-scorer`'s parts: the split by article, the fits, and one short real training run.
+
+Bad input tried: titles given twice and in another order (the split must not change), a threshold search
+over pools where every question is unanswerable.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from retrieval.answer_scorer import load_network
+from retrieval.embedding import resolve_model_path
+from retrieval.scorer_model import trained_names
+from training.calibrate import best_by_question, choose_threshold, figures, fit_logistic
+from training.split import split_articles
+from training.train import train
+
+TITLES = [f"article-{n}.txt" for n in range(24)]
+WITH_SQUAD2 = set(TITLES[:18])
+
+
+def test_the_split_is_by_article_and_stable() -> None:
+    parts = split_articles(TITLES, WITH_SQUAD2, seed=13)
+    assert set(parts) == set(TITLES) and set(parts.values()) == {"train", "calibration", "test"}
+    assert split_articles(list(reversed(TITLES)) + TITLES[:3], WITH_SQUAD2, seed=13) == parts
+    # Each part holds articles with unanswerable questions, so each can measure abstention.
+    assert {parts[t] for t in WITH_SQUAD2} == {"train", "calibration", "test"}
+    assert split_articles(TITLES, WITH_SQUAD2, seed=14) != parts
+
+
+def test_logistic_fit_finds_the_signal() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 2))
+    y = (x[:, 0] * 3 + rng.normal(scale=0.5, size=400) > 0).astype(float)
+    coef, _ = fit_logistic(x, y)
+    assert coef[0] > 2 and abs(coef[1]) < 0.5
+
+
+def _row(kind: str, qid: str, correct: bool) -> dict[str, object]:
+    return {"kind": kind, "qid": qid, "correct": correct}
+
+
+def test_the_threshold_trades_answers_for_abstentions() -> None:
+    rows = [_row("answerable", "a1", True), _row("answerable", "a2", True), _row("unanswerable", "u1", False)]
+    rows += [_row("out_of_corpus", "o1", False)]
+    best = best_by_question(rows, np.array([0.9, 0.6, 0.3, 0.2]))
+    totals = {"answerable": 2, "unanswerable": 1, "out_of_corpus": 1}
+    threshold = choose_threshold(best, totals)
+    assert 0.3 < threshold <= 0.6
+    assert figures(best, threshold, totals) == {
+        "answer_sentence_accuracy": 1.0,
+        "answered_rate": 1.0,
+        "right_when_answered": 1.0,
+        "unanswerable_abstained": 1.0,
+        "out_of_corpus_abstained": 1.0,
+        "objective": 1.0,
+    }
+    nothing = best_by_question([_row("unanswerable", "u1", False)], np.array([0.5]))
+    assert choose_threshold(nothing, {"unanswerable": 1}) > 0.5  # abstaining is all there is to gain
+
+
+def test_a_short_training_run_writes_weights_the_scorer_loads(tmp_path: Path) -> None:
+    examples = tmp_path / "examples.jsonl"
+    rows = [
+        {
+            "part": "train",
+            "question": "Who manages release 2.4?",
+            "sentence": s,
+            "context": "notes",
+            "label": y,
+        }
+        for s, y in [("The release manager is Priya Raman.", 1), ("Decaf is in the left cupboard.", 0)] * 4
+    ]
+    examples.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    weights = tmp_path / "scorer.safetensors"
+    done = train(examples, resolve_model_path(""), weights, layers=1, epochs=1.0, seed=1, progress=False)
+    assert done["pairs"] == 8 and done["steps"] == 1
+    net, _ = load_network(weights, resolve_model_path(""))
+    assert net.layers == 1 and sorted(net.names) == sorted(trained_names(1))
