@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     scorer_folder: Path = Field(
         MODELS, description="Folder of the answer scorer's files (default: the ones citebot ships)."
     )
+    min_confidence: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Abstain under this confidence (default: the threshold fitted with the scorer).",
+    )
     llm: Literal["none", "openai", "ollama"] = Field(
         "none", description="none: extractive answers; openai: any OpenAI-compatible endpoint; ollama."
     )
@@ -100,6 +106,7 @@ class Settings(BaseSettings):
             ingest_threads=self.ingest_threads,
             scorer=self.scorer == "on",
             scorer_folder=self.scorer_folder,
+            min_confidence=self.min_confidence,
             llm=self.llm_config(),
             prompts=self.prompts,
         )

@@ -46,8 +46,8 @@ class AnswerSettings:
     # Question words side by side in a sentence (within two words) say more than the same words far apart.
     proximity_weight: float = 0.15
     # With the learned scorer: the passages whose sentences it reads, and how many of their sentences (the
-    # best by the hand-set score) it rescores. On SQuAD training articles, 8 of 5 passages held a sentence
-    # with the answer for 0.95 of the questions whose answer was retrieved at all (training/make_examples).
+    # best by the hand-set score) it rescores. The best 8 of 5 passages held a right sentence for 0.95 of
+    # the SQuAD training articles' answerable questions (models/answer-scorer.json, answer_in_pool).
     scorer_passages: int = 5
     scorer_pool: int = 8
 

@@ -50,6 +50,8 @@ class EngineConfig:
     # The learned answer scorer (models/): on by default; off answers by the hand-set score alone.
     scorer: bool = True
     scorer_folder: Path = MODELS
+    # Abstain under this probability instead of the threshold fitted with the scorer (None: the fitted one).
+    min_confidence: float | None = None
     llm: LLMConfig | None = None
     prompts: Path = PROMPTS
 
@@ -123,6 +125,8 @@ class Engine:
         if self.config.scorer and self._scorer is None:
             # Its embeddings and tokenizer are the packaged MiniLM's, whatever model embeds the passages.
             self._scorer = AnswerScorer(self.config.scorer_folder, resolve_model_path(""))
+            if self.config.min_confidence is not None:
+                self._scorer.threshold = self.config.min_confidence
         return self._scorer
 
     def chain(self) -> Runnable[Any, Answer]:
