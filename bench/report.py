@@ -27,7 +27,7 @@ ROWS = [
     ("cold start to first answer (s)", "cold", "cold_start_s"),
     ("peak RSS of that process (MB)", "cold", "peak_rss_mb"),
 ]
-ORDER = ["citebot", "citebot hand-set", "bm25 only", "dense only", "textbook"]
+ORDER = ["citebot", "citebot + scorer", "bm25 only", "dense only", "textbook"]
 
 
 def _value(results: dict[str, Any], system: str, group: str, key: str) -> Any:
@@ -65,10 +65,11 @@ def write_markdown(results: dict[str, Any], path: Path, chart: str) -> None:
             "",
             table(results),
             "",
-            "`citebot hand-set` is citebot with the learned answer scorer off (CITEBOT_SCORER=off). The "
-            "ablations (BM25 only, dense only) keep the scorer, run after citebot on the same index and "
+            "`citebot + scorer` is citebot with the learned answer scorer on (CITEBOT_SCORER=on; off by "
+            "default). The ablations (BM25 only, dense only) run after citebot on the same index and "
             "reuse its question vectors, so their latency leaves out embedding the question. The textbook "
-            "pipeline never abstains, so the two abstention rows beside it are not run (-). Ratios are "
+            "pipeline never abstains, so the two abstention rows beside it are not run (-); nor are the "
+            "abstention rows for the ablations, whose answerer is citebot's. Ratios are "
             "citebot's figure divided by the textbook pipeline's.",
             "",
             f"![quality against latency]({chart})",

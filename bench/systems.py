@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bench.metrics import first_sentence
+from retrieval.answer_scorer import MODELS, AnswerScorer
 from retrieval.answering import ExtractiveAnswerer
 from retrieval.chain import build_chain
 from retrieval.embedding import resolve_model_path
@@ -72,7 +74,7 @@ class Citebot:
         name: str = "citebot",
         dense: float = 1.0,
         lexical: float = 0.7,
-        scorer: bool = True,
+        scorer: bool = False,
         **options: Any,
     ) -> None:
         self.name = name
@@ -90,7 +92,7 @@ class Citebot:
             engine.corpus.lexical.idf,
             engine.embedder.embed_query,
             engine.config.answer,
-            engine.scorer if scorer else None,
+            shipped_scorer() if scorer else None,
         )
         self.chain = build_chain(self.retriever, answerer)
 
@@ -116,6 +118,12 @@ class Citebot:
     def rank_documents(self, question: str, k: int) -> list[str]:
         """Documents in the order their best chunk ranks."""
         return _unique_sources([h.chunk.source for h in self.retriever.search(question, k)])[:k]
+
+
+@functools.cache
+def shipped_scorer() -> AnswerScorer:
+    """The answer scorer citebot ships, loaded once for every system that uses it."""
+    return AnswerScorer(MODELS, resolve_model_path(""))
 
 
 @contextmanager

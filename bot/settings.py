@@ -49,7 +49,7 @@ class Settings(BaseSettings):
         50, gt=0, le=100_000, description="Larger files are skipped with a reason (megabytes)."
     )
     scorer: Literal["on", "off"] = Field(
-        "on",
+        "off",
         description="on: the learned answer scorer ranks sentences and decides abstention; off: hand-set.",
     )
     scorer_folder: Path = Field(

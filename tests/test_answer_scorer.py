@@ -54,7 +54,7 @@ def test_padding_does_not_change_a_rows_logit() -> None:
 
 
 def test_answers_carry_a_calibrated_confidence(corpus: Path, tmp_path: Path, embedder: Embedder) -> None:
-    engine = make_engine(tmp_path / "store", embedder)
+    engine = make_engine(tmp_path / "store", embedder, scorer=True)
     engine.ingest([corpus])
     answered = engine.ask(QUESTION)
     assert not answered.abstained and "Priya Raman" in answered.citations[0].quote
@@ -65,16 +65,17 @@ def test_answers_carry_a_calibrated_confidence(corpus: Path, tmp_path: Path, emb
     unknown = engine.ask("Which river flows through the capital of Hungary?")
     assert unknown.abstained and unknown.confidence is not None
     assert unknown.confidence < engine.scorer.threshold
-    off = make_engine(tmp_path / "store", embedder, scorer=False).ask(QUESTION)
+    off = make_engine(tmp_path / "store", embedder).ask(QUESTION)  # the scorer is off by default
     assert off.confidence is None and not off.low_confidence
 
 
-def test_ask_json_has_confidence_and_the_setting_switches_it_off(corpus: Path, tmp_path: Path) -> None:
+def test_ask_json_has_confidence_when_the_scorer_is_on(corpus: Path, tmp_path: Path) -> None:
     ingested = run_script(tmp_path, "ingest", corpus, "--store", tmp_path / "s")
     assert ingested.returncode == 0, ingested.stderr
-    on = json.loads(run_script(tmp_path, "ask", QUESTION, "--json", "--store", tmp_path / "s").stdout)
+    asked = run_script(tmp_path, "ask", QUESTION, "--json", "--store", tmp_path / "s", CITEBOT_SCORER="on")
+    on = json.loads(asked.stdout)
     assert 0 <= on["confidence"] <= 1 and on["low_confidence"] in (True, False)
-    off = run_script(tmp_path, "ask", QUESTION, "--json", "--store", tmp_path / "s", CITEBOT_SCORER="off")
+    off = run_script(tmp_path, "ask", QUESTION, "--json", "--store", tmp_path / "s")
     assert json.loads(off.stdout)["confidence"] is None
     bad = run_script(tmp_path, "ask", QUESTION, "--store", tmp_path / "s", CITEBOT_SCORER="maybe")
     assert bad.returncode == 2 and "CITEBOT_SCORER" in one_error(bad.stderr, bad.stdout)
@@ -121,13 +122,10 @@ def test_a_broken_scorer_file_is_a_clear_error(tmp_path: Path, how: str, says: s
 
 def test_the_door_names_the_file_and_the_make_target(corpus: Path, tmp_path: Path) -> None:
     folder = _broken_folder(tmp_path, "corrupt")
-    ingested = run_script(
-        tmp_path, "ingest", corpus, "--store", tmp_path / "s", CITEBOT_SCORER_FOLDER=str(folder)
-    )
+    scorer = {"CITEBOT_SCORER": "on", "CITEBOT_SCORER_FOLDER": str(folder)}
+    ingested = run_script(tmp_path, "ingest", corpus, "--store", tmp_path / "s", **scorer)
     assert ingested.returncode == 0, ingested.stderr  # ingest needs no scorer
-    asked = run_script(
-        tmp_path, "ask", QUESTION, "--store", tmp_path / "s", CITEBOT_SCORER_FOLDER=str(folder)
-    )
+    asked = run_script(tmp_path, "ask", QUESTION, "--store", tmp_path / "s", **scorer)
     message = one_error(asked.stderr, asked.stdout)
     assert asked.returncode == 1
     assert str(folder / WEIGHTS_FILE) in message and "make train-scorer" in message

@@ -67,6 +67,8 @@ def test_a_short_training_run_writes_weights_the_scorer_loads(tmp_path: Path) ->
     rows = [
         {
             "part": "train",
+            "kind": "answerable",
+            "order": 0,
             "question": "Who manages release 2.4?",
             "sentence": s,
             "context": "notes",

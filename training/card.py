@@ -19,7 +19,11 @@ def _table(report: dict[str, Any]) -> list[str]:
         ("network alone, never abstaining", report["scorer"]["test_never_abstaining"]),
         ("fused, never abstaining", report["fused"]["test_never_abstaining"]),
         (f"network alone, threshold {report['scorer']['threshold']['value']}", report["scorer"]["test"]),
-        (f"fused, threshold {report['fused']['threshold']['value']}", report["fused"]["test"]),
+        (f"fused, threshold {report['fused']['threshold']['value']} (shipped)", report["fused"]["test"]),
+        (
+            f"fused, threshold {report['fused']['threshold']['balanced']} (best balanced objective)",
+            report["fused"]["test_balanced"],
+        ),
     ]
     for name, f in rows:
         lines.append(
@@ -52,7 +56,9 @@ def write_card(spec: dict[str, Any], path: Path) -> None:
         "(32 / 64 / 24 tokens at most).",
         f"- Its logit is fused with citebot's hand-set signals by logistic regression ({spec['chosen']} was chosen",
         "  on the calibration articles); the fused probability is `confidence` in `ask --json`. An answer whose",
-        f"  best sentence scores under {spec['threshold']} (chosen on the calibration articles) is an abstention.",
+        f"  best sentence scores under {spec['threshold']} is an abstention: the highest threshold that lost at most",
+        "  5 points of answer-sentence accuracy on the calibration articles (`CITEBOT_MIN_CONFIDENCE` sets",
+        "  another). The threshold that maximised the balanced objective there abstains far more (table below).",
         f"- Weights: `answer-scorer.safetensors`, sha256 `{spec['weights_sha256']}`.",
         f"- Base model file sha256 `{spec['base_sha256']}`.",
         "",
