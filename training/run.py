@@ -79,6 +79,9 @@ def main() -> None:
         "training": trained,
         "report": fitted["report"],
         "seconds": round(time.perf_counter() - began),
+        "run": "calibrate-only"
+        if args.calibrate_only
+        else ("reuse-examples" if args.reuse_examples else "full"),
     }
     spec_file.write_text(json.dumps(spec, indent=1) + "\n", encoding="utf-8")
     write_card(spec, args.out / "answer-scorer.md")
