@@ -32,7 +32,7 @@ class Claim:
     relevant: frozenset[str] = field(default_factory=frozenset)
 
 
-def _file_name(title: str) -> str:
+def article_file(title: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", title)[:80] + ".txt"
 
 
@@ -41,7 +41,7 @@ def write_squad(path: Path, out: Path) -> list[SquadQuestion]:
     out.mkdir(parents=True, exist_ok=True)
     questions: list[SquadQuestion] = []
     for article in json.loads(path.read_text(encoding="utf-8"))["data"]:
-        name = _file_name(article["title"])
+        name = article_file(article["title"])
         parts: list[str] = []
         offset = 0
         for paragraph in article["paragraphs"]:
@@ -95,13 +95,13 @@ def sample(items: list[T], size: int | None, seed: int = 13) -> list[T]:
     return random.Random(seed).sample(items, size)
 
 
-def squad2_unanswerable(path: Path) -> list[tuple[str, str]]:
-    """SQuAD 2.0's unanswerable questions as (article file, question), in the file's order."""
+def squad2_unanswerable(path: Path) -> list[tuple[str, str, str]]:
+    """SQuAD 2.0's unanswerable questions as (id, article file, question), in the file's order."""
     found = []
     for article in json.loads(path.read_text(encoding="utf-8"))["data"]:
         for paragraph in article["paragraphs"]:
             found += [
-                (_file_name(article["title"]), qa["question"])
+                (qa["id"], article_file(article["title"]), qa["question"])
                 for qa in paragraph["qas"]
                 if qa.get("is_impossible")
             ]

@@ -111,7 +111,7 @@ def run(quick: bool, squad_file: Path, squad2_file: Path, scifact_dir: Path, wor
     unseen = {q.source for q in squad} - seen
     questions = sample([q for q in squad if q.source in unseen], 500 if quick else None)
     unanswerable = sample(
-        [text for source, text in squad2_unanswerable(squad2_file) if source in unseen],
+        [text for _, source, text in squad2_unanswerable(squad2_file) if source in unseen],
         200 if quick else None,
     )
     results["test_articles"], results["seen_articles"] = len(unseen), len({q.source for q in squad} & seen)

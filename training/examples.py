@@ -9,13 +9,12 @@ Three kinds of question, each asked through citebot's own retriever and candidat
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.datasets import SquadQuestion, write_squad
+from bench.datasets import SquadQuestion, squad2_unanswerable, write_squad
 from bench.metrics import contains_answer, covers
 from retrieval.answer_scorer import context_of
 from retrieval.answering import AnswerSettings, ExtractiveAnswerer
@@ -42,17 +41,9 @@ class Question:
 
 def squad_questions(v1: list[SquadQuestion], squad2: Path) -> list[Question]:
     """Answerable and out-of-corpus questions from SQuAD v1.1, unanswerable ones from SQuAD 2.0."""
-    from bench.datasets import _file_name
-
     found = [Question(q.id, q.question, q.source, "answerable", q.spans, q.answers) for q in v1]
     found += [Question(q.id, q.question, q.source, "out_of_corpus") for q in v1]
-    for article in json.loads(squad2.read_text(encoding="utf-8"))["data"]:
-        for paragraph in article["paragraphs"]:
-            for qa in paragraph["qas"]:
-                if qa.get("is_impossible"):
-                    found.append(
-                        Question(qa["id"], qa["question"], _file_name(article["title"]), "unanswerable")
-                    )
+    found += [Question(i, text, source, "unanswerable") for i, source, text in squad2_unanswerable(squad2)]
     return found
 
 

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench.datasets import _file_name
+from bench.datasets import article_file
 from retrieval.answering import AnswerSettings
 from training.examples import PoolMaker, build_stores, squad_questions
 from training.split import split_articles
@@ -21,8 +21,8 @@ def make_examples(
     """Build the store, split the articles, write the pools; returns the split and counts."""
     v1_file = data / "squad" / "dev-v1.1.even-articles.json"
     v2_file = data / "squad2" / "dev-v2.0.even-articles.json"
-    titles = [_file_name(a["title"]) for a in json.loads(v1_file.read_text(encoding="utf-8"))["data"]]
-    unanswerable = {_file_name(a["title"]) for a in json.loads(v2_file.read_text(encoding="utf-8"))["data"]}
+    titles = [article_file(a["title"]) for a in json.loads(v1_file.read_text(encoding="utf-8"))["data"]]
+    unanswerable = {article_file(a["title"]) for a in json.loads(v2_file.read_text(encoding="utf-8"))["data"]}
     parts = split_articles(titles, unanswerable, seed)
     stores, v1 = build_stores(data, work)
     settings = AnswerSettings()
