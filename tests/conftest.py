@@ -108,7 +108,11 @@ def make_engine(store: Path, embedder: Embedder, chroma_url: str | None = None, 
     """An engine on a store folder, sharing the session's model and answer scorer."""
     engine = Engine(EngineConfig(StoreLocation(store, chroma_url), device="cpu", **config))
     engine.embedder = embedder
-    if engine.config.scorer and engine.config.scorer_folder == MODELS:
+    if (
+        engine.config.scorer
+        and engine.config.scorer_folder == MODELS
+        and engine.config.min_confidence is None
+    ):
         engine._scorer = shared_scorer()
     return engine
 

@@ -1,7 +1,8 @@
 """The learned answer scorer: the shipped network reads, ranks and abstains; its files fail loudly.
 
 Bad input tried: a scorer folder that is empty, weights whose bytes changed (sha256 mismatch), a spec that
-is not JSON, a spec naming fusion features citebot does not know, an unknown CITEBOT_SCORER value.
+is not JSON, a spec naming fusion features citebot does not know, an unknown CITEBOT_SCORER value, a
+CITEBOT_MIN_CONFIDENCE outside 0-1.
 """
 
 from __future__ import annotations
@@ -79,6 +80,20 @@ def test_ask_json_has_confidence_when_the_scorer_is_on(corpus: Path, tmp_path: P
     assert json.loads(off.stdout)["confidence"] is None
     bad = run_script(tmp_path, "ask", QUESTION, "--store", tmp_path / "s", CITEBOT_SCORER="maybe")
     assert bad.returncode == 2 and "CITEBOT_SCORER" in one_error(bad.stderr, bad.stdout)
+    # A team that wants fewer wrong quotes raises the threshold; a value outside 0-1 is refused.
+    strict = run_script(
+        tmp_path,
+        "ask",
+        QUESTION,
+        "--json",
+        "--store",
+        tmp_path / "s",
+        CITEBOT_SCORER="on",
+        CITEBOT_MIN_CONFIDENCE="0.999",
+    )
+    assert json.loads(strict.stdout)["abstained"] is True
+    wrong = run_script(tmp_path, "ask", QUESTION, "--store", tmp_path / "s", CITEBOT_MIN_CONFIDENCE="1.5")
+    assert wrong.returncode == 2 and "CITEBOT_MIN_CONFIDENCE" in one_error(wrong.stderr, wrong.stdout)
 
 
 def _broken_folder(tmp_path: Path, how: str) -> Path:
