@@ -16,7 +16,9 @@ Weights = Mapping[str, torch.Tensor]
 
 def norm(x: torch.Tensor, w: Weights, name: str, eps: float) -> torch.Tensor:
     """Layer norm with the weights stored under name."""
-    return F.layer_norm(x, (x.shape[-1],), w[f"{name}.weight"], w[f"{name}.bias"], eps)
+    weight = w[f"{name}.weight"]
+    # The weight's size, not x's: the same number, but a constant when the graph is traced for ONNX.
+    return F.layer_norm(x, weight.shape, weight, w[f"{name}.bias"], eps)
 
 
 def linear(x: torch.Tensor, w: Weights, name: str) -> torch.Tensor:

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from langchain_core.embeddings import Embeddings
 
 from retrieval.errors import ModelError
+from retrieval.types import ModelIdentity
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 # Rows per forward pass. Measured on 2 cores: 8-16 short sentences run fastest; 64 or more are slower.
@@ -52,6 +53,36 @@ def resolve_model_path(model: str) -> Path:
             "citebot never downloads models"
         )
     return folder
+
+
+def model_dimension(folder: Path) -> int:
+    """The vector size a sentence-transformers folder produces (its config's hidden size)."""
+    import json
+
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        return int(config["hidden_size"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"Cannot read the model's config in {folder}: {exc}") from exc
+
+
+@functools.lru_cache(maxsize=8)
+def weights_sha256(folder: Path) -> str:
+    """sha256 of the folder's weights file (model.safetensors, else pytorch_model.bin), once per process."""
+    import hashlib
+
+    for name in ("model.safetensors", "pytorch_model.bin"):
+        path = folder / name
+        if path.is_file():
+            digest = hashlib.sha256()
+            try:
+                with path.open("rb") as handle:
+                    for block in iter(lambda: handle.read(1 << 20), b""):
+                        digest.update(block)
+            except OSError as exc:
+                raise ModelError(f"Cannot read {path}: {exc.strerror or exc}") from exc
+            return digest.hexdigest()
+    raise ModelError(f"No weights file (model.safetensors) in {folder}")
 
 
 def resolve_device(device: str) -> str:
@@ -113,6 +144,7 @@ class Embedder(Embeddings):
         batch_size: int = 256,
         threads: int = DEFAULT_THREADS,
         ingest_threads: int = DEFAULT_INGEST_THREADS,
+        variant: str | None = None,
     ) -> None:
         if min(threads, ingest_threads) < 1:
             raise ModelError(
@@ -124,6 +156,8 @@ class Embedder(Embeddings):
         # torch's thread count is one per process: the last model loaded sets it for all.
         self.threads = threads
         self.ingest_threads = ingest_threads
+        # None: the variant that measured fastest (and correct) on this CPU; a store's recorded one otherwise.
+        self.requested_variant = variant
         self._encoder: _Encoder | None = None
         self._lock = threading.Lock()
         # Retrieval and answering embed the same question; remember the last few.
@@ -134,6 +168,16 @@ class Embedder(Embeddings):
     def name(self) -> str:
         """What the model is called in status output."""
         return self.model or DEFAULT_MODEL
+
+    def identity(self) -> ModelIdentity:
+        """Which model and variant make this embedder's vectors (what a store's build record holds)."""
+        folder = resolve_model_path(self.model)
+        return ModelIdentity(
+            name=self.name,
+            sha256=weights_sha256(folder),
+            variant=self.requested_variant or "fp32",
+            dimension=model_dimension(folder),
+        )
 
     def _load(self) -> _Encoder:
         with self._lock:

@@ -72,3 +72,15 @@ class CitedPassage:
     last_line: int
     context_first_line: int
     stale: bool = False
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """Which embedding model made a store's vectors: recorded at ingest, checked before vectors mix."""
+
+    name: str
+    # sha256 of the model's weights file (model.safetensors), so a changed model is told from the same one.
+    sha256: str
+    # How it runs: "fp32" or "int8" (ONNX Runtime); vectors of one variant are never mixed with another's.
+    variant: str
+    dimension: int
