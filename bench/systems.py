@@ -15,7 +15,7 @@ from bench.metrics import first_sentence
 from retrieval.answer_scorer import MODELS, AnswerScorer
 from retrieval.answering import ExtractiveAnswerer
 from retrieval.chain import build_chain
-from retrieval.embedding import resolve_model_path
+from retrieval.embedding import default_cache, resolve_model_path
 from retrieval.engine import Engine, EngineConfig
 from retrieval.search import HybridRetriever
 from retrieval.store import StoreLocation
@@ -123,7 +123,7 @@ class Citebot:
 @functools.cache
 def shipped_scorer() -> AnswerScorer:
     """The answer scorer citebot ships, loaded once for every system that uses it."""
-    return AnswerScorer(MODELS, resolve_model_path(""))
+    return AnswerScorer(MODELS, resolve_model_path(""), default_cache())
 
 
 @contextmanager

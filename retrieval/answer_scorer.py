@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -13,8 +13,13 @@ import numpy as np
 
 from retrieval.candidates import Candidate
 from retrieval.errors import ModelError
+from retrieval.onnx_models import ModelCache
+from retrieval.package_files import shipped
+from retrieval.scorer_inputs import Pair, PairEncoder
 
-MODELS = Path(__file__).resolve().parent.parent / "models"
+Notice = Callable[[str], None]
+
+MODELS = shipped("models")  # the checkout's models/, or the installed package's copy
 WEIGHTS_FILE = "answer-scorer.safetensors"
 SPEC_FILE = "answer-scorer.json"
 REBUILD = "rebuild it with `make train-scorer`"
@@ -73,66 +78,70 @@ class ScorerSpec:
         return spec
 
 
-def sha256_of(path: Path) -> str:
-    """The file's sha256 in hex."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+KIND = "scorer"
 
 
-def load_network(weights: Path, base_folder: Path) -> Any:
-    """(ScorerNet, PairEncoder) from a weights file and the packaged model's embeddings and tokenizer."""
-    from safetensors import SafetensorError, safe_open
+def built_scorer(
+    weights: Path, base_folder: Path, cache: ModelCache, notice: Notice | None
+) -> tuple[Path, dict[str, Any]]:
+    """The cache folder holding the scorer's ONNX file (exported from the shipped weights if not yet)."""
 
-    from retrieval.scorer_model import FROZEN, PairEncoder, ScorerNet
+    def build(folder: Path) -> None:
+        from retrieval.onnx_export import export_scorer
 
-    try:
-        with safe_open(str(weights), "pt") as handle:
-            trained = {k: handle.get_tensor(k) for k in handle.keys()}  # noqa: SIM118 (not a dict)
-        with safe_open(str(base_folder / "model.safetensors"), "pt") as handle:
-            base = {
-                k.removeprefix("bert."): handle.get_tensor(k)
-                for k in handle.keys()  # noqa: SIM118
-                if k.removeprefix("bert.").startswith(FROZEN)
-            }
-        config = json.loads((base_folder / "config.json").read_text(encoding="utf-8"))
-        return ScorerNet(base, trained, config), PairEncoder(base_folder / "tokenizer.json")
-    except (OSError, SafetensorError, ValueError, KeyError, RuntimeError) as exc:
-        raise ModelError(
-            f"The answer scorer's weights {weights} cannot be loaded ({exc}); {REBUILD}"
-        ) from exc
+        export_scorer(weights, base_folder, folder / "fp32.onnx")
+
+    # The ONNX file holds the shipped layers and the packaged model's frozen embeddings: both name it.
+    trained = cache.source_sha256(weights)
+    base = cache.source_sha256(base_folder / "model.safetensors")
+    source = hashlib.sha256(f"{trained}+{base}".encode()).hexdigest()
+    # fp32 only: the scorer's 3 layers rescore 8 sentences a question, a few ms either way.
+    return cache.built(KIND, source, ("fp32",), build, "fp32", notice)
 
 
 class AnswerScorer:
     """P(the sentence answers the question) for candidate sentences, in one batched forward pass."""
 
-    def __init__(self, folder: Path, base_folder: Path) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        base_folder: Path,
+        cache: Path,
+        device: str = "cpu",
+        threads: int = 1,
+        notice: Notice | None = None,
+    ) -> None:
+        from retrieval.onnx_encoder import providers, session
+
         self.spec = ScorerSpec.read(folder)
         weights = folder / WEIGHTS_FILE
         if not weights.is_file():
             raise ModelError(f"The answer scorer's weights file {weights} is missing; {REBUILD}")
-        if sha256_of(weights) != self.spec.sha256:
+        models = ModelCache(cache)
+        if models.source_sha256(weights) != self.spec.sha256:
             raise ModelError(
                 f"The answer scorer's weights file {weights} is corrupt (its sha256 is not the one in "
                 f"{folder / SPEC_FILE}); {REBUILD}"
             )
-        self.net, self.encoder = load_network(weights, base_folder)
-        self.net.eval()
+        built, _ = built_scorer(weights, base_folder, models, notice)
+        self.session = session(built / "fp32.onnx", threads, providers(device))
+        try:
+            self.encoder = PairEncoder(base_folder / "tokenizer.json")
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"Cannot read the tokenizer in {base_folder}: {exc}") from exc
         self.threshold = self.spec.threshold
 
     def logits(self, question: str, found: Sequence[Candidate]) -> np.ndarray:
         """The network's logit for each candidate."""
-        import torch
+        return self.pair_logits([Pair(question, _sentence(c), context_of(c)) for c in found])
 
-        from retrieval.scorer_model import Pair
-
-        if not found:
+    def pair_logits(self, pairs: Sequence[Pair]) -> np.ndarray:
+        """The network's logit for each (question, sentence, context), in one run."""
+        if not pairs:
             return np.zeros(0)
-        pairs = [Pair(question, _sentence(c), context_of(c)) for c in found]
-        with torch.inference_mode():
-            return np.asarray(self.net(*self.encoder.encode(pairs)).double().numpy(), dtype=np.float64)
+        ids, types, mask = self.encoder.encode(pairs)
+        feed = {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}
+        return np.asarray(self.session.run(None, feed)[0], dtype=np.float64)
 
     def probabilities(
         self, question: str, found: Sequence[Candidate], handset: Sequence[float], top_dense: float

@@ -1,7 +1,7 @@
 """BERT's embedding and encoder-layer arithmetic in plain torch, over a dict of named weight tensors.
 
-Shared by the sentence encoder (bert_encoder.py) and the answer scorer (scorer_model.py), so both compute
-exactly what a BERT checkpoint of this kind computes.
+Shared by the sentence encoder's ONNX export (onnx_export.py) and the answer scorer (scorer_model.py), so
+both compute exactly what a BERT checkpoint of this kind computes.
 """
 
 from __future__ import annotations

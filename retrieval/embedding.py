@@ -6,34 +6,39 @@ import functools
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from langchain_core.embeddings import Embeddings
 
 from retrieval.errors import ModelError
+from retrieval.onnx_models import VARIANTS, ModelCache
 from retrieval.types import ModelIdentity
 
+Notice = Callable[[str], None]
+
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
-# Rows per forward pass. Measured on 2 cores: 8-16 short sentences run fastest; 64 or more are slower.
+# Rows per onnxruntime run. Measured on 2 cores (AMD EPYC, AVX2), 600 SciFact sentences in groups of equal
+# token count: ROWS_MEASURED_HERE.
 ROWS_PER_PASS = 16
-# torch's intra-op threads. Measured by `python -m bench.busy` (2-core AMD EPYC, AVX2, cores shared with
-# other people's work, 100 warm questions per setting, interleaved): with torch's own count (2 threads)
-# warm answer p50 was 387 ms quiet / 1,404 ms beside 2 CPU burners, p95 2,099 ms; with 1 thread 48 / 167 ms,
-# p95 277 ms (an earlier run: 283 / 434 ms against 43 / 100 ms). Two threads that wait for each other on
-# busy cores spin; one thread gets its share. 2 threads with OMP_WAIT_POLICY=PASSIVE came close on p50
-# (148 ms busy) but not on p95 (531 ms), and needs the env var before torch is imported.
+# Intra-op threads for a question. `python -m bench.busy` measured torch on 2 shared cores: 1 thread gave warm
+# p50 48 ms quiet / 167 ms beside 2 CPU burners, 2 threads 387 / 1,404 ms (they wait for each other on busy
+# cores). onnxruntime's threads behave alike: THREADS_MEASURED_HERE.
 DEFAULT_THREADS = 1
-# Ingest embeds hundreds of sentences a call, where every core helps: 600 sentences ran at 110-113/s with 2
-# threads against 68-72/s with 1 (same AMD EPYC, interleaved, load average 1.6-1.8). A call that embeds more
-# than one pass's rows uses this many threads (default: every core), then goes back to DEFAULT_THREADS.
+# Ingest embeds hundreds of sentences a call, where every core helps. A call that embeds more than one
+# pass's rows uses this many threads (default: every core): INGEST_THREADS_MEASURED_HERE.
 DEFAULT_INGEST_THREADS = os.cpu_count() or 1
 
 
+def default_cache() -> Path:
+    """Where built ONNX files live unless a setting says otherwise."""
+    return Path.home() / ".cache" / "citebot"
+
+
 class _Encoder(Protocol):
-    def encode(self, texts: list[str]) -> Any: ...
+    def encode(self, texts: list[str], threads: int | None = None) -> Any: ...
 
 
 def resolve_model_path(model: str) -> Path:
@@ -66,70 +71,58 @@ def model_dimension(folder: Path) -> int:
         raise ModelError(f"Cannot read the model's config in {folder}: {exc}") from exc
 
 
-@functools.lru_cache(maxsize=8)
-def weights_sha256(folder: Path) -> str:
-    """sha256 of the folder's weights file (model.safetensors, else pytorch_model.bin), once per process."""
-    import hashlib
-
-    for name in ("model.safetensors", "pytorch_model.bin"):
-        path = folder / name
-        if path.is_file():
-            digest = hashlib.sha256()
-            try:
-                with path.open("rb") as handle:
-                    for block in iter(lambda: handle.read(1 << 20), b""):
-                        digest.update(block)
-            except OSError as exc:
-                raise ModelError(f"Cannot read {path}: {exc.strerror or exc}") from exc
-            return digest.hexdigest()
-    raise ModelError(f"No weights file (model.safetensors) in {folder}")
-
-
-def resolve_device(device: str) -> str:
-    """'auto' takes a CUDA GPU when there is one, else the CPU; 'cuda' without one is a ModelError."""
-    if device not in ("auto", "cuda") and not device.startswith("cuda:"):
-        return device
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda" if device == "auto" else device
-    if device == "auto":
-        return "cpu"
-    why = (
-        f"this torch build ({torch.__version__}) is CPU-only"
-        if torch.version.cuda is None
-        else f"torch is built for CUDA {torch.version.cuda}, but no GPU was found"
-    )
-    raise ModelError(
-        f"Device {device!r} was asked for, but torch sees no CUDA GPU ({why}); use device auto or cpu"
-    )
-
-
 class _SentenceTransformerEncoder:
     """Any other model, through sentence-transformers itself."""
+
+    variant = "fp32"
 
     def __init__(self, folder: Path, device: str, threads: int) -> None:
         import torch
         from sentence_transformers import SentenceTransformer
 
         torch.set_num_threads(threads)
-        self.model = SentenceTransformer(str(folder), device=device, local_files_only=True)
+        self.threads = threads
+        self.model = SentenceTransformer(
+            str(folder), device="cpu" if device == "auto" else device, local_files_only=True
+        )
 
-    def encode(self, texts: list[str]) -> Any:
+    def encode(self, texts: list[str], threads: int | None = None) -> Any:
+        import torch
+
+        torch.set_num_threads(threads or self.threads)
         return self.model.encode(texts, batch_size=ROWS_PER_PASS, normalize_embeddings=True)
 
 
-@functools.lru_cache(maxsize=4)
-def _load_encoder(folder: Path, device: str, threads: int) -> _Encoder:
-    """One loaded model per folder, device and thread count in a process, however many engines share it."""
-    try:
-        from retrieval.bert_encoder import BertEncoder, is_supported
+@dataclass(frozen=True)
+class _Loaded:
+    encoder: _Encoder
+    variant: str
 
-        return (
-            BertEncoder(folder, device, ROWS_PER_PASS, threads)
-            if is_supported(folder)
-            else _SentenceTransformerEncoder(folder, device, threads)
-        )
+
+@functools.lru_cache(maxsize=4)
+def _load_encoder(
+    folder: Path, device: str, threads: int, variant: str | None, cache_root: Path, notice: Notice | None
+) -> _Loaded:
+    """One loaded model per folder, device, threads and variant in a process, shared by every engine."""
+    from retrieval.onnx_encoder import is_supported
+
+    try:
+        if not is_supported(folder):
+            if variant not in (None, "fp32"):
+                raise ModelError(f"Variant {variant!r} of {folder} exists only for BERT models; rebuild")
+            return _Loaded(_SentenceTransformerEncoder(folder, device, threads), "fp32")
+        from retrieval.onnx_encoder import OnnxEncoder, built_encoder, fastest_variant, providers
+
+        chosen = providers(device)
+        cache = ModelCache(cache_root)
+        if variant is None:
+            built, record = built_encoder(cache, folder, "fp32", notice)
+            variant = fastest_variant(cache, built, record, folder, ROWS_PER_PASS, threads)
+        elif variant not in VARIANTS:
+            raise ModelError(f"Unknown model variant {variant!r} (this citebot knows {', '.join(VARIANTS)})")
+        built, _ = built_encoder(cache, folder, variant, notice)
+        encoder = OnnxEncoder(built / f"{variant}.onnx", folder, ROWS_PER_PASS, threads, chosen)
+        return _Loaded(encoder, variant)
     except (OSError, ValueError, RuntimeError) as exc:
         raise ModelError(f"Cannot load the embedding model from {folder}: {exc}") from exc
 
@@ -145,6 +138,8 @@ class Embedder(Embeddings):
         threads: int = DEFAULT_THREADS,
         ingest_threads: int = DEFAULT_INGEST_THREADS,
         variant: str | None = None,
+        cache: Path | None = None,
+        notice: Notice | None = None,
     ) -> None:
         if min(threads, ingest_threads) < 1:
             raise ModelError(
@@ -153,12 +148,13 @@ class Embedder(Embeddings):
         self.model = model
         self.device = device
         self.batch_size = batch_size
-        # torch's thread count is one per process: the last model loaded sets it for all.
         self.threads = threads
         self.ingest_threads = ingest_threads
         # None: the variant that measured fastest (and correct) on this CPU; a store's recorded one otherwise.
         self.requested_variant = variant
-        self._encoder: _Encoder | None = None
+        self.cache = cache or default_cache()
+        self.notice = notice
+        self._loaded: _Loaded | None = None
         self._lock = threading.Lock()
         # Retrieval and answering embed the same question; remember the last few.
         self._recent: OrderedDict[str, list[float]] = OrderedDict()
@@ -172,51 +168,50 @@ class Embedder(Embeddings):
     def identity(self) -> ModelIdentity:
         """Which model and variant make this embedder's vectors (what a store's build record holds)."""
         folder = resolve_model_path(self.model)
+        weights = folder / "model.safetensors"
+        if not weights.is_file():
+            weights = folder / "pytorch_model.bin"
         return ModelIdentity(
             name=self.name,
-            sha256=weights_sha256(folder),
-            variant=self.requested_variant or "fp32",
+            sha256=ModelCache(self.cache).source_sha256(weights),
+            variant=self._load().variant,
             dimension=model_dimension(folder),
         )
 
-    def _load(self) -> _Encoder:
+    @property
+    def variant(self) -> str:
+        """The variant that runs (loading the model, and choosing one, if that has not happened yet)."""
+        return self._load().variant
+
+    def _load(self) -> _Loaded:
         with self._lock:
-            if self._encoder is None:
-                self._encoder = _load_encoder(
-                    resolve_model_path(self.model), resolve_device(self.device), self.threads
+            if self._loaded is None:
+                self._loaded = _load_encoder(
+                    resolve_model_path(self.model),
+                    self.device,
+                    self.threads,
+                    self.requested_variant,
+                    self.cache,
+                    self.notice,
                 )
-            return self._encoder
+            return self._loaded
 
     def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> list[list[float]]:
         """Vectors for texts, passed to the encoder batch_size at a time in order of length."""
         if not texts:
             return []
-        encoder = self._load()
-        with self._threads(self.ingest_threads if len(texts) > ROWS_PER_PASS else self.threads):
-            return self._embed(encoder, texts, progress)
-
-    @contextmanager
-    def _threads(self, threads: int) -> Iterator[None]:
-        """torch's intra-op threads for one call (a process-wide setting, put back after)."""
-        import torch
-
-        before = torch.get_num_threads()
-        if threads != before:
-            torch.set_num_threads(threads)
-        try:
-            yield
-        finally:
-            if threads != before:
-                torch.set_num_threads(before)
+        encoder = self._load().encoder
+        threads = self.ingest_threads if len(texts) > ROWS_PER_PASS else self.threads
+        return self._embed(encoder, texts, threads, progress)
 
     def _embed(
-        self, encoder: _Encoder, texts: Sequence[str], progress: Callable[[int], None] | None
+        self, encoder: _Encoder, texts: Sequence[str], threads: int, progress: Callable[[int], None] | None
     ) -> list[list[float]]:
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         vectors: list[list[float]] = [[] for _ in texts]
         for begin in range(0, len(order), self.batch_size):
             batch = order[begin : begin + self.batch_size]
-            encoded = encoder.encode([texts[i] for i in batch])
+            encoded = encoder.encode([texts[i] for i in batch], threads)
             for i, vector in zip(batch, encoded, strict=True):
                 vectors[i] = [float(x) for x in vector.tolist()]
             if progress:

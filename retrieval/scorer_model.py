@@ -8,32 +8,19 @@ and shipped; the same class is trained (training/) and run (answer_scorer.py).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors.torch import load_file
-from tokenizers import Tokenizer
 
 from retrieval.bert_layers import embed, layer
+from retrieval.errors import ModelError
 
-# Token budgets per part, measured on SQuAD dev: 99% of questions fit in 32 tokens and 95% of sentences in
-# 64; the context is a hint (which document, what "it" refers to), so it gets the least.
-QUESTION_TOKENS = 32
-SENTENCE_TOKENS = 64
-CONTEXT_TOKENS = 24
 FROZEN = ("embeddings.",)
-
-
-@dataclass(frozen=True)
-class Pair:
-    """One (question, candidate sentence, context) to score."""
-
-    question: str
-    sentence: str
-    context: str
 
 
 def trained_names(layers: int) -> list[str]:
@@ -56,43 +43,10 @@ def trained_names(layers: int) -> list[str]:
     return [*names, "classifier.weight", "classifier.bias"]
 
 
-class PairEncoder:
-    """Pairs -> padded token ids, token types and attention mask, with the packaged model's tokenizer."""
-
-    def __init__(self, tokenizer_file: Path) -> None:
-        self.tokenizer = Tokenizer.from_file(str(tokenizer_file))
-        self.tokenizer.no_padding()
-        self.tokenizer.no_truncation()
-        cls, sep = self.tokenizer.token_to_id("[CLS]"), self.tokenizer.token_to_id("[SEP]")
-        if cls is None or sep is None:
-            raise ValueError(f"{tokenizer_file} has no [CLS] or [SEP] token")
-        self.cls, self.sep = cls, sep
-
-    def _ids(self, texts: Sequence[str], budget: int) -> list[list[int]]:
-        encoded = self.tokenizer.encode_batch(list(texts), add_special_tokens=False)
-        return [e.ids[:budget] for e in encoded]
-
-    def encode(self, pairs: Sequence[Pair]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(ids, types, mask) for pairs, padded to the longest row."""
-        questions = self._ids([p.question for p in pairs], QUESTION_TOKENS)
-        sentences = self._ids([p.sentence for p in pairs], SENTENCE_TOKENS)
-        contexts = self._ids([p.context for p in pairs], CONTEXT_TOKENS)
-        rows: list[list[int]] = []
-        kinds: list[list[int]] = []
-        for q, s, c in zip(questions, sentences, contexts, strict=True):
-            first = [self.cls, *q, self.sep]
-            second = [*s, self.sep, *c, self.sep]
-            rows.append(first + second)
-            kinds.append([0] * len(first) + [1] * len(second))
-        width = max((len(r) for r in rows), default=0)
-        ids = torch.zeros(len(rows), width, dtype=torch.long)
-        types = torch.zeros(len(rows), width, dtype=torch.long)
-        mask = torch.zeros(len(rows), width, dtype=torch.bool)
-        for n, (row, kind) in enumerate(zip(rows, kinds, strict=True)):
-            ids[n, : len(row)] = torch.tensor(row)
-            types[n, : len(row)] = torch.tensor(kind)
-            mask[n, : len(row)] = True
-        return ids, types, mask
+def as_tensors(encoded: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[torch.Tensor, ...]:
+    """PairEncoder's (ids, types, mask) arrays as the tensors ScorerNet takes (training and export)."""
+    ids, types, mask = encoded
+    return torch.from_numpy(ids), torch.from_numpy(types), torch.from_numpy(mask).bool()
 
 
 class ScorerNet(torch.nn.Module):
@@ -118,7 +72,7 @@ class ScorerNet(torch.nn.Module):
     def forward(self, ids: torch.Tensor, types: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """One logit per row."""
         w = self.weights()
-        attend = mask[:, None, None, :]
+        attend = mask[:, None, None, :] > 0
         x = embed(ids, types, w, self.eps)
         for i in range(self.layers):
             x = layer(x, w, i, self.heads, self.eps, attend)
@@ -148,3 +102,25 @@ def initial_weights(base: Mapping[str, torch.Tensor], layers: int, seed: int) ->
 def read_base(folder: Path) -> dict[str, torch.Tensor]:
     """The packaged model's weights by BERT name."""
     return {k.removeprefix("bert."): v for k, v in load_file(str(folder / "model.safetensors")).items()}
+
+
+def load_scorer_net(weights: Path, base_folder: Path) -> ScorerNet:
+    """The network from a trained weights file and the packaged model's frozen embeddings and config."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(weights), "pt") as handle:
+            trained = {k: handle.get_tensor(k) for k in handle.keys()}  # noqa: SIM118 (not a dict)
+        with safe_open(str(base_folder / "model.safetensors"), "pt") as handle:
+            base = {
+                k.removeprefix("bert."): handle.get_tensor(k)
+                for k in handle.keys()  # noqa: SIM118
+                if k.removeprefix("bert.").startswith(FROZEN)
+            }
+        config = json.loads((base_folder / "config.json").read_text(encoding="utf-8"))
+        return ScorerNet(base, trained, config)
+    except (OSError, SafetensorError, ValueError, KeyError, RuntimeError) as exc:
+        raise ModelError(
+            f"The answer scorer's weights {weights} cannot be loaded ({exc}); "
+            "rebuild them with `make train-scorer`"
+        ) from exc

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
 import ipaddress
 import os
 import shutil
 import socket
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,10 @@ STOCKHOLM = "What did the US offer in Stockholm?"
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
+# One model cache for the run, built from the packaged model by the first test that needs it (as on a fresh
+# machine; ~15 s) and shared by every engine and subprocess after that, then removed.
+MODEL_CACHE = Path(tempfile.mkdtemp(prefix="citebot-models-"))
+atexit.register(shutil.rmtree, MODEL_CACHE, True)
 
 
 def _is_loopback(address: Any) -> bool:
@@ -70,12 +76,13 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         if name.startswith("CITEBOT_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CITEBOT_MODEL_CACHE", str(MODEL_CACHE))
 
 
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
     """The real all-MiniLM-L6-v2, loaded once for the whole run."""
-    model = Embedder(device="cpu")
+    model = Embedder(device="cpu", cache=MODEL_CACHE)
     model.embed_query("warm up")
     return model
 
@@ -101,11 +108,12 @@ def corpus(tmp_path: Path) -> Path:
 @functools.cache
 def shared_scorer() -> AnswerScorer:
     """The shipped answer scorer, loaded once for the whole run."""
-    return AnswerScorer(MODELS, resolve_model_path(""))
+    return AnswerScorer(MODELS, resolve_model_path(""), MODEL_CACHE)
 
 
 def make_engine(store: Path, embedder: Embedder, chroma_url: str | None = None, **config: Any) -> Engine:
     """An engine on a store folder, sharing the session's model and answer scorer."""
+    config.setdefault("model_cache", MODEL_CACHE)
     engine = Engine(EngineConfig(StoreLocation(store, chroma_url), device="cpu", **config))
     engine.embedder = embedder
     if (

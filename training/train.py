@@ -11,7 +11,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from retrieval.scorer_model import Pair, PairEncoder, ScorerNet, initial_weights, read_base
+from retrieval.scorer_inputs import Pair, PairEncoder
+from retrieval.scorer_model import ScorerNet, as_tensors, initial_weights, read_base
 from training.examples import Row
 
 BATCH = 32
@@ -87,7 +88,7 @@ def train(
     running = 0.0
     net.train()
     for step, batch in enumerate(plan):
-        ids, types, mask = encoder.encode(pairs(batch))
+        ids, types, mask = as_tensors(encoder.encode(pairs(batch)))
         labels = torch.tensor([float(r["label"]) for r in batch])
         loss = loss_fn(net(ids, types, mask), labels)
         optimiser.zero_grad()
