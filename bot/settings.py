@@ -12,9 +12,10 @@ from retrieval.answer_scorer import MODELS
 from retrieval.embedding import DEFAULT_INGEST_THREADS, DEFAULT_THREADS
 from retrieval.engine import PROMPTS, EngineConfig
 from retrieval.llm import LLMConfig
+from retrieval.package_files import shipped
 from retrieval.store import StoreLocation
 
-PROJECT_SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+PROJECT_SEEDS = shipped("seeds")
 
 
 class SettingsError(Exception):

@@ -22,6 +22,7 @@ from retrieval.indexing import Indexer, IngestSummary, Progress
 from retrieval.llm import LLMConfig, chat_model
 from retrieval.llm_answering import LLMAnswerer
 from retrieval.loading import DEFAULT_MAX_FILE_BYTES
+from retrieval.package_files import shipped
 from retrieval.prompts import load_prompts
 from retrieval.search import HybridRetriever
 from retrieval.store import ChunkStore, DocRecord, StoredChunk, StoreLocation, forget_clients
@@ -30,7 +31,7 @@ from retrieval.store_names import check_chroma_url, check_collection_name
 from retrieval.types import Answer, CitedPassage
 from retrieval.writer_lock import writer_lock
 
-PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
+PROMPTS = shipped("prompts")  # the checkout's prompts/, or the installed package's copy
 
 
 @dataclass(frozen=True)
