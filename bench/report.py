@@ -27,7 +27,7 @@ ROWS = [
     ("cold start to first answer (s)", "cold", "cold_start_s"),
     ("peak RSS of that process (MB)", "cold", "peak_rss_mb"),
 ]
-ORDER = ["citebot", "citebot + scorer", "bm25 only", "dense only", "textbook"]
+ORDER = ["citebot", "citebot + scorer", "bm25 only", "dense only", "dense only, fp32", "textbook"]
 
 
 def _value(results: dict[str, Any], system: str, group: str, key: str) -> Any:

@@ -36,9 +36,21 @@ CHUNKING_MB = (1, 2, 5)
 
 def wall(args: list[str], env: dict[str, str]) -> float:
     """Seconds one command takes, start to exit."""
-    began = time.perf_counter()
-    subprocess.run(args, env=env, check=True, capture_output=True)
-    return time.perf_counter() - began
+    return wall_and_rss(args, env)[0]
+
+
+def wall_and_rss(args: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Seconds one command takes, start to exit, and its peak resident memory in MB."""
+    with tempfile.TemporaryFile() as errors:
+        began = time.perf_counter()
+        process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=errors)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - began
+        process.returncode = code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            errors.seek(0)
+            raise RuntimeError(f"{args} exited {code}: {errors.read().decode(errors='replace')}")
+    return seconds, usage.ru_maxrss / 1024
 
 
 def repl_latencies(engine: Any, work: Path) -> list[float]:
@@ -108,7 +120,9 @@ def main() -> None:
     try:
         first_ingest = wall([CITEBOT, "ingest", str(ROOT / "seeds")], env)
         reingest = [wall([CITEBOT, "ingest", str(ROOT / "seeds")], env) for _ in range(3)]
-        cold = [wall([CITEBOT, "ask", QUESTIONS[0]], env) for _ in range(5)]
+        cold_runs = [wall_and_rss([CITEBOT, "ask", QUESTIONS[0]], env) for _ in range(5)]
+        cold = [seconds for seconds, _ in cold_runs]
+        help_runs = [wall([CITEBOT, "--help"], env) for _ in range(5)]
 
         from retrieval.engine import Engine, EngineConfig
         from retrieval.store import StoreLocation
@@ -140,6 +154,9 @@ def main() -> None:
             "unchanged_files": summary.unchanged,
             "cold_ask_wall_s_median": round(statistics.median(cold), 2),
             "cold_ask_wall_s_max": round(max(cold), 2),
+            "cold_ask_peak_rss_mb_max": round(max(rss for _, rss in cold_runs)),
+            "help_wall_s_median": round(statistics.median(help_runs), 3),
+            "variant": engine.embedder.variant,
             "warm_answer_ms_p50": round(percentile(warm, 50), 1),
             "warm_answer_ms_p95": round(percentile(warm, 95), 1),
             "warm_questions": len(warm),

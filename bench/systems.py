@@ -15,7 +15,7 @@ from bench.metrics import first_sentence
 from retrieval.answer_scorer import MODELS, AnswerScorer
 from retrieval.answering import ExtractiveAnswerer
 from retrieval.chain import build_chain
-from retrieval.embedding import default_cache, resolve_model_path
+from retrieval.embedding import Embedder, default_cache, resolve_model_path
 from retrieval.engine import Engine, EngineConfig
 from retrieval.search import HybridRetriever
 from retrieval.store import StoreLocation
@@ -97,9 +97,11 @@ class Citebot:
         self.chain = build_chain(self.retriever, answerer)
 
     @staticmethod
-    def build(store: Path, corpus: Path) -> tuple[Engine, IngestStats]:
-        """A fresh store with the corpus ingested through the normal ingest path."""
+    def build(store: Path, corpus: Path, variant: str | None = None) -> tuple[Engine, IngestStats]:
+        """A fresh store with the corpus ingested the normal way (variant None: the one this CPU runs)."""
         engine = Engine(EngineConfig(StoreLocation(store), device="cpu"))
+        if variant:
+            engine.embedder = Embedder(device="cpu", variant=variant, cache=engine.config.model_cache)
         summary = engine.ingest([corpus])
         return engine, IngestStats(summary.seconds, corpus_chars(corpus), summary.chunks)
 
