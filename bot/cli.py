@@ -9,16 +9,28 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from functools import wraps
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from bot.errors import SettingsError
 from bot.ingest_report import ensure_ingested, run_ingest
 from bot.render import json_line
-from bot.settings import Settings, SettingsError, load_settings
 from retrieval.errors import BusyError, CitebotError, InputError, NotFoundError
 
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+# pydantic-settings takes 0.3 s to import: it loads when a command builds its settings, never for
+# `citebot --help` or a usage error.
+def load_settings(**overrides: Any) -> Settings:
+    """The settings, built once at the door (bot.settings.load_settings)."""
+    from bot.settings import load_settings as load
+
+    return load(**overrides)
 
 
 class BadInput(click.ClickException):

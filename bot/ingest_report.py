@@ -11,9 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from bot.settings import Settings
-
 if TYPE_CHECKING:
+    from bot.settings import Settings
     from retrieval.indexing import IngestSummary
 
 

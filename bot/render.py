@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from retrieval.types import Answer, CitedPassage
+if TYPE_CHECKING:  # for annotations only: pydantic's models cost `citebot --help` 0.2 s
+    from retrieval.types import Answer, CitedPassage
 
 QUOTE_CHARS = 100
 # C0 and C1 control characters but tab and newline: a document's ESC sequences must not drive the terminal.

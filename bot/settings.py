@@ -3,23 +3,34 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from retrieval.answer_scorer import MODELS
-from retrieval.embedding import DEFAULT_INGEST_THREADS, DEFAULT_THREADS
-from retrieval.engine import PROMPTS, EngineConfig
+from bot.errors import SettingsError as SettingsError
 from retrieval.llm import LLMConfig
 from retrieval.package_files import shipped
-from retrieval.store import StoreLocation
+
+# The engine's modules (langchain, numpy, chromadb) are imported only when an engine is configured, so that
+# `citebot --help` and a bad setting's message do not wait for them.
+if TYPE_CHECKING:
+    from retrieval.engine import EngineConfig
 
 PROJECT_SEEDS = shipped("seeds")
 
 
-class SettingsError(Exception):
-    """A setting has a value citebot cannot use."""
+# The embedder's measured thread counts (retrieval/embedding.py), read when settings are built, not imported.
+def _answer_threads() -> int:
+    from retrieval.embedding import DEFAULT_THREADS
+
+    return DEFAULT_THREADS
+
+
+def _ingest_threads() -> int:
+    from retrieval.embedding import DEFAULT_INGEST_THREADS
+
+    return DEFAULT_INGEST_THREADS
 
 
 class Settings(BaseSettings):
@@ -41,10 +52,16 @@ class Settings(BaseSettings):
         256, ge=1, le=10_000, description="Chunks embedded and committed together during ingest."
     )
     threads: int = Field(
-        DEFAULT_THREADS, ge=1, le=256, description="Threads for answering a question (1 measured best)."
+        default_factory=_answer_threads,
+        ge=1,
+        le=256,
+        description="Threads for answering a question (1 measured best).",
     )
     ingest_threads: int = Field(
-        DEFAULT_INGEST_THREADS, ge=1, le=256, description="Threads for embedding during ingest (every core)."
+        default_factory=_ingest_threads,
+        ge=1,
+        le=256,
+        description="Threads for embedding during ingest (every core).",
     )
     max_file_mb: float = Field(
         50, gt=0, le=100_000, description="Larger files are skipped with a reason (megabytes)."
@@ -54,7 +71,8 @@ class Settings(BaseSettings):
         description="on: the learned answer scorer ranks sentences and decides abstention; off: hand-set.",
     )
     scorer_folder: Path = Field(
-        MODELS, description="Folder of the answer scorer's files (default: the ones citebot ships)."
+        shipped("models"),
+        description="Folder of the answer scorer's files (default: the ones citebot ships).",
     )
     min_confidence: float | None = Field(
         None,
@@ -76,7 +94,7 @@ class Settings(BaseSettings):
     llm_uncited: Literal["flag", "drop"] = Field(
         "flag", description="What to do with a model sentence that cites no passage."
     )
-    prompts: Path = Field(PROMPTS, description="Folder of the prompt templates.")
+    prompts: Path = Field(shipped("prompts"), description="Folder of the prompt templates.")
 
     def llm_config(self) -> LLMConfig | None:
         """The model endpoint, or None for extractive answers."""
@@ -95,6 +113,9 @@ class Settings(BaseSettings):
 
     def engine_config(self) -> EngineConfig:
         """What the engine needs from these settings."""
+        from retrieval.engine import EngineConfig
+        from retrieval.store import StoreLocation
+
         return EngineConfig(
             location=StoreLocation(self.store, self.chroma_url or None, self.collection),
             model=self.model,
