@@ -87,9 +87,9 @@ def built_scorer(
     """The cache folder holding the scorer's ONNX file (exported from the shipped weights if not yet)."""
 
     def build(folder: Path) -> None:
-        from retrieval.onnx_export import export_scorer
+        from retrieval.onnx_export import build_scorer
 
-        export_scorer(weights, base_folder, folder / "fp32.onnx")
+        build_scorer(weights, base_folder, folder)
 
     # The ONNX file holds the shipped layers and the packaged model's frozen embeddings: both name it.
     trained = cache.source_sha256(weights)

@@ -113,3 +113,44 @@ def quantize(fp32: Path, out: Path) -> None:
     finally:
         root.setLevel(level)
     partial.replace(out)
+
+
+def optimize(raw: Path, out: Path) -> None:
+    """onnxruntime's graph fusions applied once and saved, so that a session need not apply them at start.
+
+    Measured (AMD EPYC, 2 cores): creating the int8 session took 0.23-0.32 s with the fusions run at load and
+    0.06-0.09 s from the saved graph, with the same vectors and the same speed. EXTENDED (fusions the CPU
+    provider runs), not ALL, whose layout changes would tie the file to one machine.
+    """
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    partial = out.with_suffix(".partial")
+    options.optimized_model_filepath = str(partial)
+    onnxruntime.InferenceSession(str(raw), options, providers=["CPUExecutionProvider"])
+    partial.replace(out)
+
+
+def build_encoder(folder: Path, out: Path) -> None:
+    """fp32.onnx and int8.onnx in out: exported, quantized (from the plain graph), then each optimized."""
+    raw_fp32, raw_int8 = out / "fp32.raw.onnx", out / "int8.raw.onnx"
+    try:
+        export_encoder(folder, raw_fp32)
+        quantize(raw_fp32, raw_int8)
+        optimize(raw_fp32, out / "fp32.onnx")
+        optimize(raw_int8, out / "int8.onnx")
+    finally:
+        raw_fp32.unlink(missing_ok=True)
+        raw_int8.unlink(missing_ok=True)
+
+
+def build_scorer(weights: Path, base_folder: Path, out: Path) -> None:
+    """fp32.onnx in out: the scorer exported, then optimized."""
+    raw = out / "fp32.raw.onnx"
+    try:
+        export_scorer(weights, base_folder, raw)
+        optimize(raw, out / "fp32.onnx")
+    finally:
+        raw.unlink(missing_ok=True)
+
