@@ -153,4 +153,3 @@ def build_scorer(weights: Path, base_folder: Path, out: Path) -> None:
         optimize(raw, out / "fp32.onnx")
     finally:
         raw.unlink(missing_ok=True)
-
