@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -33,6 +34,11 @@ def _ingest_threads() -> int:
     return DEFAULT_INGEST_THREADS
 
 
+def _model_cache() -> Path:
+    """XDG's cache folder (~/.cache unless XDG_CACHE_HOME says otherwise) + citebot."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "citebot"
+
+
 class Settings(BaseSettings):
     """Everything configurable about citebot."""
 
@@ -45,6 +51,10 @@ class Settings(BaseSettings):
     model: str = Field("", description="Embedding model folder; empty means the packaged all-MiniLM-L6-v2.")
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="Where the model runs; auto takes a GPU."
+    )
+    model_cache: Path = Field(
+        default_factory=_model_cache,
+        description="Folder of the ONNX files built from the model (built once per machine; ~180 MB).",
     )
     k: int = Field(5, ge=1, le=50, description="How many passages to retrieve.")
     chunk_chars: int = Field(1000, ge=200, le=4000, description="Largest chunk, in characters.")
@@ -120,6 +130,7 @@ class Settings(BaseSettings):
             location=StoreLocation(self.store, self.chroma_url or None, self.collection),
             model=self.model,
             device=self.device,
+            model_cache=self.model_cache,
             k=self.k,
             chunk_chars=self.chunk_chars,
             ingest_batch=self.ingest_batch,
