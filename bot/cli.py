@@ -130,7 +130,10 @@ def cli(ctx: click.Context) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @click.option("--wait", is_flag=True, help="If another ingest is writing to the store, wait for it.")
 @click.option(
-    "--rebuild", is_flag=True, help="Index PATHS into an emptied collection (a damaged store is set aside)."
+    "--rebuild",
+    is_flag=True,
+    help="Index PATHS anew, beside the old index (which answers until the new one is complete); "
+    "a damaged store is set aside.",
 )
 @store_option
 @doors
@@ -143,7 +146,9 @@ def ingest(paths: tuple[Path, ...], as_json: bool, wait: bool, rebuild: bool, st
         aside = rebuild_store(settings.engine_config().location)
         if aside:
             click.echo(f"The damaged store files were moved to {aside}; indexing anew.", err=True)
-    code = run_ingest(engine_for(settings), list(paths) or [settings.corpus], as_json, wait=wait)
+    code = run_ingest(
+        engine_for(settings), list(paths) or [settings.corpus], as_json, wait=wait, rebuild=rebuild
+    )
     sys.exit(code)
 
 

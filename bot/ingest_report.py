@@ -51,15 +51,25 @@ def progress_bar(enabled: bool) -> Iterator[Callable[[str, int], None] | None]:
 
 
 def run_ingest(
-    engine: Any, paths: list[Path], as_json: bool, to_stderr: bool = False, wait: bool = False
+    engine: Any,
+    paths: list[Path],
+    as_json: bool,
+    to_stderr: bool = False,
+    wait: bool = False,
+    rebuild: bool = False,
 ) -> int:
-    """Ingest, print the summary, return the exit code (1 when any file failed)."""
+    """Ingest (rebuild: into a new index, live once complete), print the summary, return the exit code."""
     try:
         with progress_bar(sys.stderr.isatty() and not as_json) as progress:
-            summary = engine.ingest(paths, progress, wait=wait, on_wait=lambda m: click.echo(m, err=True))
+            summary = engine.ingest(
+                paths, progress, wait=wait, on_wait=lambda m: click.echo(m, err=True), rebuild=rebuild
+            )
     except KeyboardInterrupt:
         click.echo(
-            "Interrupted: files finished so far are indexed, the rest left as they were. "
+            "Interrupted: the rebuild was not finished; the old index is still the one answering. "
+            "Run the same command again to rebuild."
+            if rebuild
+            else "Interrupted: files finished so far are indexed, the rest left as they were. "
             "Run the same command again to finish.",
             err=True,
         )
@@ -76,10 +86,12 @@ def run_ingest(
 
 
 def ensure_ingested(engine: Any, settings: Settings) -> None:
-    """In a store created just now, ingest the default corpus first so the first question works.
+    """Ingest the default corpus first into a store created just now; refuse one another model built.
 
     Only a new store: an existing one that reads as empty may be damaged, and is not filled with the demo.
     """
     if engine.created and engine.is_empty():
         click.echo(f"The store is empty: ingesting {settings.corpus} first.", err=True)
         run_ingest(engine, [settings.corpus], as_json=False, to_stderr=True)
+    # Every door that answers comes here first: a store whose vectors another model made is refused now.
+    engine.check_answerable()

@@ -106,4 +106,20 @@ def status_text(status: dict[str, Any]) -> str:
     lines = [f"{names[k] + ':':<15}{safe(str(v)) if v is not None else 'never'}" for k, v in shown.items()]
     if status.get("damaged_records"):
         lines[-1] += " manifest records unreadable (their files are indexed anew by the next ingest)"
+    if "build" in status:
+        lines.extend(build_lines(status["build"]))
     return "\n".join(lines)
+
+
+def build_lines(build: dict[str, Any] | None) -> list[str]:
+    """How the store was built, as status lines (a store older than build records says so)."""
+    if build is None:
+        why = "not recorded yet (taken as this model in fp32; recorded at the next ingest)"
+        return [f"{'Built with:':<15}{why}"]
+    return [
+        f"{'Variant:':<15}{safe(str(build['variant']))}",
+        f"{'Dimension:':<15}{build['dimension']}",
+        f"{'Chunk size:':<15}{build['chunk_chars']} characters",
+        f"{'Chunker:':<15}version {build['chunker_version']}",
+        f"{'Store format:':<15}{build['store_format']}",
+    ]

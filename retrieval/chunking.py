@@ -9,6 +9,10 @@ from dataclasses import dataclass
 
 Span = tuple[int, int]
 
+# Recorded in each store's build record: bump it whenever a change here moves chunk or sentence boundaries,
+# so a store chunked the old way is refused at ingest (and rebuilt) instead of mixing two ways of chunking.
+CHUNKER_VERSION = 1
+
 _BLANK_LINE = re.compile(r"\n[ \t\r\f\v]*\n")
 # A sentence ends at . ! ? (plus closing quotes/brackets) before white space and more text; group 1 is the
 # next non-space character. A run of marks is tried only from its first mark and never given back, so a long

@@ -11,12 +11,13 @@ from langchain_core.runnables import Runnable
 
 from retrieval.answer_scorer import MODELS, AnswerScorer
 from retrieval.answering import AnswerSettings, ExtractiveAnswerer
+from retrieval.build_record import BuildRecord, ingest_differences, model_differences, refuse, store_variant
 from retrieval.chain import Answerer, build_chain
 from retrieval.citations import look_up
 from retrieval.conversation import Question, Turn
 from retrieval.corpus import Corpus
 from retrieval.embedding import DEFAULT_INGEST_THREADS, DEFAULT_THREADS, Embedder, resolve_model_path
-from retrieval.errors import StoreError
+from retrieval.errors import BuildMismatchError, StoreError
 from retrieval.freshness import Freshness
 from retrieval.indexing import Indexer, IngestSummary, Progress
 from retrieval.llm import LLMConfig, chat_model
@@ -65,8 +66,14 @@ class Engine:
         self.config = config
         self.store = ChunkStore(config.location, create=create)
         self.embedder = Embedder(
-            config.model, config.device, threads=config.threads, ingest_threads=config.ingest_threads
+            config.model,
+            config.device,
+            threads=config.threads,
+            ingest_threads=config.ingest_threads,
+            # Questions are embedded the way the store's vectors were; a new store takes the default.
+            variant=store_variant(self.store.build, self.store.document_count() > 0),
         )
+        self._answerable = False
         # Prompt files are checked when the engine starts, not at the first question.
         self.prompts = load_prompts(config.prompts) if config.llm else None
         self._chain: Runnable[Any, Answer] | None = None
@@ -92,31 +99,74 @@ class Engine:
         progress: Progress | None = None,
         wait: bool = False,
         on_wait: Callable[[str], None] | None = None,
+        rebuild: bool = False,
     ) -> IngestSummary:
-        """Index the files under paths as the collection's one writer; the chain then sees the new state."""
+        """Index the files under paths as the collection's one writer; the chain then sees the new state.
+
+        rebuild: index them into a new generation beside the live one, made live only once complete.
+        """
         location = self.config.location
         if self.store.read_only:
             raise StoreError(f"The store at {location.path} is read-only: it can be asked, not ingested into")
         try:
             with writer_lock(location.path, location.collection, wait, on_wait):
-                indexer = Indexer(
-                    self.store,
-                    self.embedder,
-                    max_chars=self.config.chunk_chars,
-                    batch_chunks=self.config.ingest_batch,
-                    max_file_bytes=self.config.max_file_bytes,
-                )
-                return indexer.ingest(paths, progress)
+                if self.store.generations().live != self.store.generation:
+                    self.store = ChunkStore(location)  # rebuilt by another writer since this engine opened it
+                # What a rebuild killed half-way (or one killed before dropping what it replaced) left.
+                self.store.drop_generations(self.store.generations().leftovers())
+                if rebuild:
+                    return self._rebuild(paths, progress)
+                recorded = self.store.read_build()
+                if recorded is None:  # a new store, or one indexed before records existed (adopted)
+                    self.store.write_build(self.wanted_build())
+                elif differences := ingest_differences(recorded, self.wanted_build()):
+                    raise refuse(location.describe(), differences)
+                return self._indexer(self.store).ingest(paths, progress)
         finally:
             self._chain = None
             self._corpus = None
+            self._answerable = False
+
+    def _indexer(self, store: ChunkStore) -> Indexer:
+        return Indexer(
+            store,
+            self.embedder,
+            max_chars=self.config.chunk_chars,
+            batch_chunks=self.config.ingest_batch,
+            max_file_bytes=self.config.max_file_bytes,
+        )
+
+    def _rebuild(self, paths: Iterable[Path], progress: Progress | None) -> IngestSummary:
+        """Index paths into a new generation; readers keep the live one until the switch (under the lock)."""
+        live = self.store
+        target = ChunkStore(self.config.location, generation=live.generations().next())
+        target.write_build(self.wanted_build())
+        summary = self._indexer(target).ingest(paths, progress)
+        target.make_live()
+        self.store = target
+        live.drop_generations([live.generation])
+        return summary
+
+    def wanted_build(self) -> BuildRecord:
+        """How this engine builds a store: its model (loaded to know its variant) and its chunking."""
+        return BuildRecord(self.embedder.identity(), self.config.chunk_chars)
+
+    def check_answerable(self) -> None:
+        """Refuse to answer from vectors another model made (chunking does not matter to questions)."""
+        recorded = self.store.build
+        if self._answerable or recorded is None:
+            return
+        if differences := model_differences(recorded, self.wanted_build()):
+            raise refuse(self.config.location.describe(), differences)
+        self._answerable = True
 
     def is_empty(self) -> bool:
         """Whether nothing is indexed yet."""
         return self.store.document_count() == 0
 
     def retriever(self, k: int | None = None) -> HybridRetriever:
-        """The hybrid retriever over the current snapshot."""
+        """The hybrid retriever over the current snapshot (refused if another model made its vectors)."""
+        self.check_answerable()
         return HybridRetriever(
             corpus=self.corpus, store=self.store, embedder=self.embedder, k=k or self.config.k
         )
@@ -175,23 +225,26 @@ class Engine:
             "model": self.embedder.name,
             "last_ingested": self.store.last_ingested(),
             "damaged_records": len(self.store.damaged),
+            # None: indexed before build records existed (adopted as fp32; recorded at the next ingest).
+            "build": self.store.build.as_status() if self.store.build else None,
+            "generation": self.store.generation,
         }
 
 
 def rebuild_store(location: StoreLocation) -> Path | None:
-    """Empty the collection for a fresh ingest; a damaged store's files are set aside, never deleted."""
+    """Before `ingest --rebuild`: a store that cannot be opened (damaged, or of a newer format) is set aside,
+    never deleted; one that opens is left as it is, answering, while the rebuild fills a new generation."""
     check_collection_name(location.collection)
     if location.chroma_url:
         check_chroma_url(location.chroma_url)
     with writer_lock(location.path, location.collection):
         try:
-            store = ChunkStore(location, create=True)
-        except StoreError:
+            ChunkStore(location, create=True)
+        except (StoreError, BuildMismatchError):
             if location.chroma_url:
                 raise
             forget_clients()
             aside = set_aside_damaged(location.path)
             forget_clients()
             return aside
-        store.drop()
         return None

@@ -9,6 +9,10 @@ class InputError(CitebotError):
     """The user gave something unusable: an empty question, a missing path, a malformed id."""
 
 
+class BuildMismatchError(InputError):
+    """The store was built another way (model, dimension, chunking, format) than this citebot would use."""
+
+
 class LoadError(CitebotError):
     """One file could not be read as a text document (binary, not UTF-8, unreadable)."""
 

@@ -1,106 +1,39 @@
 """Chroma, embedded on disk or a server: the chunks, their vectors, and which version of each file is indexed.
 
-Two collections: `<name>` holds the chunks (deterministic ids, text, offsets, vectors); `<name>-docs` is the
-manifest, one record per file naming its indexed version and chunk ids. Writing a file's manifest record is
-the commit point of its ingest: chunks not named by the manifest are invisible to search and swept away by
-the next ingest, so a crash leaves every file at its old version or its new one, never between.
+Two collections per generation: `<name>` holds the chunks (deterministic ids, text, offsets, vectors);
+`<name>-docs` is the manifest, one record per file naming its indexed version and chunk ids, and in its
+metadata the build record. Writing a file's manifest record is the commit point of its ingest: chunks not
+named by the manifest are invisible to search and swept away by the next ingest, so a crash leaves every
+file at its old version or its new one, never between. A rebuild fills a new generation beside the live one
+and switches the head to it when complete (store_generations.py).
 """
 
 from __future__ import annotations
 
 import atexit
-import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from retrieval.build_record import BuildRecord, check_format
 from retrieval.errors import StoreError
-from retrieval.redaction import redact_url
 from retrieval.store_failures import OPENING, translated_failures
-from retrieval.store_folder import DATABASE, REBUILD, check_folder, read_marker, write_marker
-from retrieval.store_names import MANIFEST_SUFFIX, check_chroma_url, check_collection_name
+from retrieval.store_folder import DATABASE, REBUILD, STORE_FORMAT, check_folder, read_marker, write_marker
+from retrieval.store_generations import Generations, drop_generation, read_generations, switch_head
+from retrieval.store_names import check_chroma_url, check_collection_name, generation_names
+from retrieval.store_records import DocRecord as DocRecord
+from retrieval.store_records import StoredChunk as StoredChunk
+from retrieval.store_records import StoreLocation as StoreLocation
+from retrieval.store_records import chunk_id as chunk_id
+from retrieval.store_records import now_iso as now_iso
 
 PAGE = 2000
-
-
-@dataclass(frozen=True)
-class StoreLocation:
-    """Where the store lives: a local folder (always; also the cache) and optionally a Chroma server."""
-
-    path: Path
-    chroma_url: str | None = None
-    collection: str = "citebot"
-
-    def describe(self) -> str:
-        """A one-line name for messages and status (a password in the server URL is never shown)."""
-        return f"{self.where()} (collection {self.collection})"
-
-    def where(self) -> str:
-        """The server's URL (password hidden) or the store folder."""
-        return redact_url(self.chroma_url) if self.chroma_url else str(self.path)
-
-
-@dataclass(frozen=True)
-class DocRecord:
-    """The manifest's entry for one file: the version indexed and its chunks."""
-
-    source: str
-    path: str
-    root: str
-    sha256: str
-    title: str
-    chunk_ids: tuple[str, ...]
-    ingested_at: str
-
-    def to_metadata(self) -> dict[str, str | int]:
-        """Flattened for Chroma metadata (which holds scalars only)."""
-        data: dict[str, Any] = asdict(self)
-        data["chunk_ids"] = json.dumps(list(self.chunk_ids))
-        data["chunks"] = len(self.chunk_ids)
-        return data
-
-    @classmethod
-    def from_metadata(cls, meta: dict[str, Any]) -> DocRecord:
-        """Inverse of to_metadata."""
-        return cls(
-            source=str(meta["source"]),
-            path=str(meta["path"]),
-            root=str(meta["root"]),
-            sha256=str(meta["sha256"]),
-            title=str(meta.get("title", "")),
-            chunk_ids=tuple(json.loads(str(meta["chunk_ids"]))),
-            ingested_at=str(meta["ingested_at"]),
-        )
-
-
-@dataclass(frozen=True)
-class StoredChunk:
-    """A chunk as the store holds it."""
-
-    id: str
-    source: str
-    start: int
-    end: int
-    text: str
-    line: int = 1
-    sentences: str = ""
-
-
-def chunk_id(source: str, start: int, end: int, digest: str) -> str:
-    """Deterministic id: source, offsets and a content hash."""
-    return f"{source}#{start}-{end}@{digest[:12]}"
-
-
-def now_iso() -> str:
-    """The time, for records."""
-    return datetime.now(UTC).isoformat(timespec="seconds")
+BUILD = "build"
 
 
 def _client(location: StoreLocation, read_only_copy: Path | None = None) -> Any:
@@ -138,11 +71,13 @@ def _writable(path: Path) -> bool:
 
 
 class ChunkStore:
-    """The chunks collection and the manifest, in one Chroma database."""
+    """The chunks collection and the manifest of one generation (the live one unless told), in one Chroma."""
 
-    def __init__(self, location: StoreLocation, create: bool = True) -> None:
+    def __init__(self, location: StoreLocation, create: bool = True, generation: int | None = None) -> None:
+        """Open the live generation; with generation, create that one anew (pending until make_live)."""
         self.location = location
         self.damaged: list[str] = []
+        self.pending = generation is not None
         check_collection_name(location.collection)
         if location.chroma_url:
             check_chroma_url(location.chroma_url)
@@ -160,12 +95,29 @@ class ChunkStore:
         with self._guard(OPENING):
             copy = _read_only_copy(location.path) if self.read_only else None
             self.client = _client(location, copy)
-            self._open_collections(create and not self.read_only)
+            self._open_generation(create and not self.read_only, generation)
             self.langchain = self._langchain_store()
+        self.build = self.read_build()
 
-    def _open_collections(self, create: bool) -> None:
-        name, manifest = self.location.collection, self.location.collection + MANIFEST_SUFFIX
-        present = {c.name for c in self.client.list_collections()}
+    def _open_generation(self, create: bool, generation: int | None) -> None:
+        from chromadb.errors import NotFoundError as ChromaNotFound
+
+        for attempt in range(3):
+            state = read_generations(self.client, self.location.collection)
+            self.generation = state.live if generation is None else generation
+            try:
+                self._open_collections(create, state)
+                return
+            except (StoreError, ChromaNotFound):
+                # A rebuild may have switched the head and dropped this generation since it was listed.
+                if generation is not None or attempt == 2:
+                    raise
+                if read_generations(self.client, self.location.collection).live == self.generation:
+                    raise
+
+    def _open_collections(self, create: bool, state: Generations) -> None:
+        name, manifest = generation_names(self.location.collection, self.generation)
+        present = state.names
         marker = None if self.location.chroma_url else read_marker(self.location.path)
         known = set(marker.get("collections", [])) if marker else set()
         if (name in present) != (manifest in present):
@@ -173,47 +125,91 @@ class ChunkStore:
             raise StoreError(
                 f"The store {self.location.describe()} is damaged: {missing} is missing; {REBUILD}"
             )
-        if name not in present:
-            if name in known:
+        if name not in present and not self.pending:
+            # The marker remembers the collection was created; a head names only a generation it made.
+            if self.location.collection in known or self.generation > 0:
                 where = self.location.describe()
                 raise StoreError(f"The store {where} is damaged: its collection has disappeared; {REBUILD}")
             if not create:
                 where = self.location.describe()
                 raise StoreError(f"The store {where} has nothing indexed yet; run `citebot ingest` first")
             self.created = True
-        self.chunks = self.client.get_or_create_collection(name, configuration={"hnsw": {"space": "cosine"}})
-        self.docs = self.client.get_or_create_collection(manifest)
-        indexed = int((marker or {}).get("documents", {}).get(name, 0))
-        if indexed and not self.docs.count():
+        if name in present:
+            self.chunks = self.client.get_collection(name)
+            self.docs = self.client.get_collection(manifest)
+        else:
+            self.chunks = self.client.create_collection(name, configuration={"hnsw": {"space": "cosine"}})
+            self.docs = self.client.create_collection(manifest)
+        # The marker counts the live generation's files, under the collection's name.
+        indexed = int((marker or {}).get("documents", {}).get(self.location.collection, 0))
+        if indexed and not self.pending and not self.docs.count():
             # A database whose pages were overwritten can read as empty: the marker remembers it was not.
             raise StoreError(
                 f"The store at {self.location.path} is damaged: {DATABASE} reads as empty, but {indexed} "
                 f"files were indexed; {REBUILD}"
             )
-        if marker is not None and name not in known and not self.read_only:
-            write_marker(self.location.path, {**marker, "collections": sorted(known | {name})})
+        if marker is not None and self.location.collection not in known and not self.read_only:
+            write_marker(
+                self.location.path, {**marker, "collections": sorted(known | {self.location.collection})}
+            )
 
     def _guard(self, doing: str) -> AbstractContextManager[None]:
         """Any failure of Chroma (or of the disk under it) while doing this becomes one StoreError."""
         server = self.location.where() if self.location.chroma_url else None
         return translated_failures(self.location.path, server, doing)
 
-    def drop(self) -> None:
-        """Delete this collection and its manifest (a rebuild starts from nothing)."""
-        name = self.location.collection
-        with self._guard("dropping the collection"):
-            self.client.delete_collection(name)
-            self.client.delete_collection(name + MANIFEST_SUFFIX)
+    def read_build(self) -> BuildRecord | None:
+        """This generation's build record, read anew (None: built before records existed, or brand new)."""
+        with self._guard("reading the build record"):
+            _, manifest = generation_names(self.location.collection, self.generation)
+            metadata = self.client.get_collection(manifest).metadata or {}
+        if BUILD not in metadata:
+            return None
+        record = BuildRecord.from_json(str(metadata[BUILD]), self.location.describe())
+        check_format(record, self.location.describe())
+        return record
+
+    def write_build(self, record: BuildRecord) -> None:
+        """Record how this generation is built (before its first chunk, so it always describes them)."""
+        self._set_metadata(BUILD, record.to_json())
+        self.build = record
+
+    def _set_metadata(self, key: str, value: str) -> None:
+        # Chroma's modify replaces a collection's metadata whole: merge with what is there now.
+        with self._guard("writing the manifest's metadata"):
+            _, manifest = generation_names(self.location.collection, self.generation)
+            current = dict(self.client.get_collection(manifest).metadata or {})
+            self.docs.modify(metadata={**current, key: value})
+
+    def generations(self) -> Generations:
+        """The collection's generations as Chroma holds them now."""
+        with self._guard("listing the generations"):
+            return read_generations(self.client, self.location.collection)
+
+    def drop_generations(self, generations: list[int]) -> None:
+        """Delete generations that are not live (a killed rebuild's, a replaced one); writers only."""
+        state = self.generations()
+        with self._guard("dropping an old generation"):
+            for generation in generations:
+                if generation != state.live:
+                    drop_generation(self.client, self.location.collection, generation, state.names)
+
+    def make_live(self) -> None:
+        """Switch the head to this (complete) generation: from now on every reader opens it."""
+        with self._guard("switching to the rebuilt index"):
+            switch_head(self.client, self.location.collection, self.generation)
+        self.pending = False
         if not self.location.chroma_url:
+            # A head means generations: an older citebot, which would not look for them, must refuse it.
             marker = read_marker(self.location.path)
-            known = set(marker.get("collections", [])) - {name}
-            write_marker(self.location.path, {**marker, "collections": sorted(known)})
+            counts = {**marker.get("documents", {}), self.location.collection: self.document_count()}
+            write_marker(self.location.path, {**marker, "format": STORE_FORMAT, "documents": counts})
 
     def _langchain_store(self) -> Any:
         """The chunks collection as a LangChain Chroma store, searched by vector (we embed ourselves)."""
         from langchain_chroma import Chroma
 
-        return Chroma(client=self.client, collection_name=self.location.collection)
+        return Chroma(client=self.client, collection_name=self.chunks.name)
 
     def documents(self) -> dict[str, DocRecord]:
         """The manifest: every indexed file by source (damaged records are left out, named in `damaged`)."""
@@ -337,10 +333,11 @@ class ChunkStore:
 
     def mark_ingested(self, when: str) -> None:
         """Remember when an ingest last finished, and (in the marker) how many files it left indexed."""
+        self._set_metadata("last_ingest", when)
         with self._guard("finishing the ingest"):
-            self.docs.modify(metadata={"last_ingest": when})
             count = int(self.docs.count())
-        if not self.location.chroma_url:
+        # A generation being rebuilt is not live yet: the marker counts the live one's files (make_live).
+        if not self.location.chroma_url and not self.pending:
             marker = read_marker(self.location.path)
             counts = {**marker.get("documents", {}), self.location.collection: count}
             write_marker(self.location.path, {**marker, "documents": counts})

@@ -11,7 +11,11 @@ from retrieval.errors import InputError, StoreError
 
 MARKER = "citebot-store.json"
 DATABASE = "chroma/chroma.sqlite3"
-STORE_FORMAT = 1
+# 2: a collection's index may live in generations named by a head record (a rebuild fills one beside the
+# live one); 1: one generation under the collection's own name, still read as generation 0 and written
+# as it is until a rebuild first writes a head (the marker then says 2, so an older citebot refuses it).
+STORE_FORMAT = 2
+READABLE_FORMATS = (1, 2)
 
 
 def read_marker(path: Path) -> dict[str, Any]:
@@ -38,8 +42,10 @@ def check_folder(path: Path, create: bool) -> bool:
     """Check (or create) the store folder; True when it was created now."""
     if (path / MARKER).is_file():
         fmt = read_marker(path).get("format")
-        if fmt != STORE_FORMAT:
-            raise StoreError(f"{path} has store format {fmt!r}; this citebot reads format {STORE_FORMAT}")
+        if fmt not in READABLE_FORMATS:
+            raise StoreError(
+                f"{path} has store format {fmt!r}; this citebot reads formats up to {STORE_FORMAT}"
+            )
         database = path / DATABASE
         # A store that has a marker has had a database: a missing or emptied one is damage, not a new store.
         if (path / "chroma").exists() and (not database.is_file() or database.stat().st_size == 0):

@@ -39,3 +39,29 @@ def check_chroma_url(url: str) -> str:
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise InputError(f"The Chroma URL must look like http://host:port, not {redact_url(url)!r}")
     return url
+
+
+# A generation's physical names hold a dot, which a collection name never does: they clash with no name.
+_GENERATION = re.compile(r"\.g([1-9][0-9]{0,8})(?:" + re.escape(MANIFEST_SUFFIX) + ")?")
+HEAD_SUFFIX = ".head"
+
+
+def generation_names(collection: str, generation: int) -> tuple[str, str]:
+    """The chunks and manifest collections of one generation: generation 0 keeps the first names."""
+    base = collection if generation == 0 else f"{collection}.g{generation}"
+    return base, base + MANIFEST_SUFFIX
+
+
+def head_name(collection: str) -> str:
+    """The collection whose metadata names the live generation (absent: generation 0)."""
+    return collection + HEAD_SUFFIX
+
+
+def generation_of(physical: str, collection: str) -> int | None:
+    """Which generation of collection a physical collection belongs to (None: not one of its own)."""
+    if physical in (collection, collection + MANIFEST_SUFFIX):
+        return 0
+    if not physical.startswith(collection):
+        return None
+    found = _GENERATION.fullmatch(physical, len(collection))
+    return int(found.group(1)) if found else None

@@ -416,6 +416,11 @@ def test_status_shows_store_documents_chunks_model_and_last_ingest(store: Path, 
         f"Chunks:        {expected_chunks(shared)}\n"
         f"Model:         all-MiniLM-L6-v2\n"
         f"Last ingested: {info['last_ingested']}\n"
+        f"Variant:       {info['build']['variant']}\n"
+        "Dimension:     384\n"
+        "Chunk size:    1000 characters\n"
+        "Chunker:       version 1\n"
+        "Store format:  2\n"
     )
 
 
