@@ -15,7 +15,14 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[dev]'
+	$(VENV)/bin/citebot models
 	touch $(STAMP)
+
+.PHONY: models
+# The ONNX files every answer runs on, built from the packaged model by torch and onnxruntime's quantizer
+# into the model cache (CITEBOT_MODEL_CACHE, default ~/.cache/citebot; ~15 s once); rebuilt when corrupt.
+models: $(STAMP)
+	$(VENV)/bin/citebot models
 
 demo: $(STAMP)
 	$(VENV)/bin/citebot ingest seeds

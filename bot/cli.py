@@ -71,7 +71,8 @@ def engine_for(settings: Settings, create: bool = True) -> Any:
     configure_threads(settings.threads)
     from retrieval.engine import Engine
 
-    return Engine(settings.engine_config(), create=create)
+    # Building the ONNX files (once per machine) takes ~15 s: say so on stderr rather than seem to hang.
+    return Engine(settings.engine_config(), create=create, notice=lambda text: click.echo(text, err=True))
 
 
 class CitebotGroup(click.Group):
@@ -344,6 +345,43 @@ def feedback(as_json: bool, store: Path | None) -> None:
             click.echo(safe(f"    {vote['answer'][:150]}  [{', '.join(vote['citations'])}]"))
     if not votes and not as_json:
         click.echo("No feedback yet.")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+@doors
+def models(as_json: bool) -> None:
+    """Build the ONNX model files once (needs torch), check them, and show which variant runs here."""
+    from retrieval.model_setup import prepare_models
+
+    settings = load_settings()
+    report = prepare_models(
+        settings.model,
+        settings.model_cache,
+        settings.scorer_folder,
+        settings.threads,
+        lambda text: click.echo(text, err=True),
+    )
+    if as_json:
+        click.echo(json_line(report))
+        return
+    click.echo(f"Model cache: {report['cache']}")
+    click.echo(f"CPU: {report['cpu']}")
+    encoder = report["encoder"]
+    if "chosen" in encoder:
+        sizes = ", ".join(f"{v} {size / 1e6:.0f} MB" for v, size in encoder["files"].items())
+        click.echo(f"Encoder: {encoder['folder']} ({sizes}); runs {encoder['chosen']} on this CPU")
+        for variant in ("fp32", "int8"):
+            if variant in encoder["measured"]:
+                figures = encoder["measured"][variant]
+                click.echo(
+                    f"  {variant}: {figures['seconds'] * 1000:.0f} ms on the probe, "
+                    f"worst cosine to fp32 {figures['worst_cosine']:.3f}"
+                )
+    else:
+        click.echo(f"Encoder: {encoder['model']} runs on {encoder['runs_on']}")
+    if "scorer" in report:
+        click.echo(f"Answer scorer: {report['scorer']['folder']}")
 
 
 def main() -> None:

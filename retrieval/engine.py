@@ -16,7 +16,13 @@ from retrieval.chain import Answerer, build_chain
 from retrieval.citations import look_up
 from retrieval.conversation import Question, Turn
 from retrieval.corpus import Corpus
-from retrieval.embedding import DEFAULT_INGEST_THREADS, DEFAULT_THREADS, Embedder, resolve_model_path
+from retrieval.embedding import (
+    DEFAULT_INGEST_THREADS,
+    DEFAULT_THREADS,
+    Embedder,
+    default_cache,
+    resolve_model_path,
+)
 from retrieval.errors import BuildMismatchError, StoreError
 from retrieval.freshness import Freshness
 from retrieval.indexing import Indexer, IngestSummary, Progress
@@ -47,6 +53,8 @@ class EngineConfig:
     ingest_batch: int = 256
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     threads: int = DEFAULT_THREADS
+    # Where ONNX files built from the model folders live (one per machine is enough; see onnx_models.py).
+    model_cache: Path = field(default_factory=default_cache)
     ingest_threads: int = DEFAULT_INGEST_THREADS
     answer: AnswerSettings = field(default_factory=AnswerSettings)
     # The learned answer scorer (models/). Off by default: on SQuAD's unseen articles it abstains on 0.98 of
@@ -62,17 +70,14 @@ class EngineConfig:
 class Engine:
     """Store, model and chain for one store location; the model loads on first use."""
 
-    def __init__(self, config: EngineConfig, create: bool = True) -> None:
+    def __init__(
+        self, config: EngineConfig, create: bool = True, notice: Callable[[str], None] | None = None
+    ) -> None:
         self.config = config
         self.store = ChunkStore(config.location, create=create)
-        self.embedder = Embedder(
-            config.model,
-            config.device,
-            threads=config.threads,
-            ingest_threads=config.ingest_threads,
-            # Questions are embedded the way the store's vectors were; a new store takes the default.
-            variant=store_variant(self.store.build, self.store.document_count() > 0),
-        )
+        self.notice = notice
+        # Questions are embedded the way the store's vectors were; a new store takes the default.
+        self.embedder = self._embedder(store_variant(self.store.build, self.store.document_count() > 0))
         self._answerable = False
         # Prompt files are checked when the engine starts, not at the first question.
         self.prompts = load_prompts(config.prompts) if config.llm else None
@@ -127,10 +132,23 @@ class Engine:
             self._corpus = None
             self._answerable = False
 
-    def _indexer(self, store: ChunkStore) -> Indexer:
+    def _embedder(self, variant: str | None) -> Embedder:
+        """The configured model in a variant (None: the one this CPU runs fastest, measured once)."""
+        config = self.config
+        return Embedder(
+            config.model,
+            config.device,
+            threads=config.threads,
+            ingest_threads=config.ingest_threads,
+            cache=config.model_cache,
+            notice=self.notice,
+            variant=variant,
+        )
+
+    def _indexer(self, store: ChunkStore, embedder: Embedder | None = None) -> Indexer:
         return Indexer(
             store,
-            self.embedder,
+            embedder or self.embedder,
             max_chars=self.config.chunk_chars,
             batch_chunks=self.config.ingest_batch,
             max_file_bytes=self.config.max_file_bytes,
@@ -139,11 +157,13 @@ class Engine:
     def _rebuild(self, paths: Iterable[Path], progress: Progress | None) -> IngestSummary:
         """Index paths into a new generation; readers keep the live one until the switch (under the lock)."""
         live = self.store
+        # A rebuild embeds the way this CPU runs fastest, whatever variant the old generation was built with.
+        embedder = self.embedder if self.embedder.requested_variant is None else self._embedder(None)
         target = ChunkStore(self.config.location, generation=live.generations().next())
-        target.write_build(self.wanted_build())
-        summary = self._indexer(target).ingest(paths, progress)
+        target.write_build(BuildRecord(embedder.identity(), self.config.chunk_chars))
+        summary = self._indexer(target, embedder).ingest(paths, progress)
         target.make_live()
-        self.store = target
+        self.store, self.embedder = target, embedder
         live.drop_generations([live.generation])
         return summary
 
@@ -176,7 +196,14 @@ class Engine:
         """The learned answer scorer (loaded on first use; None when switched off)."""
         if self.config.scorer and self._scorer is None:
             # Its embeddings and tokenizer are the packaged MiniLM's, whatever model embeds the passages.
-            self._scorer = AnswerScorer(self.config.scorer_folder, resolve_model_path(""))
+            self._scorer = AnswerScorer(
+                self.config.scorer_folder,
+                resolve_model_path(""),
+                self.config.model_cache,
+                self.config.device,
+                self.config.threads,
+                self.notice,
+            )
             if self.config.min_confidence is not None:
                 self._scorer.threshold = self.config.min_confidence
         return self._scorer

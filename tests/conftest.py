@@ -79,6 +79,14 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("CITEBOT_MODEL_CACHE", str(MODEL_CACHE))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def built_models() -> None:
+    """The ONNX files built into MODEL_CACHE before any test, as `make setup` builds them (~20 s once)."""
+    from retrieval.model_setup import prepare_models
+
+    prepare_models("", MODEL_CACHE, MODELS, 1, None)
+
+
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
     """The real all-MiniLM-L6-v2, loaded once for the whole run."""
