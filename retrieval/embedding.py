@@ -20,15 +20,18 @@ from retrieval.types import ModelIdentity
 Notice = Callable[[str], None]
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
-# Rows per onnxruntime run. Measured on 2 cores (AMD EPYC, AVX2), 600 SciFact sentences in groups of equal
-# token count: ROWS_MEASURED_HERE.
+# Rows per onnxruntime run for fp32 (int8 runs one row at a time: onnx_encoder.rows_per_run). Measured on 2
+# cores (AMD EPYC, AVX2), 600 SciFact sentences in groups of equal token count, 2 threads, best of 3: 8 rows
+# 3.87 s, 16 rows 3.81 s, 32 rows 3.77 s; the same within noise, and 16 keeps a run's memory small.
 ROWS_PER_PASS = 16
-# Intra-op threads for a question. `python -m bench.busy` measured torch on 2 shared cores: 1 thread gave warm
-# p50 48 ms quiet / 167 ms beside 2 CPU burners, 2 threads 387 / 1,404 ms (they wait for each other on busy
-# cores). onnxruntime's threads behave alike: THREADS_MEASURED_HERE.
+# Threads for a question. `python -m bench.busy` measured torch on 2 shared cores: 1 thread gave warm p50
+# 48 ms quiet / 167 ms beside 2 CPU burners, 2 threads 387 / 1,404 ms (they wait for each other on busy
+# cores). onnxruntime behaved alike: a question's int8 run took 13 ms on 1 thread and 27 ms on 2 with the
+# cores shared (load average 2, 60 SciFact sentences), and 9.8 ms on 1 thread when quiet.
 DEFAULT_THREADS = 1
-# Ingest embeds hundreds of sentences a call, where every core helps. A call that embeds more than one
-# pass's rows uses this many threads (default: every core): INGEST_THREADS_MEASURED_HERE.
+# Ingest embeds hundreds of sentences a call, where every core helps: a call that embeds more than one
+# pass's rows runs that many runs at once (default: every core). 600 SciFact sentences (2 cores, best of 3):
+# int8 5.77 s on 1 thread, 3.39 s on 2; fp32 7.66 s and 3.81 s.
 DEFAULT_INGEST_THREADS = os.cpu_count() or 1
 
 
@@ -111,7 +114,13 @@ def _load_encoder(
             if variant not in (None, "fp32"):
                 raise ModelError(f"Variant {variant!r} of {folder} exists only for BERT models; rebuild")
             return _Loaded(_SentenceTransformerEncoder(folder, device, threads), "fp32")
-        from retrieval.onnx_encoder import OnnxEncoder, built_encoder, fastest_variant, providers
+        from retrieval.onnx_encoder import (
+            OnnxEncoder,
+            built_encoder,
+            fastest_variant,
+            providers,
+            rows_per_run,
+        )
 
         chosen = providers(device)
         cache = ModelCache(cache_root)
@@ -121,7 +130,8 @@ def _load_encoder(
         elif variant not in VARIANTS:
             raise ModelError(f"Unknown model variant {variant!r} (this citebot knows {', '.join(VARIANTS)})")
         built, _ = built_encoder(cache, folder, variant, notice)
-        encoder = OnnxEncoder(built / f"{variant}.onnx", folder, ROWS_PER_PASS, threads, chosen)
+        rows = rows_per_run(variant, ROWS_PER_PASS)
+        encoder = OnnxEncoder(built / f"{variant}.onnx", folder, rows, threads, chosen)
         return _Loaded(encoder, variant)
     except (OSError, ValueError, RuntimeError) as exc:
         raise ModelError(f"Cannot load the embedding model from {folder}: {exc}") from exc
