@@ -48,6 +48,9 @@ class EngineConfig:
     location: StoreLocation
     model: str = ""
     device: str = "auto"
+    # The variant a new store (or a rebuild) embeds with; None: the one this CPU runs fastest within the
+    # cosine bar (onnx_encoder.fastest_variant). A store always keeps the variant it was built with.
+    variant: str | None = None
     k: int = 5
     chunk_chars: int = 1000
     ingest_batch: int = 256
@@ -77,7 +80,8 @@ class Engine:
         self.store = ChunkStore(config.location, create=create)
         self.notice = notice
         # Questions are embedded the way the store's vectors were; a new store takes the default.
-        self.embedder = self._embedder(store_variant(self.store.build, self.store.document_count() > 0))
+        recorded = store_variant(self.store.build, self.store.document_count() > 0)
+        self.embedder = self._embedder(recorded or config.variant)
         self._answerable = False
         # Prompt files are checked when the engine starts, not at the first question.
         self.prompts = load_prompts(config.prompts) if config.llm else None
@@ -157,8 +161,10 @@ class Engine:
     def _rebuild(self, paths: Iterable[Path], progress: Progress | None) -> IngestSummary:
         """Index paths into a new generation; readers keep the live one until the switch (under the lock)."""
         live = self.store
-        # A rebuild embeds the way this CPU runs fastest, whatever variant the old generation was built with.
-        embedder = self.embedder if self.embedder.requested_variant is None else self._embedder(None)
+        # A rebuild embeds in the configured variant (by default the one this CPU runs fastest), whatever
+        # variant the old generation was built with.
+        wanted = self.config.variant
+        embedder = self.embedder if self.embedder.requested_variant == wanted else self._embedder(wanted)
         target = ChunkStore(self.config.location, generation=live.generations().next())
         target.write_build(BuildRecord(embedder.identity(), self.config.chunk_chars))
         summary = self._indexer(target, embedder).ingest(paths, progress)

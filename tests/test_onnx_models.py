@@ -31,7 +31,7 @@ from retrieval.onnx_encoder import OnnxEncoder, is_supported, providers, session
 from retrieval.onnx_models import BUILD_FILE, MAKE_MODELS, cpu_key, file_sha256
 from retrieval.store import StoreLocation
 from tests.conftest import MODEL_CACHE, SEED_FILE, STOCKHOLM, make_engine
-from tests.console import CITEBOT, one_error, script_env
+from tests.console import CITEBOT, one_error, run_script, script_env
 from tests.torch_blocker import BLOCKED, assert_blocked, blocked_env, refused
 
 TEXTS = [STOCKHOLM, "", "Ünïcödé 東京 🙂", SEED_FILE.read_text(encoding="utf-8")]
@@ -202,7 +202,30 @@ def test_an_engine_embeds_with_the_variant_its_store_records(
     fresh = Engine(EngineConfig(StoreLocation(tmp_path / "new"), device="cpu", model_cache=MODEL_CACHE))
     record = json.loads((encoder_folder(embedder) / BUILD_FILE).read_text(encoding="utf-8"))
     assert fresh.embedder.requested_variant is None
-    assert fresh.embedder.variant == record["speed"][cpu_key()]["chosen"] == embedder.variant
+    assert fresh.embedder.variant == record["speed"][cpu_key()]["chosen"]
+
+
+@pytest.mark.slow
+def test_citebot_variant_chooses_a_new_stores_variant_and_a_store_keeps_its_own(tmp_path: Path) -> None:
+    """CITEBOT_VARIANT decides how a new store (and a --rebuild) embeds; an ingest into an existing store
+    keeps the store's variant. Bad input tried: CITEBOT_VARIANT=int4."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    shutil.copy(SEED_FILE, docs / SEED_FILE.name)
+
+    def variant_after(*args: str, variant: str) -> str:
+        done = run_script(tmp_path, *args, CITEBOT_VARIANT=variant, CITEBOT_STORE=str(tmp_path / "store"))
+        assert done.returncode == 0, done.stderr
+        status = run_script(tmp_path, "status", "--json", CITEBOT_STORE=str(tmp_path / "store"))
+        return str(json.loads(status.stdout)["build"]["variant"])
+
+    assert variant_after("ingest", str(docs), variant="fp32") == "fp32"
+    assert variant_after("ingest", str(docs), variant="int8") == "fp32"
+    assert variant_after("ingest", "--rebuild", str(docs), variant="int8") == "int8"
+    wrong = run_script(tmp_path, "status", CITEBOT_VARIANT="int4", CITEBOT_STORE=str(tmp_path / "store"))
+    assert wrong.returncode == 2
+    message = one_error(wrong.stderr, wrong.stdout)
+    assert "CITEBOT_VARIANT" in message and "int8" in message, message
 
 
 def test_an_unknown_variant_is_a_model_error(embedder: Embedder) -> None:
