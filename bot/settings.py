@@ -54,8 +54,8 @@ class Settings(BaseSettings):
     )
     variant: Literal["auto", "fp32", "int8"] = Field(
         "auto",
-        description="How a new store (or a --rebuild) embeds: auto, the fastest within cosine 0.98 of fp32 on "
-        "this CPU (measured once); a store keeps the variant it was built with.",
+        description="How a new store (or a --rebuild) embeds: auto is the fastest within cosine 0.98 of "
+        "fp32 on this CPU (measured once); a store keeps the variant it was built with.",
     )
     model_cache: Path = Field(
         default_factory=_model_cache,
