@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import subprocess
+import time
+from pathlib import Path
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -13,3 +15,11 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=10)
+
+
+def wait_until_listening(process: subprocess.Popen[bytes], log: Path, timeout: float = 120) -> None:
+    """Wait for `citebot slack` to log that it listens (its stderr goes to log); fail if it exits first."""
+    deadline = time.monotonic() + timeout
+    while "citebot is listening" not in log.read_text() and time.monotonic() < deadline:
+        assert process.poll() is None, log.read_text()
+        time.sleep(0.2)

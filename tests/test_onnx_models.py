@@ -17,7 +17,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -375,7 +374,7 @@ def test_the_repl_runs_without_torch(torchless: Torchless, tmp_path: Path) -> No
 def test_slack_runs_without_torch(torchless: Torchless, tmp_path: Path) -> None:
     """`citebot slack` (a real process, Socket Mode against the Slack stand-in) with torch blocked answers
     one mention in its thread, citing the seed file."""
-    from tests.processes import stop
+    from tests.processes import stop, wait_until_listening
     from tests.slack_standin import SlackStandIn, event_body
     from tests.test_repl import child_env
     from tests.test_slack import mention, posted, slack_env
@@ -391,10 +390,7 @@ def test_slack_runs_without_torch(torchless: Torchless, tmp_path: Path) -> None:
                 [str(CITEBOT), "slack"], env=env, stdout=subprocess.DEVNULL, stderr=stderr
             )
         try:
-            deadline = time.monotonic() + 120
-            while "citebot is listening" not in log.read_text() and time.monotonic() < deadline:
-                assert process.poll() is None, log.read_text()
-                time.sleep(0.2)
+            wait_until_listening(process, log)
             event = mention(slack, STOCKHOLM)
             slack.push("events_api", event_body(event, event_id="EvTorchless"))
             slack.wait_for("chat.postMessage", timeout=60)

@@ -862,7 +862,7 @@ def test_slack_door_masks_secrets_in_its_log(slack: SlackStandIn, tmp_path: Path
     """Bad input: Slack's reply to the answer echoes the bot token, the signing secret and the LLM API key;
     `citebot slack` (a real process, Socket Mode) logs the failure's traceback with all three masked and
     apologises in the thread with the HTTP status only."""
-    from tests.processes import stop
+    from tests.processes import stop, wait_until_listening
     from tests.test_repl import CITEBOT, child_env
 
     signing, llm_key = "8f14e45fceea167a", "local-key-42"
@@ -876,10 +876,7 @@ def test_slack_door_masks_secrets_in_its_log(slack: SlackStandIn, tmp_path: Path
     with log.open("wb") as stderr:
         process = subprocess.Popen([str(CITEBOT), "slack"], env=env, stdout=subprocess.DEVNULL, stderr=stderr)
     try:
-        deadline = time.monotonic() + 120
-        while "citebot is listening" not in log.read_text() and time.monotonic() < deadline:
-            assert process.poll() is None, log.read_text()
-            time.sleep(0.2)
+        wait_until_listening(process, log)
         event = mention(slack, STOCKHOLM)
         slack.push("events_api", event_body(event, event_id="EvLog"))
         slack.wait_for("chat.postMessage", count=2, timeout=60)
