@@ -125,7 +125,8 @@ def _load_encoder(
         chosen = providers(device)
         cache = ModelCache(cache_root)
         if variant is None:
-            built, record = built_encoder(cache, folder, "fp32", notice)
+            # Choosing reads build.json only; the chosen file alone is hashed below (fp32's 90 MB: ~60 ms).
+            built, record = built_encoder(cache, folder, "", notice)
             variant = fastest_variant(cache, built, record, folder, ROWS_PER_PASS, threads)
         elif variant not in VARIANTS:
             raise ModelError(f"Unknown model variant {variant!r} (this citebot knows {', '.join(VARIANTS)})")

@@ -176,8 +176,8 @@ class ModelCache:
     def _checked(
         self, folder: Path, source_sha: str, variants: tuple[str, ...], verify: str
     ) -> dict[str, Any] | None:
-        """build.json when it matches the source, every variant's file is there and the one to be loaded
-        matches its sha256 (hashing only that one: the fp32 file's 90 MB would cost ~60 ms a start)."""
+        """build.json if it names the source and every file is there, and `verify`'s matches its sha256."""
+        # Only the file about to be loaded is hashed ("" hashes none): fp32's 90 MB costs ~60 ms a start.
         record = _read_json(folder / BUILD_FILE)
         if not isinstance(record, dict) or record.get("format") != BUILD_FORMAT:
             return None
