@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -13,11 +13,9 @@ import numpy as np
 
 from retrieval.candidates import Candidate
 from retrieval.errors import ModelError
-from retrieval.onnx_models import ModelCache
+from retrieval.onnx_models import ModelCache, Notice
 from retrieval.package_files import shipped
 from retrieval.scorer_inputs import Pair, PairEncoder
-
-Notice = Callable[[str], None]
 
 MODELS = shipped("models")  # the checkout's models/, or the installed package's copy
 WEIGHTS_FILE = "answer-scorer.safetensors"

@@ -14,10 +14,8 @@ from typing import Any, Protocol
 from langchain_core.embeddings import Embeddings
 
 from retrieval.errors import ModelError
-from retrieval.onnx_models import VARIANTS, ModelCache
+from retrieval.onnx_models import VARIANTS, ModelCache, Notice
 from retrieval.types import ModelIdentity
-
-Notice = Callable[[str], None]
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 # Rows per onnxruntime run for fp32 (int8 runs one row at a time: onnx_encoder.rows_per_run). Measured on 2

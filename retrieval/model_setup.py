@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from retrieval.answer_scorer import WEIGHTS_FILE, built_scorer
 from retrieval.embedding import ROWS_PER_PASS, resolve_model_path
 from retrieval.onnx_encoder import built_encoder, fastest_variant, is_supported
-from retrieval.onnx_models import VARIANTS, ModelCache, cpu_key
+from retrieval.onnx_models import VARIANTS, ModelCache, Notice, cpu_key
 
 
 def prepare_models(
-    model: str, cache_root: Path, scorer_folder: Path, threads: int, notice: Callable[[str], None] | None
+    model: str, cache_root: Path, scorer_folder: Path, threads: int, notice: Notice | None
 ) -> dict[str, Any]:
     """Build what is missing or corrupt (needs torch), check the rest by sha256, choose this CPU's variant."""
     cache = ModelCache(cache_root)

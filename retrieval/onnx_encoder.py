@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from retrieval.errors import ModelError
-from retrieval.onnx_models import MIN_COSINE, PROBE, VARIANTS, ModelCache, cpu_key
+from retrieval.onnx_models import MIN_COSINE, PROBE, VARIANTS, ModelCache, Notice, cpu_key
 
 KIND = "encoder"
 SUPPORTED_MODULES = (
@@ -163,7 +162,7 @@ def rows_per_run(variant: str, rows: int) -> int:
 
 
 def built_encoder(
-    cache: ModelCache, model_folder: Path, verify: str, notice: Callable[[str], None] | None
+    cache: ModelCache, model_folder: Path, verify: str, notice: Notice | None
 ) -> tuple[Path, dict[str, Any]]:
     """The cache folder holding the model's fp32 and int8 ONNX files (built from its weights if not yet)."""
 

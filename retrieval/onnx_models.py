@@ -19,6 +19,8 @@ from typing import Any
 
 from retrieval.errors import ModelError
 
+# What reports progress to a person (the door passes one that writes to stderr): building takes ~20 s.
+Notice = Callable[[str], None]
 BUILD_FILE = "build.json"
 # 2: the files are saved optimized (onnx_export.optimize) and loaded without optimizing again.
 BUILD_FORMAT = 2
@@ -128,7 +130,7 @@ class ModelCache:
         variants: tuple[str, ...],
         build: Callable[[Path], None],
         verify: str,
-        notice: Callable[[str], None] | None = None,
+        notice: Notice | None = None,
     ) -> tuple[Path, dict[str, Any]]:
         """The folder holding every variant (the one about to be loaded checked by sha256); built if not."""
         folder = self.folder(kind, source_sha)
