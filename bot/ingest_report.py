@@ -21,8 +21,9 @@ def summary_line(summary: IngestSummary) -> str:
     return (
         f"Ingested in {summary.seconds:.2f} s: {summary.added} added, {summary.updated} updated, "
         f"{summary.unchanged} unchanged, {summary.removed} removed, {summary.failed} failed, "
-        f"{summary.skipped} skipped files; "
-        f"{summary.chunks} chunks written."
+        f"{summary.skipped} skipped files"
+        + (f", {summary.ignored} of other types ignored" if summary.ignored else "")
+        + f"; {summary.chunks} chunks written."
     )
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # for annotations only: pydantic's models cost `citebot --help` 0.2 s
-    from retrieval.types import Answer, CitedPassage
+    from retrieval.types import Answer, CitedPassage, Location
 
 QUOTE_CHARS = 100
 # C0 and C1 control characters but tab and newline: a document's ESC sequences must not drive the terminal.
@@ -42,6 +42,19 @@ def confidence_note(answer: Answer) -> str | None:
     )
 
 
+def place(location: Location, brief: bool = False) -> str:
+    """Where a span is: "page 3" (brief: "p. 3"), "slide 2", "section Scope", else "line 12".
+
+    In a file that is its own text (.txt, .md) the line is the most exact place, so it is shown there.
+    """
+    if location.text_path == location.path or not location.location:
+        return f"line {location.line}"
+    label = location.location
+    if brief:
+        label = label.replace("pages ", "pp. ").replace("page ", "p. ")
+    return label
+
+
 def answer_text(answer: Answer) -> str:
     """The answer, then its numbered sources (or closest matches when abstained)."""
     lines = [safe(answer.answer), ""]
@@ -55,13 +68,13 @@ def answer_text(answer: Answer) -> str:
     elif answer.abstained:
         lines.append("Closest matches (not an answer):")
         for p in answer.passages[:3]:
-            lines.append(f'  - {safe(p.source)}, line {p.line}: "{short(p.text)}"')
+            lines.append(f'  - {safe(p.source)}, {safe(place(p))}: "{short(p.text)}"')
             lines.append(f"    id {safe(p.id)}")
     else:
         lines.append("Sources:")
         for c in answer.citations:
             changed = " (changed since it was indexed)" if c.stale else ""
-            lines.append(f'  [{c.n}] {safe(c.source)}, line {c.line}{changed}: "{short(c.quote)}"')
+            lines.append(f'  [{c.n}] {safe(c.source)}, {safe(place(c))}{changed}: "{short(c.quote)}"')
             lines.append(f"      id {c.id}")
     if any(c.stale for c in answer.citations):
         lines.append("Note: a cited file changed since it was indexed; run `citebot ingest` to refresh.")
@@ -79,11 +92,14 @@ def shown_path(path: str) -> str:
 
 def cited_text(cited: CitedPassage) -> str:
     """A citation with its context lines; the quote is marked with » «."""
-    where = f"{cited.source}, line {cited.first_line}" + (
-        f"-{cited.last_line}" if cited.last_line != cited.first_line else ""
+    lines_part = f"-{cited.last_line}" if cited.last_line != cited.line else ""
+    extracted = cited.text_path != cited.path
+    where = (
+        f"{cited.source}, {place(cited)}" if extracted else f"{cited.source}, line {cited.line}{lines_part}"
     )
+    of_text = " of its extracted text" if extracted else ""
     lines = [
-        f"{safe(where)}  ({safe(shown_path(cited.path))}, characters {cited.start}-{cited.end})",
+        f"{safe(where)}  ({safe(shown_path(cited.path))}, characters {cited.start}-{cited.end}{of_text})",
         "",
         safe(f"{cited.before}»{cited.quote}«{cited.after}"),
     ]

@@ -14,7 +14,7 @@ from rich.console import Console
 
 from bot.ingest_report import summary_line
 from bot.render import answer_text, json_line, safe
-from bot.repl_view import answer_view, cited_view, print_plain, sources_view
+from bot.repl_view import answer_view, cited_view, print_plain, sources_view, where
 from bot.settings import Settings
 from retrieval.conversation import Turn
 from retrieval.errors import CitebotError
@@ -197,7 +197,7 @@ class Session:
             self.console.print(sources_view(answer))
         else:
             for i, p in enumerate(answer.passages, start=1):
-                print_plain(self.console, safe(f"{i}. {p.score:.3f} {p.source}:{p.line} {p.id}"))
+                print_plain(self.console, f"{i}. {p.score:.3f} {where(p)} {safe(p.id)}")
 
     def cmd_ingest(self, arg: str) -> None:
         """:ingest [PATH]"""

@@ -8,8 +8,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from bot.render import cited_text, confidence_note, safe, short
-from retrieval.types import Answer, CitedPassage
+from bot.render import cited_text, confidence_note, place, safe, short
+from retrieval.types import Answer, CitedPassage, Location
 
 _MARKER = re.compile(r"\[\d+\]")
 
@@ -31,16 +31,23 @@ def answer_view(answer: Answer) -> Text:
     elif answer.abstained:
         text.append("\nClosest matches (not an answer):\n", style="dim")
         for p in answer.passages[:3]:
-            text.append(f"  - {safe(p.source)}:{p.line} ", style="dim")
+            text.append(f"  - {where(p)} ", style="dim")
             text.append(f'"{short(p.text, 90)}"\n', style="dim")
     else:
         for c in answer.citations:
             text.append(f"  [{c.n}] ", style="bold cyan")
-            text.append(f"{safe(c.source)}:{c.line} ", style="green")
+            text.append(f"{where(c)} ", style="green")
             if c.stale:
                 text.append("(changed since indexed) ", style="yellow")
             text.append(f'"{short(c.quote, 90)}"\n')
     return text
+
+
+def where(location: Location) -> str:
+    """A span's place, compactly: `notes.txt:12`, or `handbook.pdf, p. 3` for a page, slide or section."""
+    if location.text_path == location.path or not location.location:
+        return safe(f"{location.source}:{location.line}")
+    return safe(f"{location.source}, {place(location, brief=True)}")
 
 
 def sources_view(answer: Answer) -> Table:
@@ -49,7 +56,7 @@ def sources_view(answer: Answer) -> Table:
     for name in ("#", "score", "where", "passage"):
         table.add_column(name)
     for i, p in enumerate(answer.passages, start=1):
-        table.add_row(str(i), f"{p.score:.3f}", f"{safe(p.source)}:{p.line}", short(p.text, 70))
+        table.add_row(str(i), f"{p.score:.3f}", where(p), short(p.text, 70))
     return table
 
 

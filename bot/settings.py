@@ -81,6 +81,12 @@ class Settings(BaseSettings):
     max_file_mb: float = Field(
         50, gt=0, le=100_000, description="Larger files are skipped with a reason (megabytes)."
     )
+    parse_seconds: float = Field(
+        60,
+        gt=0,
+        le=86_400,
+        description="A PDF, Word file, deck or web page parsed for longer fails (seconds).",
+    )
     scorer: Literal["on", "off"] = Field(
         "off",
         description="on: the learned answer scorer ranks sentences and decides abstention; off: hand-set.",
@@ -141,6 +147,7 @@ class Settings(BaseSettings):
             chunk_chars=self.chunk_chars,
             ingest_batch=self.ingest_batch,
             max_file_bytes=int(self.max_file_mb * 1024 * 1024),
+            parse_time_limit_s=self.parse_seconds,
             threads=self.threads,
             ingest_threads=self.ingest_threads,
             scorer=self.scorer == "on",

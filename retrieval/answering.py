@@ -165,13 +165,9 @@ class ExtractiveAnswerer:
         """
         passages = [
             Passage(
+                **dict(h.chunk.location(h.chunk.start, h.chunk.end)),
                 id=citation_id(h.chunk.source, h.chunk.start, h.chunk.end),
-                source=h.chunk.source,
-                path=h.chunk.path,
-                start=h.chunk.start,
-                end=h.chunk.end,
                 score=round(h.score, 4),
-                line=h.chunk.line,
                 text=h.chunk.text,
             )
             for h in hits

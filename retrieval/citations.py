@@ -8,8 +8,10 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from retrieval.errors import InputError, NotFoundError
-from retrieval.loading import decode_text, fingerprint
+from retrieval.loaders.text import decode_text
+from retrieval.loading import fingerprint
 from retrieval.store import DocRecord, StoredChunk
+from retrieval.text_store import read_text
 from retrieval.types import CitedPassage
 
 _ID = re.compile(r"^(?P<source>.+)#(?P<start>\d+)-(?P<end>\d+)$")
@@ -54,14 +56,32 @@ IndexedChunks = Callable[[DocRecord], list[StoredChunk]]
 """The chunks a record names, as the index holds them (what a changed file is quoted from)."""
 
 
-def _text_at(record: DocRecord, start: int, end: int, indexed: IndexedChunks) -> tuple[str, int, int, bool]:
-    """The text to quote from, the offset and line it begins at, and whether the file changed since ingest."""
+def _is_current(record: DocRecord) -> bool:
+    """Whether the file on disk is still the version indexed."""
     try:
-        data = Path(record.path).read_bytes()
-        if fingerprint(data) == record.sha256:
-            return decode_text(data), 0, 1, False
-    except (OSError, ValueError):
-        pass  # gone, unreadable or changed: the indexed text still answers for what was cited
+        return fingerprint(Path(record.path).read_bytes()) == record.sha256
+    except OSError:
+        return False
+
+
+def _text_at(
+    record: DocRecord, start: int, end: int, indexed: IndexedChunks, store_folder: Path
+) -> tuple[str, int, int, bool]:
+    """The text to quote from, the offset and line it begins at, and whether the file changed since ingest."""
+    if record.text_sha256:
+        # An extracted text is kept as indexed, so it answers for the citation whether or not the PDF
+        # changed since; stale says whether it did.
+        try:
+            return read_text(record.text_file(store_folder)), 0, 1, not _is_current(record)
+        except (OSError, ValueError):
+            pass  # its kept text is gone (pruned by a later ingest): the indexed passage answers
+    else:
+        try:
+            data = Path(record.path).read_bytes()
+            if fingerprint(data) == record.sha256:
+                return decode_text(data), 0, 1, False
+        except (OSError, ValueError):
+            pass  # gone, unreadable or changed: the indexed text still answers for what was cited
     for stored in indexed(record):
         if stored.start <= start and end <= stored.end:
             return stored.text, stored.start, stored.line, True
@@ -72,14 +92,18 @@ def _text_at(record: DocRecord, start: int, end: int, indexed: IndexedChunks) ->
 
 
 def look_up(
-    value: str, manifest: dict[str, DocRecord], indexed: IndexedChunks, context_lines: int = 2
+    value: str,
+    manifest: dict[str, DocRecord],
+    indexed: IndexedChunks,
+    store_folder: Path,
+    context_lines: int = 2,
 ) -> CitedPassage:
     """Find a citation's passage; only files the index holds are ever read (stale ones from the index)."""
     source, start, end = parse_citation_id(value)
     record = manifest.get(source)
     if record is None:
         raise NotFoundError(f"Unknown citation {value!r}: no indexed file is called {source!r}")
-    text, base, base_line, stale = _text_at(record, start, end, indexed)
+    text, base, base_line, stale = _text_at(record, start, end, indexed, store_folder)
     if end - base > len(text):
         raise NotFoundError(f"Unknown citation {value!r}: {source} has only {len(text)} characters")
     lo, hi = start - base, end - base
@@ -96,16 +120,20 @@ def look_up(
         nxt = text.find("\n", line_end + 1)
         line_end = len(text) if nxt == -1 else nxt
     first_line = base_line + text.count("\n", 0, lo)
+    place = record.region_map().place(start, end, first_line)
     return CitedPassage(
         id=citation_id(source, start, end),
         source=source,
         path=record.path,
+        text_path=record.text_file(store_folder),
         start=start,
         end=end,
+        line=first_line,
+        page=place.page,
+        location=place.label,
         quote=text[lo:hi],
         before=text[line_start:lo],
         after=text[hi:line_end],
-        first_line=first_line,
         last_line=first_line + text.count("\n", lo, hi),
         context_first_line=base_line + text.count("\n", 0, line_start),
         stale=stale,

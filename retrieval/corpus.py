@@ -11,9 +11,10 @@ from retrieval.chunking import sentence_spans
 from retrieval.citations import citation_id
 from retrieval.indexing import lexical_text
 from retrieval.lexical import LexicalIndex, tokens
+from retrieval.regions import RegionMap
 from retrieval.sentence_vectors import SentenceVectors
 from retrieval.store import ChunkStore, DocRecord, StoredChunk
-from retrieval.types import Citation
+from retrieval.types import Citation, Location
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,9 @@ class IndexedChunk:
     title: str
     line: int = 1
     sentences: SentenceVectors | None = field(default=None, compare=False, repr=False)
+    # The text the offsets index (the file, or its extracted text) and its pages or sections.
+    text_path: str = ""
+    regions: RegionMap = field(default_factory=RegionMap, compare=False, repr=False)
 
     def sentence_spans(self) -> list[tuple[int, int]]:
         """The chunk's sentences, as offsets relative to its start."""
@@ -50,18 +54,29 @@ class IndexedChunk:
         """The 1-based line number of an absolute offset inside this chunk."""
         return self.line + self.text.count("\n", 0, offset - self.start)
 
-    def citation(self, n: int, start: int, end: int, score: float) -> Citation:
-        """Citation n of the span [start, end) inside this chunk; its quote is the file's exact text there."""
-        return Citation(
-            n=n,
-            id=citation_id(self.source, start, end),
+    def location(self, start: int, end: int) -> Location:
+        """Where the span [start, end) inside this chunk lies: its text file, line and page or section."""
+        line = self.line_of(start)
+        place = self.regions.place(start, end, line)
+        return Location(
             source=self.source,
             path=self.path,
+            text_path=self.text_path or self.path,
             start=start,
             end=end,
+            line=line,
+            page=place.page,
+            location=place.label,
+        )
+
+    def citation(self, n: int, start: int, end: int, score: float) -> Citation:
+        """Citation n of the span [start, end) inside this chunk; its quote is the text's exact characters."""
+        return Citation(
+            **dict(self.location(start, end)),
+            n=n,
+            id=citation_id(self.source, start, end),
             quote=self.text[start - self.start : end - self.start],
             score=round(score, 4),
-            line=self.line_of(start),
         )
 
 
@@ -92,6 +107,8 @@ class Corpus:
     def __init__(self, store: ChunkStore) -> None:
         self.manifest, loaded = _committed(store)
         self.chunks: list[IndexedChunk] = []
+        folder = store.location.path
+        regions = {source: record.region_map() for source, record in self.manifest.items()}
         for stored in loaded:
             record = self.manifest[stored.source]
             self.chunks.append(
@@ -105,6 +122,8 @@ class Corpus:
                     record.title,
                     stored.line,
                     SentenceVectors.unpack(stored.sentences) if stored.sentences else None,
+                    record.text_file(folder),
+                    regions[stored.source],
                 )
             )
         self.position = {c.id: i for i, c in enumerate(self.chunks)}

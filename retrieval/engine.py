@@ -24,10 +24,12 @@ from retrieval.embedding import (
     resolve_model_path,
 )
 from retrieval.errors import BuildMismatchError, StoreError
+from retrieval.extraction import DEFAULT_TIME_LIMIT_S
 from retrieval.freshness import Freshness
 from retrieval.indexing import Indexer, IngestSummary, Progress
 from retrieval.llm import LLMConfig, chat_model
 from retrieval.llm_answering import LLMAnswerer
+from retrieval.loaders import parser_versions
 from retrieval.loading import DEFAULT_MAX_FILE_BYTES
 from retrieval.package_files import shipped
 from retrieval.prompts import load_prompts
@@ -55,6 +57,8 @@ class EngineConfig:
     chunk_chars: int = 1000
     ingest_batch: int = 256
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    # A PDF, Word file, deck or web page whose parser runs longer than this is skipped as failed.
+    parse_time_limit_s: float = DEFAULT_TIME_LIMIT_S
     threads: int = DEFAULT_THREADS
     # Where ONNX files built from the model folders live (one per machine is enough; see onnx_models.py).
     model_cache: Path = field(default_factory=default_cache)
@@ -126,11 +130,17 @@ class Engine:
                 if rebuild:
                     return self._rebuild(paths, progress)
                 recorded = self.store.read_build()
+                wanted = self.wanted_build()
                 if recorded is None:  # a new store, or one indexed before records existed (adopted)
-                    self.store.write_build(self.wanted_build())
-                elif differences := ingest_differences(recorded, self.wanted_build()):
+                    self.store.write_build(wanted)
+                elif differences := ingest_differences(recorded, wanted):
                     raise refuse(location.describe(), differences)
-                return self._indexer(self.store).ingest(paths, progress)
+                summary = self._indexer(self.store).ingest(paths, progress)
+                if recorded is not None and recorded.parsers != wanted.parsers:
+                    # A new parser is no reason to rebuild: each file read by an older one is read again
+                    # when ingested (its record names its parser); the build record names the newest.
+                    self.store.write_build(replace(recorded, parsers=wanted.parsers))
+                return summary
         finally:
             self._chain = None
             self._corpus = None
@@ -156,6 +166,7 @@ class Engine:
             max_chars=self.config.chunk_chars,
             batch_chunks=self.config.ingest_batch,
             max_file_bytes=self.config.max_file_bytes,
+            parse_time_limit_s=self.config.parse_time_limit_s,
         )
 
     def _rebuild(self, paths: Iterable[Path], progress: Progress | None) -> IngestSummary:
@@ -166,7 +177,9 @@ class Engine:
         wanted = self.config.variant
         embedder = self.embedder if self.embedder.requested_variant == wanted else self._embedder(wanted)
         target = ChunkStore(self.config.location, generation=live.generations().next())
-        target.write_build(BuildRecord(embedder.identity(), self.config.chunk_chars))
+        target.write_build(
+            BuildRecord(embedder.identity(), self.config.chunk_chars, parsers=parser_versions())
+        )
         summary = self._indexer(target, embedder).ingest(paths, progress)
         target.make_live()
         self.store, self.embedder = target, embedder
@@ -175,7 +188,7 @@ class Engine:
 
     def wanted_build(self) -> BuildRecord:
         """How this engine builds a store: its model (loaded to know its variant) and its chunking."""
-        return BuildRecord(self.embedder.identity(), self.config.chunk_chars)
+        return BuildRecord(self.embedder.identity(), self.config.chunk_chars, parsers=parser_versions())
 
     def check_answerable(self) -> None:
         """Refuse to answer from vectors another model made (chunking does not matter to questions)."""
@@ -243,7 +256,7 @@ class Engine:
 
     def cite(self, citation: str) -> CitedPassage:
         """Look up a citation id (a file changed since ingest is quoted from the index, marked stale)."""
-        return look_up(citation, self.store.documents(), self._indexed_chunks)
+        return look_up(citation, self.store.documents(), self._indexed_chunks, self.config.location.path)
 
     def _indexed_chunks(self, record: DocRecord) -> list[StoredChunk]:
         return self.store.get_chunks(list(record.chunk_ids))

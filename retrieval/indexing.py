@@ -11,6 +11,8 @@ from pathlib import Path
 from retrieval.chunking import chunk, sentence_spans
 from retrieval.embedding import Embedder
 from retrieval.errors import LoadError
+from retrieval.extraction import DEFAULT_TIME_LIMIT_S, Extractor
+from retrieval.loaders import parser_version
 from retrieval.loading import (
     DEFAULT_MAX_FILE_BYTES,
     Discovery,
@@ -24,6 +26,7 @@ from retrieval.loading import (
 )
 from retrieval.sentence_vectors import SentenceVectors
 from retrieval.store import ChunkStore, DocRecord, StoredChunk, chunk_id, now_iso
+from retrieval.text_store import TextStore, text_sha256
 
 Progress = Callable[[str, int], None]
 """Called with a step name ('files' or 'sentences') and how many more are done."""
@@ -39,6 +42,8 @@ class IngestSummary:
     removed: int = 0
     failed: int = 0
     skipped: int = 0
+    # Files of types citebot does not read (images, archives...) under the folders ingested.
+    ignored: int = 0
     chunks: int = 0
     seconds: float = 0.0
     failures: list[str] = field(default_factory=list)
@@ -53,6 +58,7 @@ class IngestSummary:
             "removed": self.removed,
             "failed": self.failed,
             "skipped": self.skipped,
+            "ignored": self.ignored,
             "chunks": self.chunks,
             "seconds": round(self.seconds, 3),
         }
@@ -102,12 +108,15 @@ class Indexer:
         max_chars: int = 1000,
         batch_chunks: int = 256,
         max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+        parse_time_limit_s: float = DEFAULT_TIME_LIMIT_S,
     ):
         self.store = store
         self.embedder = embedder
         self.max_chars = max_chars
         self.batch_chunks = batch_chunks
         self.max_file_bytes = max_file_bytes
+        self.parse_time_limit_s = parse_time_limit_s
+        self.texts = TextStore(store.location.path)
 
     def sweep(self, manifest: dict[str, DocRecord]) -> int:
         """Delete chunks no manifest record names (left by an interrupted run; only under the writer lock)."""
@@ -122,24 +131,32 @@ class Indexer:
         paths = list(paths)
         found = discover(paths, self.max_file_bytes)
         summary = IngestSummary(
-            failed=len(found.failed), skipped=len(found.skipped), failures=found.failed, skips=found.skipped
+            failed=len(found.failed),
+            skipped=len(found.skipped),
+            ignored=found.ignored,
+            failures=found.failed,
+            skips=found.skipped,
         )
         manifest = self.store.documents()
         damaged = list(self.store.damaged)
         self.sweep(manifest)
         by_path = {record.path: record for record in manifest.values()}
         pending: list[_Pending] = []
-        for file in found.files:
-            item = self._prepare(_known_as(file, by_path), manifest, summary)
-            if progress:
-                progress("files", 1)
-            if item:
-                pending.append(item)
-            if sum(len(p.chunks) for p in pending) >= self.batch_chunks:
-                self._write(pending, manifest, summary, progress)
-                pending = []
+        with Extractor(self.parse_time_limit_s) as extractor:
+            for file in found.files:
+                item = self._prepare(_known_as(file, by_path), manifest, summary, extractor)
+                if progress:
+                    progress("files", 1)
+                if item:
+                    pending.append(item)
+                if sum(len(p.chunks) for p in pending) >= self.batch_chunks:
+                    self._write(pending, manifest, summary, progress)
+                    pending = []
         self._write(pending, manifest, summary, progress)
         self._remove_deleted(paths, found, manifest, summary)
+        # Texts no record names any more (a replaced PDF's old text); a reader still citing one falls back
+        # to the indexed passage, as for any changed file.
+        self.texts.prune({r.text_file(self.store.location.path) for r in manifest.values() if r.text_sha256})
         for record_id in damaged:
             # A record that could not be read names chunks already swept; its file is added anew when seen.
             if record_id not in manifest:
@@ -149,7 +166,7 @@ class Indexer:
         return summary
 
     def _prepare(
-        self, file: SourceFile, manifest: dict[str, DocRecord], summary: IngestSummary
+        self, file: SourceFile, manifest: dict[str, DocRecord], summary: IngestSummary, extractor: Extractor
     ) -> _Pending | None:
         record = manifest.get(file.source)
         try:
@@ -159,15 +176,23 @@ class Indexer:
                     "ingest their common parent folder instead"
                 )
             data = read_bytes(file, self.max_file_bytes)
-            if record and record.sha256 == fingerprint(data) and record.path == str(file.path):
+            if record and self._unchanged(record, file, data):
                 summary.unchanged += 1
                 return None
-            document = decode(file, data)
+            document = decode(file, data, extractor)
         except LoadError as exc:
             summary.failed += 1
             summary.failures.append(str(exc))
             return None
         return _Pending(document, file.root, record is None, _stored_chunks(document, self.max_chars))
+
+    def _unchanged(self, record: DocRecord, file: SourceFile, data: bytes) -> bool:
+        """Same bytes, same path, read by the same parser, and its extracted text still kept."""
+        if record.sha256 != fingerprint(data) or record.path != str(file.path):
+            return False
+        if record.parser != parser_version(file.path.suffix):
+            return False  # a new parser version reads it again (its text, and so its chunks, may differ)
+        return not record.text_sha256 or os.path.isfile(record.text_file(self.store.location.path))
 
     def _write(
         self,
@@ -194,6 +219,10 @@ class Indexer:
         # commit: Chroma's per-call cost dominates small files. A crash before the records leaves orphans.
         written = [ready[c.id] for item in pending for c in item.chunks]
         self.store.put_chunks([c for c, _ in written], [v for _, v in written])
+        for item in pending:
+            # The extracted text is in place before the record naming it commits.
+            if item.document.extracted:
+                self.texts.put(item.document.text)
         records = [
             DocRecord(
                 source=item.document.source,
@@ -203,6 +232,9 @@ class Indexer:
                 title=item.document.title,
                 chunk_ids=tuple(c.id for c in item.chunks),
                 ingested_at=now_iso(),
+                text_sha256=text_sha256(item.document.text) if item.document.extracted else "",
+                regions=item.document.regions.to_json() if item.document.regions else "",
+                parser=item.document.parser,
             )
             for item in pending
         ]

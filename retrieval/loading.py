@@ -1,4 +1,4 @@
-"""Files to Documents: find the text files under the given paths, never leaving them; read them exactly."""
+"""Files to Documents: find the documents under the given paths, never leaving them; read them exactly."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from retrieval.errors import InputError, LoadError
+from retrieval.extraction import Extractor
+from retrieval.loaders import PLAIN_SUFFIXES, SUPPORTED_SUFFIXES, Extracted, ExtractError, parser_version
+from retrieval.regions import RegionMap
 
-SUPPORTED_SUFFIXES = frozenset({".txt", ".md"})
 DEFAULT_MAX_FILE_BYTES = 50 * 1024 * 1024
-_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
 @dataclass(frozen=True)
@@ -27,16 +28,27 @@ class SourceFile:
 
 @dataclass(frozen=True)
 class Document:
-    """A file's whole text as read, with what identifies its version."""
+    """A file's whole text as read or extracted, with what identifies its version and where its parts are."""
 
     source: str
     path: Path
     text: str
     sha256: str
+    regions: RegionMap = field(default_factory=RegionMap)
+    # The parser that extracted the text ("" for plain text, whose text is the file's own).
+    parser: str = ""
+    own_title: str = ""
+
+    @property
+    def extracted(self) -> bool:
+        """Whether the text is not the file's own characters (a PDF's, a deck's): it is kept in the store."""
+        return self.path.suffix.lower() not in PLAIN_SUFFIXES
 
     @property
     def title(self) -> str:
-        """The first non-empty line, used as a heading for every chunk."""
+        """The document's own title, else its first non-empty line: a heading for every chunk."""
+        if self.own_title.strip():
+            return " ".join(self.own_title.split())[:200]
         for line in self.text.splitlines():
             if line.strip():
                 return line.strip()[:200]
@@ -51,6 +63,8 @@ class Discovery:
     skipped: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     unreadable: list[Path] = field(default_factory=list)
+    # Files of other types (images, archives, binaries): counted, never read.
+    ignored: int = 0
 
 
 def is_inside(path: str, root: str) -> bool:
@@ -81,6 +95,7 @@ class _Walk:
     def consider(self, path: Path, info: os.stat_result) -> None:
         """Add a listed entry that is not a folder: a regular file of a supported type within the size cap."""
         if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+            self.found.ignored += 1
             return
         source = self.source(path)
         problem = _name_problem(source)
@@ -207,33 +222,32 @@ def fingerprint(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def decode_text(data: bytes) -> str:
-    """A file's bytes as text: UTF-16 with a byte-order mark, else UTF-8; newlines kept as they are.
-
-    Citations are offsets into this exact string, so ingest and `cite` both read files through here.
-    """
-    if data.startswith(_UTF16_BOMS):
-        return data.decode("utf-16")
-    if b"\x00" in data:
-        raise UnicodeDecodeError("utf-8", data, data.index(b"\x00"), data.index(b"\x00") + 1, "NUL byte")
-    return data.decode("utf-8")
-
-
-def decode(file: SourceFile, data: bytes) -> Document:
-    """Decode a file's bytes into a Document, or a LoadError that says why it is not text."""
-    name = _printable(file.source)
-    if file.path.suffix.lower() not in SUPPORTED_SUFFIXES:
-        raise LoadError(f"{name}: unsupported file type {file.path.suffix or '(none)'}")
-    if b"\x00" in data and not data.startswith(_UTF16_BOMS):
-        raise LoadError(f"{name}: binary file (contains NUL bytes)")
+def decode(file: SourceFile, data: bytes, extractor: Extractor | None = None) -> Document:
+    """A file's bytes as a Document (text files read here, other formats by the extractor's worker), or a
+    LoadError that names the file and says why its text cannot be had."""
+    suffix = file.path.suffix.lower()
     try:
-        text = decode_text(data)
-    except UnicodeDecodeError as exc:
-        kind = "UTF-16" if data.startswith(_UTF16_BOMS) else "UTF-8"
-        raise LoadError(f"{name}: not {kind} text (byte {exc.start})") from exc
-    return Document(file.source, file.path, text, fingerprint(data))
+        extracted = _extract(suffix, data, extractor)
+    except ExtractError as exc:
+        raise LoadError(f"{_printable(file.source)}: {exc}") from exc
+    return Document(
+        file.source,
+        file.path,
+        extracted.text,
+        fingerprint(data),
+        extracted.regions,
+        parser_version(suffix),
+        extracted.title,
+    )
 
 
-def load(file: SourceFile) -> Document:
+def _extract(suffix: str, data: bytes, extractor: Extractor | None) -> Extracted:
+    if extractor is not None:
+        return extractor.extract(suffix, data)
+    with Extractor() as own:
+        return own.extract(suffix, data)
+
+
+def load(file: SourceFile, extractor: Extractor | None = None) -> Document:
     """Read one file into a Document."""
-    return decode(file, read_bytes(file))
+    return decode(file, read_bytes(file), extractor)

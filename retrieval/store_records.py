@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from retrieval.redaction import redact_url
+from retrieval.regions import RegionMap
+from retrieval.text_store import FOLDER as TEXTS_FOLDER
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,11 @@ class DocRecord:
     title: str
     chunk_ids: tuple[str, ...]
     ingested_at: str
+    # For a PDF, Word file, deck or web page: the sha256 naming its extracted text in the store's texts/
+    # folder, its regions (RegionMap JSON) and the parser that read it; all "" for plain text.
+    text_sha256: str = ""
+    regions: str = ""
+    parser: str = ""
 
     def to_metadata(self) -> dict[str, str | int]:
         """Flattened for Chroma metadata (which holds scalars only)."""
@@ -46,6 +53,19 @@ class DocRecord:
         data["chunk_ids"] = json.dumps(list(self.chunk_ids))
         data["chunks"] = len(self.chunk_ids)
         return data
+
+    def text_file(self, store_folder: Path) -> str:
+        """The file citations are offsets into: the file itself, or its text as extracted, in the store."""
+        if not self.text_sha256:
+            return self.path
+        return str(store_folder / TEXTS_FOLDER / f"{self.text_sha256}.txt")
+
+    def region_map(self) -> RegionMap:
+        """The document's pages, slides or sections (none for plain text, or for a record that is damaged)."""
+        try:
+            return RegionMap.from_json(self.regions)
+        except (ValueError, TypeError):
+            return RegionMap()
 
     @classmethod
     def from_metadata(cls, meta: dict[str, Any]) -> DocRecord:
@@ -58,6 +78,9 @@ class DocRecord:
             title=str(meta.get("title", "")),
             chunk_ids=tuple(json.loads(str(meta["chunk_ids"]))),
             ingested_at=str(meta["ingested_at"]),
+            text_sha256=str(meta.get("text_sha256", "")),
+            regions=str(meta.get("regions", "")),
+            parser=str(meta.get("parser", "")),
         )
 
 

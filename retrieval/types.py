@@ -10,31 +10,41 @@ from dataclasses import dataclass
 from pydantic import BaseModel, Field
 
 
-class Citation(BaseModel):
-    """One cited span: the file's text[start:end] equals quote, always."""
+class Location(BaseModel):
+    """Where a span of a document lies: the file it is cited by, the text it is quoted from, its page.
+
+    `text_path` is a UTF-8 file whose text at [start:end] is the span: the file itself for .txt and .md, the
+    extracted text the store keeps for a PDF, Word file, deck or web page.
+    """
+
+    source: str
+    path: str
+    text_path: str
+    start: int
+    end: int
+    # The 1-based line in text_path where the span begins.
+    line: int
+    # The PDF page or PPTX slide (1-based); None for formats without pages.
+    page: int | None = None
+    # How a person reads it: "page 3", "slide 2", "section Scope", "line 12".
+    location: str = ""
+
+
+class Citation(Location):
+    """One cited span: text_path's text[start:end] equals quote, always."""
 
     n: int
     id: str
-    source: str
-    path: str
-    start: int
-    end: int
     quote: str
     score: float
-    line: int
     stale: bool = False
 
 
-class Passage(BaseModel):
+class Passage(Location):
     """One retrieved passage (at most the chunk size, 1,000 characters by default)."""
 
     id: str
-    source: str
-    path: str
-    start: int
-    end: int
     score: float
-    line: int
     text: str
 
 
@@ -56,19 +66,13 @@ class Answer(BaseModel):
     low_confidence: bool = False
 
 
-@dataclass(frozen=True)
-class CitedPassage:
-    """A citation looked up in its file: the quote, its surrounding lines and where it is."""
+class CitedPassage(Location):
+    """A citation looked up in its text: the quote, its surrounding lines and where it is."""
 
     id: str
-    source: str
-    path: str
-    start: int
-    end: int
     quote: str
     before: str
     after: str
-    first_line: int
     last_line: int
     context_first_line: int
     stale: bool = False

@@ -145,7 +145,16 @@ def test_the_door_names_the_file_and_the_make_target(corpus: Path, tmp_path: Pat
 
 def _answer(confidence: float, low: bool) -> Answer:
     citation = Citation(
-        n=1, id="a.txt#0-5", source="a.txt", path="/x/a.txt", start=0, end=5, quote="Hello", score=0.4, line=1
+        n=1,
+        id="a.txt#0-5",
+        source="a.txt",
+        path="/x/a.txt",
+        text_path="/x/a.txt",
+        start=0,
+        end=5,
+        quote="Hello",
+        score=0.4,
+        line=1,
     )
     return Answer(
         question="q",

@@ -23,7 +23,17 @@ from tests.console import run_script
 
 WORLD_CUP = "Who won the 2018 World Cup?"
 EMPTY_QUESTION = 'Error: The question is empty: citebot ask "What did the US offer in Stockholm?"\n'
-INGEST_KEYS = {"added", "updated", "unchanged", "removed", "failed", "skipped", "chunks", "seconds"}
+INGEST_KEYS = {
+    "added",
+    "updated",
+    "unchanged",
+    "removed",
+    "failed",
+    "skipped",
+    "ignored",
+    "chunks",
+    "seconds",
+}
 PASSAGE_KEYS = {"id", "source", "path", "start", "end", "score"}
 SUMMARY = re.compile(
     r"Ingested in \d+\.\d\d s: (\d+) added, (\d+) updated, (\d+) unchanged, (\d+) removed, "
@@ -127,6 +137,7 @@ def test_ingest_json_prints_exactly_one_summary_object(tmp_path: Path, corpus: P
         "removed": 0,
         "failed": 0,
         "skipped": 0,
+        "ignored": 0,
         "chunks": expected_chunks(corpus),
     }
     assert isinstance(summary["seconds"], float) and summary["seconds"] >= 0

@@ -210,7 +210,7 @@ def check_answer(engine: Engine, answer: Answer, case: Built) -> None:
         assert c.id == citation_id(c.source, c.start, c.end)
         cited = engine.cite(c.id)
         assert (cited.id, cited.source, cited.path) == (c.id, c.source, c.path)
-        assert (cited.start, cited.end, cited.quote, cited.first_line) == (c.start, c.end, c.quote, c.line)
+        assert (cited.start, cited.end, cited.quote, cited.line) == (c.start, c.end, c.quote, c.line)
         assert text[c.start - len(cited.before) : c.start] == cited.before
         assert text[c.end : c.end + len(cited.after)] == cited.after
         assert cited.stale is False

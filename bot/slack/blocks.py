@@ -10,7 +10,7 @@ import json
 import re
 from typing import Any
 
-from bot.render import confidence_note, short
+from bot.render import confidence_note, place, short
 from retrieval.types import Answer, CitedPassage
 
 SECTION_LIMIT = 3000
@@ -64,7 +64,7 @@ def answer_blocks(answer: Answer, answer_id: str, share: bool = False) -> list[d
     if answer.abstained:
         blocks.append(_section(f"_{ABSTAINED_TEXT}_"))
         lines = ["*Closest matches (not an answer):*"] + [
-            f'• {escape(p.source)}, line {p.line} - "{escape(short(p.text, QUOTE_CHARS))}"'
+            f'• {escape(p.source)}, {escape(place(p, brief=True))} - "{escape(short(p.text, QUOTE_CHARS))}"'
             for p in answer.passages[:3]
         ]
         if answer.passages:  # an empty store has none: no heading over nothing
@@ -74,7 +74,7 @@ def answer_blocks(answer: Answer, answer_id: str, share: bool = False) -> list[d
         pointer = f" (full passage: Sources, or `citebot cite {escape(first)}`)"
         blocks.append(_section(_trim(escape(answer.answer), SECTION_LIMIT, pointer)))
         lines = [
-            f"[{c.n}] {escape(c.source)}, line {c.line}{STALE if c.stale else ''}"
+            f"[{c.n}] {escape(c.source)}, {escape(place(c, brief=True))}{STALE if c.stale else ''}"
             f' - "{escape(short(c.quote, QUOTE_CHARS))}"'
             for c in answer.citations
         ]
@@ -105,7 +105,7 @@ def sources_blocks(passages: list[CitedPassage]) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = [_section("*Sources*")]
     used = 0
     for n, cited in enumerate(passages, start=1):
-        where = f"*[{n}] {escape(cited.source)}*, line {cited.first_line} (`{escape(cited.id)}`)"
+        where = f"*[{n}] {escape(cited.source)}*, {escape(place(cited, brief=True))} (`{escape(cited.id)}`)"
         body = f"{escape(cited.before[-300:])}*{escape(cited.quote)}*{escape(cited.after[:300])}"
         text = _trim(f"{where}\n>{' '.join(body.split())}", SECTION_LIMIT, " …")
         if used + len(text) > MESSAGE_CHAR_BUDGET or len(blocks) >= MESSAGE_BLOCK_LIMIT:
