@@ -6,7 +6,6 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict
 from functools import wraps
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
@@ -234,7 +233,7 @@ def cite(citation: str, as_json: bool, store: Path | None) -> None:
     from bot.render import cited_text
 
     cited = engine_for(load_settings(store=store), create=False).cite(citation)
-    click.echo(json_line(asdict(cited)) if as_json else cited_text(cited))
+    click.echo(json_line(cited.model_dump()) if as_json else cited_text(cited))
 
 
 @cli.command()

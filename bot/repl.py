@@ -6,7 +6,6 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
 from pathlib import Path
 from typing import IO, Any
 
@@ -182,7 +181,7 @@ class Session:
             raise ReplError(f"The last answer has no citation {arg} (it has {len(answer.citations)})")
         cited = self.engine.cite(matches[0].id)
         if self.json_mode:
-            self.emit(asdict(cited))
+            self.emit(cited.model_dump())
         else:
             print_plain(self.console, cited_view(cited))
 
