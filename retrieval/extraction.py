@@ -106,6 +106,8 @@ class Extractor:
             if kill:
                 process.kill()
             process.join(timeout=5)
+            if process.exitcode is not None:
+                process.close()  # its sentinel is a file descriptor: many ingests must not pile them up
 
     def close(self) -> None:
         """Stop the worker, if one was started."""
