@@ -58,6 +58,7 @@ bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) -m bench.speed
 	$(PY) -m bench.run
+	$(PY) -m bench.formats
 
 bench-quick: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'
@@ -69,6 +70,12 @@ bench-speed: $(STAMP)
 # Warm answers quiet and beside one CPU burner per core, for torch's default threads and citebot's (~5 min).
 bench-busy: $(STAMP)
 	$(PY) -m bench.busy --only 1,2,5 --questions 60 --rounds 3
+
+.PHONY: bench-formats
+# The held-out SQuAD articles as .txt, PDF, Word and HTML, asked the same questions; PDF pages/s; every file in
+# ../shared/data/documents ingested, each indexed or named with its reason (issue 15; ~10 min on 2 cores).
+bench-formats: $(STAMP)
+	$(PY) -m bench.formats
 
 .PHONY: train-scorer
 # The answer scorer (models/answer-scorer.*): examples from the public SQuAD files under DATA, split by article,

@@ -7,6 +7,7 @@ fails and why.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import re
 import shutil
@@ -65,6 +66,7 @@ class Article:
     stem: str
     title: str
     paragraphs: tuple[str, ...]
+    # One of bench.run's test articles: the answer scorer was neither trained nor calibrated on it.
     test: bool
 
 
@@ -261,16 +263,34 @@ class PageText:
         return self._pages[pdf]
 
     def holds(self, citation: Citation) -> bool:
-        """Whether the quote is on the page the citation names (or across the range it names)."""
+        """Whether the quote is on the page the citation names, or in order across the range it names.
+
+        A quote over a page break is checked part by part (citebot's text puts a paragraph break between
+        pages), since the PDF's own page text has the footer and the next page's header between the parts.
+        """
         if citation.page is None:
             return False
         first = last = citation.page
         if spans := _PAGE_RANGE.match(citation.location):
             first, last = int(spans[1]), int(spans[2])
-        if first != citation.page:
-            return False
         pages = self.pages(citation.path)
-        return squash(citation.quote) in "".join(pages[first - 1 : last])
+        if first != citation.page or not 1 <= first <= last <= len(pages):
+            return False
+        parts = [squash(part) for part in citation.quote.split("\n\n") if squash(part)]
+        if first == last:
+            return "".join(parts) in pages[first - 1]
+        at = first
+        for part in parts:
+            while at <= last and part not in pages[at - 1]:
+                at += 1
+            if at > last:
+                return False
+        return parts[0] in pages[first - 1] and parts[-1] in pages[last - 1]
+
+    def found_on(self, citation: Citation) -> list[int]:
+        """The pages that hold the whole quote (for a citation that names another)."""
+        quote = squash(citation.quote)
+        return [n for n, page in enumerate(self.pages(citation.path), start=1) if quote in page]
 
 
 class Verifier:
@@ -321,6 +341,7 @@ def ask_all(fmt: str, engine: Engine, questions: list[Question]) -> tuple[dict[s
     quote_right = sentence_right = hit1 = answered = cited = verified = on_page = paged = 0
     latencies: list[float] = []
     outcomes: dict[str, Any] = {}
+    page_misses: list[dict[str, Any]] = []
     for q in questions:
         began = time.perf_counter()
         answer: Answer = system.chain.invoke(q.text)
@@ -331,25 +352,36 @@ def ask_all(fmt: str, engine: Engine, questions: list[Question]) -> tuple[dict[s
         quote_right += right
         sentence_right += not answer.abstained and contains_answer(first_sentence(answer.answer), q.answers)
         top = answer.passages[0] if answer.passages else None
-        hit1 += (
-            top is not None and Path(top.source).stem == q.article and contains_answer(top.text, q.answers)
-        )
+        hit = top is not None and Path(top.source).stem == q.article and contains_answer(top.text, q.answers)
+        hit1 += hit
         answered += not answer.abstained
         for citation in answer.citations:
             cited += 1
             verified += verifier.verifies(citation)
             if fmt == "pdf":
                 paged += 1
-                on_page += pages.holds(citation)
+                held = pages.holds(citation)
+                on_page += held
+                if not held and len(page_misses) < EXAMPLES:
+                    page_misses.append(
+                        {
+                            "question": q.text,
+                            "quote": citation.quote,
+                            "page": citation.page,
+                            "location": citation.location,
+                            "found_on_pages": pages.found_on(citation),
+                        }
+                    )
         outcomes[q.id] = {
             "right": right,
             "quote": first.quote if first else "",
             "source": first.source if first else "",
             "location": first.location if first else "",
             "abstained": answer.abstained,
+            "top_passage_holds_answer": hit,
         }
     n = len(questions)
-    figures = {
+    figures: dict[str, Any] = {
         "questions": n,
         "answer_sentence_accuracy": _rate(quote_right, n),
         "first_sentence_accuracy": _rate(sentence_right, n),
@@ -361,23 +393,94 @@ def ask_all(fmt: str, engine: Engine, questions: list[Question]) -> tuple[dict[s
     }
     if fmt == "pdf":
         figures["citations_on_named_page"] = _rate(on_page, paged)
+        figures["examples_off_page"] = page_misses
     figures["boilerplate_chunks"] = sum(boilerplate_in(c.text, fmt) for c in engine.corpus.chunks)
     return figures, outcomes
 
 
-def compare(questions: list[Question], outcomes: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Per format against .txt: questions only one of them got right, same first quote, and examples."""
+def document_texts(engine: Engine) -> dict[str, str]:
+    """Each indexed document's text as citebot holds it (its text_path), by file stem."""
+    texts: dict[str, str] = {}
+    for record in engine.store.documents().values():
+        with open(record.text_file(engine.config.location.path), encoding="utf-8", newline="") as handle:
+            texts[Path(record.source).stem] = handle.read()
+    return texts
+
+
+# Marks a paragraph break as a word of its own, so a quote cut by one can be told from one that is whole.
+_BREAK = "\x00"
+
+
+class BreakMarked:
+    """A document's text with single spaces, paragraph breaks kept as marks; and without the marks."""
+
+    def __init__(self, text: str) -> None:
+        self.marked = " ".join(text.replace("\n\n", f" {_BREAK} ").split())
+        self.plain = self.marked.replace(f" {_BREAK} ", " ")
+
+    def cut(self, quote: str) -> bool | None:
+        """Whether a paragraph break cuts the quote (True), it is whole (False) or it is not there (None)."""
+        spaced = " ".join(quote.split())
+        if spaced in self.marked:
+            return False
+        return True if spaced in self.plain else None
+
+
+def paragraph_breaks(base: str, other: str) -> dict[str, int]:
+    """Paragraph breaks of the .txt kept in another format's text, lost there, and added there."""
+    words, theirs = re.findall(r"\n\n|\S+", base), re.findall(r"\n\n|\S+", other)
+    counts = {"kept": 0, "lost": 0, "added": 0}
+    matcher = difflib.SequenceMatcher(None, words, theirs, autojunk=False)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            counts["kept"] += words[i1:i2].count("\n\n")
+        else:
+            counts["lost"] += words[i1:i2].count("\n\n")
+            counts["added"] += theirs[j1:j2].count("\n\n")
+    return counts
+
+
+def _cut(
+    txt_outcome: dict[str, Any], marked: dict[str, BreakMarked], own: dict[str, BreakMarked]
+) -> bool | None:
+    """Whether a paragraph break cuts the .txt's first quote in another format's text of its document (None
+    where the quote is not there, or the .txt's own text has a break in it: a quote over two paragraphs)."""
+    stem, quote = Path(txt_outcome["source"]).stem, txt_outcome["quote"]
+    if not quote or stem not in marked or own[stem].cut(quote) is not False:
+        return None
+    return marked[stem].cut(quote)
+
+
+def compare(
+    questions: list[Question], outcomes: dict[str, dict[str, Any]], texts: dict[str, dict[str, str]]
+) -> dict[str, Any]:
+    """Per format against .txt: questions only one got right, same first quote, txt's quotes that a
+    paragraph break cuts in the format's text, and examples."""
     base = outcomes["txt"]
+    own = {stem: BreakMarked(text) for stem, text in texts["txt"].items()}
     out: dict[str, Any] = {}
     for fmt in FORMATS[1:]:
         mine = outcomes[fmt]
+        marked = {stem: BreakMarked(text) for stem, text in texts[fmt].items()}
+        cuts = {q.id: _cut(base[q.id], marked, own) for q in questions}
         lost = [q for q in questions if base[q.id]["right"] and not mine[q.id]["right"]]
         gained = [q for q in questions if mine[q.id]["right"] and not base[q.id]["right"]]
         same = sum(squash(base[q.id]["quote"]) == squash(mine[q.id]["quote"]) for q in questions)
+        breaks = {"kept": 0, "lost": 0, "added": 0}
+        for stem, text in texts["txt"].items():
+            for key, count in paragraph_breaks(text, texts[fmt].get(stem, "")).items():
+                breaks[key] += count
         out[fmt] = {
             "lost_against_txt": len(lost),
             "gained_against_txt": len(gained),
             "same_quote_as_txt": _rate(same, len(questions)),
+            "paragraph_breaks_of_txt": breaks,
+            "txt_quotes_cut_by_a_break": sum(cut is True for cut in cuts.values()),
+            "lost_whose_txt_quote_is_cut": sum(cuts[q.id] is True for q in lost),
+            "lost_where_only_txt_top_passage_holds_answer": sum(
+                base[q.id]["top_passage_holds_answer"] and not mine[q.id]["top_passage_holds_answer"]
+                for q in lost
+            ),
             "examples_lost": [
                 {
                     "question": q.text,
@@ -386,6 +489,11 @@ def compare(questions: list[Question], outcomes: dict[str, dict[str, Any]]) -> d
                     f"{fmt}_quote": mine[q.id]["quote"],
                     f"{fmt}_location": mine[q.id]["location"],
                     f"{fmt}_abstained": mine[q.id]["abstained"],
+                    "txt_quote_cut_by_a_break": cuts[q.id],
+                    "top_passage_holds_answer": {
+                        "txt": base[q.id]["top_passage_holds_answer"],
+                        fmt: mine[q.id]["top_passage_holds_answer"],
+                    },
                 }
                 for q in lost[:EXAMPLES]
             ],
@@ -482,6 +590,10 @@ def real_documents(folder: Path, store: Path) -> dict[str, Any]:
 
 def run(squad_file: Path, documents: Path, count: int | None, cap: int | None, work: Path) -> dict[str, Any]:
     """Every measurement; returns the results."""
+    if missing := {f".{fmt}" for fmt in FORMATS} - SUPPORTED_SUFFIXES:
+        raise SystemExit(
+            f"citebot reads no {', '.join(sorted(missing))} files here (retrieval/loaders/__init__.py)"
+        )
     articles, questions = load_articles(squad_file, count)
     questions = sample(questions, cap)
     log(f"{len(articles)} articles, {len(questions)} questions: {', '.join(a.stem for a in articles)}")
@@ -492,13 +604,15 @@ def run(squad_file: Path, documents: Path, count: int | None, cap: int | None, w
         "formats": {},
     }
     outcomes: dict[str, dict[str, Any]] = {}
+    texts: dict[str, dict[str, str]] = {}
     for fmt in FORMATS:
         log(f"{fmt}: ingesting")
         engine, ingested = ingest(work / fmt, work / f"store-{fmt}")
         log(f"{fmt}: {ingested['chunks']} chunks in {ingested['ingest_s']} s; asking")
         figures, outcomes[fmt] = ask_all(fmt, engine, questions)
+        texts[fmt] = document_texts(engine)
         results["formats"][fmt] = ingested | figures
-    results["against_txt"] = compare(questions, outcomes)
+    results["against_txt"] = compare(questions, outcomes, texts)
     log("PDF extraction speed")
     rendered = sorted((work / "pdf").glob("*.pdf"))
     shared = sorted((documents / "pdf").glob("*.pdf"))
@@ -561,8 +675,28 @@ def markdown(results: dict[str, Any]) -> str:
             + [f"{against[f]['lost_against_txt']} / {against[f]['gained_against_txt']}" for f in FORMATS[1:]],
         ),
         row(
+            "of those only txt got right: its top passage held the answer, this one's not",
+            ["-"] + [against[f]["lost_where_only_txt_top_passage_holds_answer"] for f in FORMATS[1:]],
+        ),
+        row(
             "same first quote as txt (whitespace aside)",
             ["-"] + [against[f]["same_quote_as_txt"] for f in FORMATS[1:]],
+        ),
+        row(
+            "txt's paragraph breaks kept / lost / added",
+            ["-"]
+            + [
+                "{kept} / {lost} / {added}".format(**against[f]["paragraph_breaks_of_txt"])
+                for f in FORMATS[1:]
+            ],
+        ),
+        row(
+            "txt's first quotes cut by a paragraph break here (of them lost)",
+            ["-"]
+            + [
+                f"{against[f]['txt_quotes_cut_by_a_break']} ({against[f]['lost_whose_txt_quote_is_cut']})"
+                for f in FORMATS[1:]
+            ],
         ),
         row("citations verified against text_path", each("citations_verified")),
         row("PDF citations on the page they name", each("citations_on_named_page")),
