@@ -195,7 +195,9 @@ class Engine:
         recorded = self.store.build
         if self._answerable or recorded is None:
             return
-        if differences := model_differences(recorded, self.wanted_build()):
+        # Only the model matters here: the parsers' versions (a module import each) are an ingest's concern.
+        wanted = BuildRecord(self.embedder.identity(), self.config.chunk_chars)
+        if differences := model_differences(recorded, wanted):
             raise refuse(self.config.location.describe(), differences)
         self._answerable = True
 
