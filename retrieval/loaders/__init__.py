@@ -18,6 +18,11 @@ _MODULES = {
     ".txt": "text",
     ".md": "markdown",
     ".markdown": "markdown",
+    ".pdf": "pdf",
+    ".docx": "word",
+    ".pptx": "powerpoint",
+    ".html": "web_page",
+    ".htm": "web_page",
 }
 SUPPORTED_SUFFIXES = frozenset(_MODULES)
 # Read in the ingesting process: decoding text cannot hang or crash it. Every other format is parsed in a
@@ -68,5 +73,7 @@ def parser_versions() -> dict[str, str]:
     """Every non-text format's parser version, by format name ("pdf": ...), for the store's build record."""
     versions: dict[str, str] = {}
     for suffix in sorted(SUPPORTED_SUFFIXES - PLAIN_SUFFIXES):
-        versions[suffix.lstrip(".")] = parser_version(suffix)
+        # A format is named by its module's first suffix: .htm and .html are one parser, recorded once.
+        name = module_for(suffix).SUFFIXES[0].lstrip(".")
+        versions[name] = parser_version(suffix)
     return versions
