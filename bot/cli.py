@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from functools import wraps
 from pathlib import Path
@@ -135,9 +136,16 @@ def cli(ctx: click.Context) -> None:
     help="Index PATHS anew, beside the old index (which answers until the new one is complete); "
     "a damaged store is set aside.",
 )
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="After ingesting, keep the index in step with PATHS (new, changed, deleted files) until Ctrl-C.",
+)
 @store_option
 @doors
-def ingest(paths: tuple[Path, ...], as_json: bool, wait: bool, rebuild: bool, store: Path | None) -> None:
+def ingest(
+    paths: tuple[Path, ...], as_json: bool, wait: bool, rebuild: bool, watch: bool, store: Path | None
+) -> None:
     """Index .txt and .md files under PATHS (default: the seeds folder); only what changed is embedded."""
     settings = load_settings(store=store)
     if rebuild:
@@ -146,9 +154,15 @@ def ingest(paths: tuple[Path, ...], as_json: bool, wait: bool, rebuild: bool, st
         aside = rebuild_store(settings.engine_config().location)
         if aside:
             click.echo(f"The damaged store files were moved to {aside}; indexing anew.", err=True)
-    code = run_ingest(
-        engine_for(settings), list(paths) or [settings.corpus], as_json, wait=wait, rebuild=rebuild
-    )
+    targets = list(paths) or [settings.corpus]
+    if watch:
+        from bot.watch_report import run_watch
+        from retrieval.watching import check_paths
+
+        check_paths(targets)  # before the model loads: a missing path is bad input (exit 2), as for ingest
+        # --rebuild applies to the first ingest only; --json prints one summary line per ingest.
+        sys.exit(run_watch(engine_for(settings), targets, as_json, wait, rebuild, ignore=[settings.store]))
+    code = run_ingest(engine_for(settings), targets, as_json, wait=wait, rebuild=rebuild)
     sys.exit(code)
 
 
@@ -269,9 +283,16 @@ def repl(as_json: bool = False, k: int | None = None, store: Path | None = None)
     "--port", type=click.IntRange(1, 65535), default=3000, show_default=True, help="HTTP mode port."
 )
 @click.option("--host", default="0.0.0.0", show_default=True, help="HTTP mode address.")
+@click.option(
+    "--watch",
+    "watched",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Ingest PATH and keep the index in step with it while the bot runs (repeatable).",
+)
 @store_option
 @doors
-def slack(use_http: bool, port: int, host: str, store: Path | None) -> None:
+def slack(use_http: bool, port: int, host: str, watched: tuple[Path, ...], store: Path | None) -> None:
     """Run the Slack bot: Socket Mode (SLACK_BOT_TOKEN, SLACK_APP_TOKEN) or --http (SLACK_SIGNING_SECRET)."""
     import logging
 
@@ -290,6 +311,10 @@ def slack(use_http: bool, port: int, host: str, store: Path | None) -> None:
         check_tokens(slack_settings, http=use_http)
     except SlackRefused as exc:
         raise click.ClickException(str(exc)) from exc
+    if watched:
+        from retrieval.watching import check_paths
+
+        check_paths(watched)  # a missing path is bad input (exit 2), before the slow start-up
     engine = engine_for(settings)  # first: it refuses a store folder that holds anything but a store
     try:
         feedback = FeedbackStore(slack_settings.feedback_db or settings.store / "feedback.sqlite3")
@@ -297,21 +322,35 @@ def slack(use_http: bool, port: int, host: str, store: Path | None) -> None:
         raise BadInput(str(exc)) from exc
     except FeedbackError as exc:
         raise click.ClickException(str(exc)) from exc
-    ensure_ingested(engine, settings)
+    if watched:
+        engine.check_answerable()  # the watched paths are the documents: a new store gets no demo corpus
+    else:
+        ensure_ingested(engine, settings)
     engine.chain()
     engine.embedder.embed_query("warm up")
     try:
         app = build_app(engine, slack_settings, feedback, http=use_http)
     except Exception as exc:  # bolt's BoltError when auth.test fails: the token was revoked since the check
         raise click.ClickException(refusal(exc, BOT_REFUSED, slack_settings)) from exc
+    stop = threading.Event()
+    if watched:
+        from bot.watch_report import watch_in_background
+
+        # The first ingest runs in the thread too: the bot answers from the index as it is meanwhile.
+        watcher = watch_in_background(engine, list(watched), stop, ignore=[settings.store])
     click.echo(
         f"citebot is listening ({'HTTP on ' + host + ':' + str(port) if use_http else 'Socket Mode'}).",
         err=True,
     )
-    if use_http:
-        run_http(app, host, port)
-    else:
-        run_socket_mode(app, slack_settings.app_token)
+    try:
+        if use_http:
+            run_http(app, host, port)
+        else:
+            run_socket_mode(app, slack_settings.app_token)
+    finally:
+        stop.set()
+        if watched:
+            watcher.join(timeout=5)  # mid-ingest it is left (a daemon): each committed batch is whole
 
 
 @cli.command()

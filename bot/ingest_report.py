@@ -51,6 +51,19 @@ def progress_bar(enabled: bool) -> Iterator[Callable[[str, int], None] | None]:
         yield lambda step, n: bar.advance(tasks[step], n)
 
 
+def print_problems(summary: IngestSummary) -> None:
+    """Each file that failed or was skipped, one line each on stderr (`failed: NAME: reason`)."""
+    for failure in summary.failures:
+        click.echo(f"failed: {failure}", err=True)
+    for skip in summary.skips:
+        click.echo(f"skipped: {skip}", err=True)
+
+
+def summary_json(summary: IngestSummary) -> str:
+    """The summary as `--json` prints it: one JSON object on one line."""
+    return json.dumps(summary.as_json())
+
+
 def run_ingest(
     engine: Any,
     paths: list[Path],
@@ -58,10 +71,14 @@ def run_ingest(
     to_stderr: bool = False,
     wait: bool = False,
     rebuild: bool = False,
+    bar: bool = True,
 ) -> int:
-    """Ingest (rebuild: into a new index, live once complete), print the summary, return the exit code."""
+    """Ingest (rebuild: into a new index, live once complete), print the summary, return the exit code.
+
+    bar: a progress bar when stderr is a terminal (never from a background thread: it would tear the logs).
+    """
     try:
-        with progress_bar(sys.stderr.isatty() and not as_json) as progress:
+        with progress_bar(bar and sys.stderr.isatty() and not as_json) as progress:
             summary = engine.ingest(
                 paths, progress, wait=wait, on_wait=lambda m: click.echo(m, err=True), rebuild=rebuild
             )
@@ -75,12 +92,9 @@ def run_ingest(
             err=True,
         )
         return 130
-    for failure in summary.failures:
-        click.echo(f"failed: {failure}", err=True)
-    for skip in summary.skips:
-        click.echo(f"skipped: {skip}", err=True)
+    print_problems(summary)
     if as_json:
-        click.echo(json.dumps(summary.as_json()), err=to_stderr)
+        click.echo(summary_json(summary), err=to_stderr)
     else:
         click.echo(summary_line(summary), err=to_stderr)
     return 1 if summary.failed else 0
