@@ -146,7 +146,7 @@ def cli(ctx: click.Context) -> None:
 def ingest(
     paths: tuple[Path, ...], as_json: bool, wait: bool, rebuild: bool, watch: bool, store: Path | None
 ) -> None:
-    """Index .txt and .md files under PATHS (default: the seeds folder); only what changed is embedded."""
+    """Index .txt, .md, .pdf, .docx, .pptx and .html files under PATHS; only what changed is embedded."""
     settings = load_settings(store=store)
     if rebuild:
         from retrieval.engine import rebuild_store

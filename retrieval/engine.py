@@ -34,6 +34,7 @@ from retrieval.loading import DEFAULT_MAX_FILE_BYTES
 from retrieval.package_files import shipped
 from retrieval.prompts import load_prompts
 from retrieval.search import HybridRetriever
+from retrieval.snapshot import LiveIndex, Snapshot
 from retrieval.store import ChunkStore, DocRecord, StoredChunk, StoreLocation, forget_clients
 from retrieval.store_folder import set_aside_damaged
 from retrieval.store_names import check_chroma_url, check_collection_name
@@ -89,8 +90,7 @@ class Engine:
         self._answerable = False
         # Prompt files are checked when the engine starts, not at the first question.
         self.prompts = load_prompts(config.prompts) if config.llm else None
-        self._chain: Runnable[Any, Answer] | None = None
-        self._corpus: Corpus | None = None
+        self.live = LiveIndex(self._chain_over)
         self._scorer: AnswerScorer | None = None
         self.freshness = Freshness()
 
@@ -99,12 +99,15 @@ class Engine:
         """Whether this engine created its store (a new folder, or a new collection on a server)."""
         return bool(self.store.created)
 
+    def snapshot(self) -> Snapshot:
+        """The newest committed version of the index, with its chain (opened anew when it moved on)."""
+        self.check_answerable()
+        return self.live.current(self.store)
+
     @property
     def corpus(self) -> Corpus:
-        """The snapshot of committed chunks searched by the chain (built on first use)."""
-        if self._corpus is None:
-            self._corpus = Corpus(self.store)
-        return self._corpus
+        """The committed chunks the chain searches, as of the newest version."""
+        return self.snapshot().corpus
 
     def ingest(
         self,
@@ -123,8 +126,11 @@ class Engine:
             raise StoreError(f"The store at {location.path} is read-only: it can be asked, not ingested into")
         try:
             with writer_lock(location.path, location.collection, wait, on_wait):
-                if self.store.generations().live != self.store.generation:
-                    self.store = ChunkStore(location)  # rebuilt by another writer since this engine opened it
+                if not self.store.sees(self.store.committed_version()):
+                    # Another writer committed (or rebuilt) since this handle opened: writing through an
+                    # embedded client that never loaded those vectors would index beside a stale copy.
+                    forget_clients()
+                    self.store = ChunkStore(location)
                 # What a rebuild killed half-way (or one killed before dropping what it replaced) left.
                 self.store.drop_generations(self.store.generations().leftovers())
                 if rebuild:
@@ -142,8 +148,6 @@ class Engine:
                     self.store.write_build(replace(recorded, parsers=wanted.parsers))
                 return summary
         finally:
-            self._chain = None
-            self._corpus = None
             self._answerable = False
 
     def _embedder(self, variant: str | None) -> Embedder:
@@ -206,11 +210,12 @@ class Engine:
         return self.store.document_count() == 0
 
     def retriever(self, k: int | None = None) -> HybridRetriever:
-        """The hybrid retriever over the current snapshot (refused if another model made its vectors)."""
-        self.check_answerable()
-        return HybridRetriever(
-            corpus=self.corpus, store=self.store, embedder=self.embedder, k=k or self.config.k
-        )
+        """The hybrid retriever over the newest snapshot (refused if another model made its vectors)."""
+        snapshot = self.snapshot()
+        return self._retriever_over(snapshot.store, snapshot.corpus, k)
+
+    def _retriever_over(self, store: ChunkStore, corpus: Corpus, k: int | None = None) -> HybridRetriever:
+        return HybridRetriever(corpus=corpus, store=store, embedder=self.embedder, k=k or self.config.k)
 
     @property
     def scorer(self) -> AnswerScorer | None:
@@ -230,31 +235,34 @@ class Engine:
         return self._scorer
 
     def chain(self) -> Runnable[Any, Answer]:
-        """The shared question -> Answer chain."""
-        if self._chain is None:
-            extractive = ExtractiveAnswerer(
-                self.corpus.lexical.idf, self.embedder.embed_query, self.config.answer, self.scorer
-            )
-            answerer: Answerer = extractive
-            if self.config.llm and self.prompts:
-                answerer = LLMAnswerer(chat_model(self.config.llm), self.prompts, extractive, self.config.llm)
-            self._chain = build_chain(self.retriever(), answerer)
-        return self._chain
+        """The question -> Answer chain over the newest snapshot."""
+        return self.snapshot().chain
+
+    def _chain_over(self, store: ChunkStore, corpus: Corpus) -> Runnable[Any, Answer]:
+        """The chain that answers from one snapshot (built once per committed version)."""
+        extractive = ExtractiveAnswerer(
+            corpus.lexical.idf, self.embedder.embed_query, self.config.answer, self.scorer
+        )
+        answerer: Answerer = extractive
+        if self.config.llm and self.prompts:
+            answerer = LLMAnswerer(chat_model(self.config.llm), self.prompts, extractive, self.config.llm)
+        return build_chain(self._retriever_over(store, corpus), answerer)
 
     def set_k(self, k: int) -> None:
         """Retrieve k passages per question from now on."""
         self.config = replace(self.config, k=k)
-        self._chain = None
+        self.live.rebuild_chains()
 
     def ask(
         self, question: str, history: list[Turn] | None = None, on_token: Callable[[str], None] | None = None
     ) -> Answer:
         """Answer a question (earlier turns give follow-ups their context; on_token receives a stream)."""
+        snapshot = self.snapshot()  # the whole answer comes from this one committed version
         if on_token is None:
-            answer = self.chain().invoke(Question(text=question, history=history or []))
+            answer = snapshot.chain.invoke(Question(text=question, history=history or []))
         else:
-            answer = self.chain().invoke({"text": question, "history": history or [], "on_token": on_token})
-        return self.freshness.mark(answer, self.corpus.manifest)
+            answer = snapshot.chain.invoke({"text": question, "history": history or [], "on_token": on_token})
+        return self.freshness.mark(answer, snapshot.corpus.manifest)
 
     def cite(self, citation: str) -> CitedPassage:
         """Look up a citation id (a file changed since ingest is quoted from the index, marked stale)."""

@@ -94,7 +94,9 @@ class _Walk:
 
     def consider(self, path: Path, info: os.stat_result) -> None:
         """Add a listed entry that is not a folder: a regular file of a supported type within the size cap."""
-        if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+        # Word and PowerPoint keep a `~$name.docx` owner file beside a document while it is open: a few bytes
+        # naming who has it open, not a document, so it is passed over like any other type's file.
+        if path.suffix.lower() not in SUPPORTED_SUFFIXES or path.name.startswith("~$"):
             self.found.ignored += 1
             return
         source = self.source(path)

@@ -14,6 +14,7 @@ import atexit
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -31,6 +32,7 @@ from retrieval.store_records import StoredChunk as StoredChunk
 from retrieval.store_records import StoreLocation as StoreLocation
 from retrieval.store_records import chunk_id as chunk_id
 from retrieval.store_records import now_iso as now_iso
+from retrieval.store_version import VERSION, read_committed_version, version_number
 
 PAGE = 2000
 BUILD = "build"
@@ -98,6 +100,13 @@ class ChunkStore:
             self._open_generation(create and not self.read_only, generation)
             self.langchain = self._langchain_store()
         self.build = self.read_build()
+        # The committed version this handle's Chroma client has loaded: an embedded client keeps the vector
+        # index it opened in memory and never sees another process's later vectors (measured with chromadb
+        # 1.x), so a reader of a newer version opens the store anew (retrieval/snapshot.py).
+        # Held while this handle moves the version on: a question in another thread must not read the new
+        # version before seen_version says this handle wrote it (it would reopen the store for nothing).
+        self._version_lock = threading.Lock()
+        self.seen_version = self.committed_version()
 
     def _open_generation(self, create: bool, generation: int | None) -> None:
         from chromadb.errors import NotFoundError as ChromaNotFound
@@ -181,6 +190,33 @@ class ChunkStore:
             current = dict(self.client.get_collection(manifest).metadata or {})
             self.docs.modify(metadata={**current, key: value})
 
+    def committed_version(self) -> str:
+        """The live generation and its manifest's version, read anew ("2.17"); every commit moves it on."""
+        with self._guard("reading the index version"):
+            return read_committed_version(self.client, self.location.collection)
+
+    def sees(self, version: str) -> bool:
+        """Whether this handle reads that committed version whole (a server client reads the newest)."""
+        return bool(self.location.chroma_url) or version == self.seen_version
+
+    def newest_version(self) -> tuple[str, bool]:
+        """The committed version now, and whether this handle reads it whole (see sees)."""
+        if self.read_only:  # a private copy, which no writer moves on
+            return self.seen_version, True
+        with self._version_lock:
+            version = self.committed_version()
+            return version, self.sees(version)
+
+    def _move_version_on(self) -> None:
+        """After a commit or removal: the manifest's next version, seen by this handle (it wrote it)."""
+        with self._version_lock, self._guard("writing the manifest's metadata"):
+            _, manifest = generation_names(self.location.collection, self.generation)
+            current = dict(self.client.get_collection(manifest).metadata or {})
+            version = version_number(current) + 1
+            self.docs.modify(metadata={**current, VERSION: version})
+            if not self.pending:  # a rebuild's generation is seen by readers once it is live (make_live)
+                self.seen_version = f"{self.generation}.{version}"
+
     def generations(self) -> Generations:
         """The collection's generations as Chroma holds them now."""
         with self._guard("listing the generations"):
@@ -199,6 +235,10 @@ class ChunkStore:
         with self._guard("switching to the rebuilt index"):
             switch_head(self.client, self.location.collection, self.generation)
         self.pending = False
+        # Held while this handle moves the version on: a question in another thread must not read the new
+        # version before seen_version says this handle wrote it (it would reopen the store for nothing).
+        self._version_lock = threading.Lock()
+        self.seen_version = self.committed_version()
         if not self.location.chroma_url:
             # A head means generations: an older citebot, which would not look for them, must refuse it.
             marker = read_marker(self.location.path)
@@ -283,11 +323,14 @@ class ChunkStore:
                     metadatas=[r.to_metadata() for r in part],
                     embeddings=[[1.0]] * len(part),
                 )
+        if records:
+            self._move_version_on()
 
     def forget(self, source: str) -> None:
         """Drop a file from the manifest (its chunks become orphans, swept next)."""
         with self._guard("removing a file"):
             self.docs.delete(ids=[source])
+        self._move_version_on()
 
     def delete_chunks(self, ids: list[str]) -> None:
         """Remove chunks by id."""

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from retrieval.atomic_file import write_atomically
 from retrieval.errors import InputError, StoreError
 
 MARKER = "citebot-store.json"
@@ -30,7 +31,8 @@ def read_marker(path: Path) -> dict[str, Any]:
 
 def write_marker(path: Path, data: dict[str, Any]) -> None:
     try:
-        (path / MARKER).write_text(json.dumps(data) + "\n", encoding="utf-8")
+        # Readers open the marker at any time (a running bot reopens the store after another's ingest).
+        write_atomically(path / MARKER, (json.dumps(data) + "\n").encode("utf-8"))
     except OSError as exc:
         raise StoreError(f"Cannot write {path / MARKER}: {exc.strerror or exc}") from exc
 

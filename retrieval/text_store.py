@@ -8,10 +8,9 @@ unchanged re-extraction writes nothing and a rename costs nothing.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
+from retrieval.atomic_file import write_atomically
 from retrieval.errors import StoreError
 
 FOLDER = "texts"
@@ -44,12 +43,7 @@ class TextStore:
             return path
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            handle, partial = tempfile.mkstemp(dir=self.folder, prefix=".partial-")
-            with os.fdopen(handle, "wb") as out:
-                out.write(text.encode("utf-8"))
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(partial, path)
+            write_atomically(path, text.encode("utf-8"))
         except OSError as exc:
             raise StoreError(
                 f"Cannot write the extracted text to {self.folder}: {exc.strerror or exc}"

@@ -7,6 +7,7 @@ import functools
 import ipaddress
 import os
 import shutil
+import signal
 import socket
 import tempfile
 from collections.abc import Iterator
@@ -31,6 +32,13 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 # machine; ~15 s) and shared by every engine and subprocess after that, then removed.
 MODEL_CACHE = Path(tempfile.mkdtemp(prefix="citebot-models-"))
 atexit.register(shutil.rmtree, MODEL_CACHE, True)
+
+
+# A shell starts a job in the background (`make test &`, nohup) with SIGINT ignored, and a child inherits an
+# ignored signal: the tests that press Ctrl-C on a citebot subprocess would then wait on one that cannot hear
+# it. Python's own handler is reset at exec, so the children start with the default and install theirs.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _is_loopback(address: Any) -> bool:
@@ -77,6 +85,22 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
             monkeypatch.delenv(name)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("CITEBOT_MODEL_CACHE", str(MODEL_CACHE))
+
+
+@pytest.fixture(autouse=True)
+def closed_stores(tmp_path: Path) -> Iterator[None]:
+    """Chroma clients a test opened on its own folders are stopped after it, their files closed.
+
+    Chroma caches one client per folder for the life of the process: without this, each test's store
+    kept about 16 descriptors open, and the run passed select()'s limit of 1024 in a later pexpect test.
+    """
+    yield
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    systems = SharedSystemClient._identifier_to_system
+    for identifier in [i for i in systems if i.startswith(str(tmp_path))]:
+        SharedSystemClient._identifier_to_refcount.pop(identifier, None)
+        systems.pop(identifier).stop()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from retrieval.loaders import Extracted, ExtractError, pdf, powerpoint, web_page, word
+from retrieval.loading import discover
 from retrieval.regions import PAGE, SECTION, SLIDE
 
 SHARED_DOCUMENTS = Path("/work/shared/data/documents")
@@ -427,3 +428,13 @@ def test_shared_documents_extract_or_say_why(path: Path) -> None:
         assert str(exc) and path.name not in str(exc)
         return
     assert_clean(extracted)
+
+
+def test_office_owner_files_and_other_types_are_ignored_not_failed(tmp_path: Path) -> None:
+    """Bad input: Word's `~$plan.docx` owner file (a few bytes, not a document) and a PNG are passed over."""
+    (tmp_path / "plan.docx").write_bytes(docx_bytes())
+    (tmp_path / "~$plan.docx").write_bytes(b"\x05alice" + b"\x00" * 40)
+    (tmp_path / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    found = discover([tmp_path])
+    assert [f.source for f in found.files] == ["plan.docx"]
+    assert (found.ignored, found.failed, found.skipped) == (2, [], [])

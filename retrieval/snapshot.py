@@ -1,0 +1,87 @@
+"""The committed version a question is answered from, swapped whole when a newer one is committed.
+
+Before each question the live index reads the store's version (two metadata reads, about a millisecond
+embedded). When another process (or this one's ingest) has committed since, it opens that version: a new
+Chroma client where the old one cannot see the new vectors, the corpus read anew, a chain over both. The
+swap is one assignment; a question already running keeps the snapshot it started with, so every part of an
+answer (BM25, vectors, quotes) comes from one version.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.runnables import Runnable
+
+from retrieval.corpus import Corpus
+from retrieval.store import ChunkStore, forget_clients
+from retrieval.types import Answer
+
+ChainFactory = Callable[[ChunkStore, Corpus], Runnable[Any, Answer]]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One committed version of the index: the store handle that reads it, its corpus and their chain."""
+
+    version: str
+    store: ChunkStore
+    corpus: Corpus
+    chain: Runnable[Any, Answer]
+
+
+class LiveIndex:
+    """The newest committed snapshot of one collection, opened when first asked for and when it moves on."""
+
+    def __init__(self, chain_for: ChainFactory) -> None:
+        self._chain_for = chain_for
+        self._snapshot: Snapshot | None = None
+        # One opening at a time: two questions arriving after an ingest build one snapshot, not two.
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> Snapshot | None:
+        """The snapshot in use, without looking for a newer one."""
+        return self._snapshot
+
+    def current(self, writer: ChunkStore) -> Snapshot:
+        """The newest committed version's snapshot (writer: the engine's own handle, reused if it sees it)."""
+        version, writer_sees = writer.newest_version()
+        snapshot = self._snapshot
+        if snapshot is not None and snapshot.version == version:
+            return snapshot
+        with self._lock:
+            snapshot = self._snapshot
+            if snapshot is not None and snapshot.version == version:
+                return snapshot
+            store = writer if writer_sees else self._reader(writer, snapshot, version)
+            corpus = Corpus(store)
+            snapshot = Snapshot(version, store, corpus, self._chain_for(store, corpus))
+            self._snapshot = snapshot
+            return snapshot
+
+    def rebuild_chains(self) -> None:
+        """Build the chain again over the same version (the engine's settings changed, say k)."""
+        with self._lock:
+            old = self._snapshot
+            if old is not None:
+                self._snapshot = Snapshot(
+                    old.version, old.store, old.corpus, self._chain_for(old.store, old.corpus)
+                )
+
+    def forget(self) -> None:
+        """Drop the snapshot: the next question opens the newest version."""
+        with self._lock:
+            self._snapshot = None
+
+    @staticmethod
+    def _reader(writer: ChunkStore, old: Snapshot | None, version: str) -> ChunkStore:
+        """A store handle that reads version whole: the old snapshot's, or one opened anew."""
+        if old is not None and old.store.sees(version):
+            return old.store
+        # Chroma caches one client per folder; a handle opened from that cache would share its stale index.
+        forget_clients()
+        return ChunkStore(writer.location, create=False)

@@ -1,0 +1,168 @@
+"""The live snapshot: a running engine answers from another process's ingest, each answer from one version.
+
+Another process is a real `citebot ingest` subprocess: in one process Chroma shares one client per folder,
+which would hide the case that matters (an embedded client never loads another process's new vectors).
+Bad input tried: a manifest whose version is not a number, a store from before versions (none recorded),
+a store rebuilt into a new generation under a running reader, a document deleted by another process.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from retrieval.embedding import Embedder
+from retrieval.engine import Engine
+from retrieval.store_version import VERSION
+from tests.chroma_server import running_chroma
+from tests.conftest import SEED_FILE, STOCKHOLM, make_engine
+from tests.test_repl import CITEBOT, child_env, enter, start, terminal
+
+GLACIER = "Where is the Ostrava field station's glacier camp?"
+GLACIER_TEXT = (
+    "# Field station\n\nThe Ostrava field station keeps its glacier camp on the Hofsjokull ice cap.\n\n"
+    "Supplies reach the camp by snowmobile every second Tuesday.\n"
+)
+
+
+def ingest_elsewhere(tmp_path: Path, store: Path, *args: str | Path) -> None:
+    """`citebot ingest` in its own process, as a second user or a cron job would run it."""
+    env = child_env(tmp_path, SEED_FILE.parent, CITEBOT_STORE=str(store))
+    done = subprocess.run(
+        [str(CITEBOT), "ingest", *map(str, args)], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def sources(engine: Engine, question: str) -> set[str]:
+    """The files an answer cites."""
+    return {c.source for c in engine.ask(question).citations}
+
+
+@pytest.fixture
+def folders(tmp_path: Path) -> tuple[Path, Path]:
+    """Two document folders: the seed document, and a note the store does not hold yet."""
+    seeds, extra = tmp_path / "seeds", tmp_path / "extra"
+    seeds.mkdir()
+    extra.mkdir()
+    shutil.copy(SEED_FILE, seeds / SEED_FILE.name)
+    return seeds, extra
+
+
+def test_engine_answers_from_another_process_ingest_with_its_vectors(
+    tmp_path: Path, embedder: Embedder, folders: tuple[Path, Path]
+) -> None:
+    """A new file ingested by another process is answered, found by meaning too (its vectors are seen)."""
+    seeds, extra = folders
+    engine = make_engine(tmp_path / "store", embedder)
+    engine.ingest([seeds])
+    before = engine.snapshot()
+    assert "station.md" not in sources(engine, GLACIER)
+    (extra / "station.md").write_text(GLACIER_TEXT, encoding="utf-8")
+    ingest_elsewhere(tmp_path, tmp_path / "store", extra)
+
+    assert sources(engine, GLACIER) == {"station.md"}
+    after = engine.snapshot()
+    assert after.version != before.version
+    new_ids = [c.id for c in after.corpus.chunks if c.source == "station.md"]
+    assert new_ids
+    # BM25 alone could find the note; the dense index must hold its vector too, or the client is stale.
+    vector = embedder.embed_query("glacier camp on the ice cap")
+    assert new_ids[0] in {cid for cid, _ in after.store.nearest(vector, 3)}
+    # A question already running keeps its version whole: the old snapshot still lacks the note.
+    assert "station.md" not in {c.source for c in before.corpus.chunks}
+    assert not before.chain.invoke({"text": GLACIER, "history": []}).citations
+    assert before.chain.invoke({"text": STOCKHOLM, "history": []}).citations
+
+
+def test_unchanged_store_keeps_its_snapshot_and_own_ingest_reuses_the_writer(
+    tmp_path: Path, embedder: Embedder, folders: tuple[Path, Path]
+) -> None:
+    """No commit: the same snapshot object answers; this engine's own ingest needs no store reopened."""
+    seeds, extra = folders
+    engine = make_engine(tmp_path / "store", embedder)
+    engine.ingest([seeds])
+    first = engine.snapshot()
+    assert engine.snapshot() is first
+    engine.ingest([seeds])  # nothing changed: no commit, no new version
+    assert engine.snapshot() is first
+    (extra / "station.md").write_text(GLACIER_TEXT, encoding="utf-8")
+    engine.ingest([extra])
+    second = engine.snapshot()
+    assert second is not first and second.store is engine.store
+    assert sources(engine, GLACIER) == {"station.md"}
+
+
+def test_deletion_and_rebuild_by_another_process_are_followed(
+    tmp_path: Path, embedder: Embedder, folders: tuple[Path, Path]
+) -> None:
+    """A file removed elsewhere stops being quoted; a rebuild elsewhere (a new generation) is followed."""
+    seeds, extra = folders
+    (extra / "station.md").write_text(GLACIER_TEXT, encoding="utf-8")
+    engine = make_engine(tmp_path / "store", embedder)
+    engine.ingest([seeds])
+    engine.ingest([extra])
+    assert sources(engine, GLACIER) == {"station.md"}
+    generation = engine.snapshot().store.generation
+
+    ingest_elsewhere(tmp_path, tmp_path / "store", "--rebuild", seeds, extra)
+    snapshot = engine.snapshot()
+    assert snapshot.store.generation != generation
+    assert sources(engine, GLACIER) == {"station.md"}
+
+    (extra / "station.md").unlink()
+    ingest_elsewhere(tmp_path, tmp_path / "store", extra)
+    assert "station.md" not in {c.source for c in engine.snapshot().corpus.chunks}
+    assert "station.md" not in sources(engine, GLACIER)
+
+
+def test_a_version_that_is_not_a_number_or_missing_reads_as_zero(
+    tmp_path: Path, embedder: Embedder, folders: tuple[Path, Path]
+) -> None:
+    """A damaged or absent version (a store from before versions) neither crashes a question nor an ingest."""
+    seeds, extra = folders
+    engine = make_engine(tmp_path / "store", embedder)
+    engine.ingest([seeds])
+    metadata = dict(engine.store.docs.metadata or {})
+    engine.store.docs.modify(metadata={**metadata, VERSION: "garbage"})
+    assert engine.store.committed_version() == f"{engine.store.generation}.0"
+    assert engine.ask("What did the US offer in Stockholm?").citations
+    (extra / "station.md").write_text(GLACIER_TEXT, encoding="utf-8")
+    engine.ingest([extra])
+    assert engine.store.committed_version() == f"{engine.store.generation}.1"
+    assert sources(engine, GLACIER) == {"station.md"}
+
+
+def test_engines_on_one_chroma_server_see_each_other(
+    tmp_path: Path, embedder: Embedder, folders: tuple[Path, Path]
+) -> None:
+    """Two engines against one `chroma run`: what one ingests, the other answers at its next question."""
+    seeds, extra = folders
+    with running_chroma(tmp_path / "server") as url:
+        reader = make_engine(tmp_path / "reader-cache", embedder, chroma_url=url)
+        writer = make_engine(tmp_path / "writer-cache", embedder, chroma_url=url)
+        writer.ingest([seeds])
+        assert "station.md" not in sources(reader, GLACIER)
+        (extra / "station.md").write_text(GLACIER_TEXT, encoding="utf-8")
+        writer.ingest([extra])
+        assert sources(reader, GLACIER) == {"station.md"}
+        assert reader.snapshot().store is reader.store, "a server client needs no reopening"
+
+
+def test_a_running_repl_answers_from_another_process_ingest(
+    tmp_path: Path, embedder: Embedder, folders: tuple[Path, Path]
+) -> None:
+    """The REPL, open before the ingest, quotes the new file at its very next question."""
+    seeds, extra = folders
+    make_engine(tmp_path / "store", embedder).ingest([seeds])
+    env = child_env(tmp_path, seeds, CITEBOT_STORE=str(tmp_path / "store"))
+    with terminal(["repl"], env, tmp_path) as child:
+        start(child)
+        assert "station.md" not in enter(child, GLACIER, "could not find")
+        (extra / "station.md").write_text(GLACIER_TEXT, encoding="utf-8")
+        ingest_elsewhere(tmp_path, tmp_path / "store", extra)
+        screen = enter(child, GLACIER, "Hofsjokull")
+        assert "station.md" in screen
