@@ -77,6 +77,14 @@ bench-busy: $(STAMP)
 bench-formats: $(STAMP)
 	$(PY) -m bench.formats
 
+.PHONY: bench-scale
+# Issue 16's scale benchmark: the seed store, then synthetic stores of SIZES chunks (built once into
+# bench/.scale-cache/ and reused: 100k took 10 minutes to build on 2 cores, 1M not run yet), each asked cold
+# 3 times and warm 50 times; bench/results/scale.json and scale.png. SIZES="10000 100000 1000000" adds 1M.
+SIZES ?= 10000 100000
+bench-scale: $(STAMP)
+	$(PY) -m bench.scale $(SIZES)
+
 .PHONY: train-scorer
 # The answer scorer (models/answer-scorer.*): examples from the public SQuAD files under DATA, split by article,
 # one epoch on every core, calibration and the model card (about 40 minutes on 2 cores; see models/*.md).
