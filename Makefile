@@ -59,6 +59,7 @@ bench: $(STAMP)
 	$(PY) -m bench.speed
 	$(PY) -m bench.run
 	$(PY) -m bench.formats
+	$(PY) -m bench.live
 
 bench-quick: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'
@@ -76,6 +77,12 @@ bench-busy: $(STAMP)
 # ../shared/data/documents ingested, each indexed or named with its reason (issue 15; ~10 min on 2 cores).
 bench-formats: $(STAMP)
 	$(PY) -m bench.formats
+
+.PHONY: bench-live
+# Issue 16's freshness: the version check's cost per question, the first answer after another process's
+# ingest, and how soon `--watch` answers a new, changed and deleted file (seed store; under a minute).
+bench-live: $(STAMP)
+	$(PY) -m bench.live
 
 .PHONY: bench-scale
 # Issue 16's scale benchmark: the seed store, then synthetic stores of SIZES chunks (built once into

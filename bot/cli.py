@@ -62,6 +62,27 @@ store_option = click.option(
 )
 
 
+def _collection_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A --collection value, checked before anything is opened (never a path: no `/`, no `..`)."""
+    from retrieval.store_names import check_collection_name
+
+    if value is None:
+        return None
+    try:
+        return check_collection_name(value)
+    except InputError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+collection_option = click.option(
+    "--collection",
+    default=None,
+    metavar="NAME",
+    callback=_collection_name,
+    help="The collection of the store to use (default citebot, or CITEBOT_COLLECTION).",
+)
+
+
 def engine_for(settings: Settings, create: bool = True) -> Any:
     """The engine for these settings (imported here so `citebot --help` stays fast)."""
     from bot.threads import configure_threads
@@ -142,12 +163,19 @@ def cli(ctx: click.Context) -> None:
     help="After ingesting, keep the index in step with PATHS (new, changed, deleted files) until Ctrl-C.",
 )
 @store_option
+@collection_option
 @doors
 def ingest(
-    paths: tuple[Path, ...], as_json: bool, wait: bool, rebuild: bool, watch: bool, store: Path | None
+    paths: tuple[Path, ...],
+    as_json: bool,
+    wait: bool,
+    rebuild: bool,
+    watch: bool,
+    store: Path | None,
+    collection: str | None = None,
 ) -> None:
     """Index .txt, .md, .pdf, .docx, .pptx and .html files under PATHS; only what changed is embedded."""
-    settings = load_settings(store=store)
+    settings = load_settings(store=store, collection=collection)
     if rebuild:
         from retrieval.engine import rebuild_store
 
@@ -215,14 +243,20 @@ def _batch_lines(handle: IO[bytes], engine: Any) -> Iterator[tuple[dict[str, Any
     help='Read JSON lines {"id", "question"} from FILE (- for stdin); write one JSON line each.',
 )
 @store_option
+@collection_option
 @doors
 def ask(
-    question: str | None, as_json: bool, k: int | None, batch: IO[bytes] | None, store: Path | None
+    question: str | None,
+    as_json: bool,
+    k: int | None,
+    batch: IO[bytes] | None,
+    store: Path | None,
+    collection: str | None = None,
 ) -> None:
     """Answer QUESTION from the indexed documents, with citations."""
     if batch is None and (question is None or not question.strip()):
         raise InputError('The question is empty: citebot ask "What did the US offer in Stockholm?"')
-    settings = load_settings(store=store, k=k)
+    settings = load_settings(store=store, k=k, collection=collection)
     engine = engine_for(settings)
     ensure_ingested(engine, settings)
     if batch is not None:
@@ -241,24 +275,26 @@ def ask(
 @click.argument("citation")
 @click.option("--json", "as_json", is_flag=True, help="Print the passage as one JSON object.")
 @store_option
+@collection_option
 @doors
-def cite(citation: str, as_json: bool, store: Path | None) -> None:
-    """Show the passage a CITATION id points to, with the lines around it."""
+def cite(citation: str, as_json: bool, store: Path | None, collection: str | None = None) -> None:
+    """Show the passage a CITATION id points to, with the lines around it (only in its collection)."""
     from bot.render import cited_text
 
-    cited = engine_for(load_settings(store=store), create=False).cite(citation)
+    cited = engine_for(load_settings(store=store, collection=collection), create=False).cite(citation)
     click.echo(json_line(cited.model_dump()) if as_json else cited_text(cited))
 
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the status as one JSON object.")
 @store_option
+@collection_option
 @doors
-def status(as_json: bool, store: Path | None) -> None:
-    """Show the store, what is indexed, the model and the last ingest."""
+def status(as_json: bool, store: Path | None, collection: str | None = None) -> None:
+    """Show the store, its collections, what is indexed, the model and the last ingest."""
     from bot.render import status_text
 
-    info = engine_for(load_settings(store=store), create=False).status()
+    info = engine_for(load_settings(store=store, collection=collection), create=False).status()
     click.echo(json.dumps(info) if as_json else status_text(info))
 
 
@@ -266,12 +302,15 @@ def status(as_json: bool, store: Path | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print answers as JSON lines.")
 @click.option("--k", type=click.IntRange(1, 50), default=None, help="Passages to retrieve (default 5).")
 @store_option
+@collection_option
 @doors
-def repl(as_json: bool = False, k: int | None = None, store: Path | None = None) -> None:
+def repl(
+    as_json: bool = False, k: int | None = None, store: Path | None = None, collection: str | None = None
+) -> None:
     """Ask questions one after another (follow-ups, :cite, :sources...); reads lines when piped."""
     from bot import repl as loop
 
-    settings = load_settings(store=store, k=k)
+    settings = load_settings(store=store, k=k, collection=collection)
     engine = engine_for(settings)
     ensure_ingested(engine, settings)
     loop.run(engine, settings, as_json)

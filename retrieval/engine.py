@@ -284,6 +284,8 @@ class Engine:
             # None: indexed before build records existed (adopted as fp32; recorded at the next ingest).
             "build": self.store.build.as_status() if self.store.build else None,
             "generation": self.store.generation,
+            "collection": self.config.location.collection,
+            "collections": self.store.collections(),
         }
 
 

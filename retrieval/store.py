@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 
 from retrieval.build_record import BuildRecord, check_format
 from retrieval.errors import StoreError
+from retrieval.store_collections import collection_counts
 from retrieval.store_failures import OPENING, translated_failures
 from retrieval.store_folder import DATABASE, REBUILD, STORE_FORMAT, check_folder, read_marker, write_marker
 from retrieval.store_generations import Generations, drop_generation, read_generations, switch_head
@@ -279,6 +280,11 @@ class ChunkStore:
             for i, item_id in enumerate(ids):
                 yield item_id, (metas[i] if "metadatas" in include else docs[i])
             offset += len(ids)
+
+    def collections(self) -> dict[str, int]:
+        """Every collection of this store folder or server, with its count of indexed files."""
+        with self._guard("listing the collections"):
+            return collection_counts(self.client)
 
     def document_count(self) -> int:
         """How many files the manifest holds (without reading their records)."""
