@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from retrieval.chunking import sentence_spans
 from retrieval.citations import citation_id
-from retrieval.indexing import lexical_text
 from retrieval.lexical import LexicalIndex, tokens
 from retrieval.regions import RegionMap
 from retrieval.sentence_vectors import SentenceVectors
 from retrieval.store import ChunkStore, DocRecord, StoredChunk
+from retrieval.token_cache import TokenCache
 from retrieval.types import Citation, Location
 
 
@@ -101,10 +102,34 @@ def _committed(store: ChunkStore) -> tuple[dict[str, DocRecord], list[StoredChun
     return whole, [c for c in chunks if c.source in whole]
 
 
+def _lexical_words(
+    store: ChunkStore, chunks: list[IndexedChunk], notice: Callable[[str], None] | None
+) -> list[list[str]]:
+    """What BM25 indexes for each chunk: its document's title, then its text (the title once where the text
+    starts with it); the text's words from the word cache where an ingest put them, else tokenised now."""
+    cache = TokenCache(store.location.path, store.location.collection, notice)
+    cached = cache.get(c.id for c in chunks)
+    missing = {c.id: tuple(tokens(c.text)) for c in chunks if c.id not in cached}
+    if missing and not store.read_only:
+        cache.put(missing)
+    titles: dict[str, list[str]] = {}
+    out = []
+    for c in chunks:
+        # The same words as tokens(title + "\n" + text): tokens() never joins words across a newline.
+        words = list(cached[c.id] if c.id in cached else missing[c.id])
+        if c.text.startswith(c.title):
+            out.append(words)
+            continue
+        if c.title not in titles:
+            titles[c.title] = tokens(c.title)
+        out.append(titles[c.title] + words)
+    return out
+
+
 class Corpus:
     """The committed chunks (those the manifest names) and a BM25 index over them."""
 
-    def __init__(self, store: ChunkStore) -> None:
+    def __init__(self, store: ChunkStore, notice: Callable[[str], None] | None = None) -> None:
         self.manifest, loaded = _committed(store)
         self.chunks: list[IndexedChunk] = []
         folder = store.location.path
@@ -128,7 +153,7 @@ class Corpus:
             )
         self.position = {c.id: i for i, c in enumerate(self.chunks)}
         self._vectors: dict[str, np.ndarray] = {}
-        self.lexical = LexicalIndex([lexical_text(c.title, c.text) for c in self.chunks])
+        self.lexical = LexicalIndex.from_words(_lexical_words(store, self.chunks, notice))
 
     def chunk_vector(self, chunk_id: str) -> np.ndarray:
         """A chunk's unit vector (the normalised mean of its sentences'), computed once."""

@@ -90,7 +90,7 @@ class Engine:
         self._answerable = False
         # Prompt files are checked when the engine starts, not at the first question.
         self.prompts = load_prompts(config.prompts) if config.llm else None
-        self.live = LiveIndex(self._chain_over)
+        self.live = LiveIndex(self._chain_over, notice)
         self._scorer: AnswerScorer | None = None
         self.freshness = Freshness()
 

@@ -12,6 +12,7 @@ from retrieval.chunking import chunk, sentence_spans
 from retrieval.embedding import Embedder
 from retrieval.errors import LoadError
 from retrieval.extraction import DEFAULT_TIME_LIMIT_S, Extractor
+from retrieval.lexical import tokens
 from retrieval.loaders import parser_version
 from retrieval.loading import (
     DEFAULT_MAX_FILE_BYTES,
@@ -27,6 +28,7 @@ from retrieval.loading import (
 from retrieval.sentence_vectors import SentenceVectors
 from retrieval.store import ChunkStore, DocRecord, StoredChunk, chunk_id, now_iso
 from retrieval.text_store import TextStore, text_sha256
+from retrieval.token_cache import TokenCache
 
 Progress = Callable[[str, int], None]
 """Called with a step name ('files' or 'sentences') and how many more are done."""
@@ -72,11 +74,6 @@ class _Pending:
     chunks: list[StoredChunk]
 
 
-def lexical_text(title: str, chunk_text: str) -> str:
-    """What BM25 indexes for a chunk: its document's title, then its text."""
-    return chunk_text if chunk_text.startswith(title) else f"{title}\n{chunk_text}"
-
-
 def _stored_chunks(document: Document, max_chars: int) -> list[StoredChunk]:
     out = []
     for piece in chunk(document.text, max_chars=max_chars):
@@ -117,6 +114,7 @@ class Indexer:
         self.max_file_bytes = max_file_bytes
         self.parse_time_limit_s = parse_time_limit_s
         self.texts = TextStore(store.location.path)
+        self.words = TokenCache(store.location.path, store.location.collection)
 
     def sweep(self, manifest: dict[str, DocRecord]) -> int:
         """Delete chunks no manifest record names (left by an interrupted run; only under the writer lock)."""
@@ -219,6 +217,8 @@ class Indexer:
         # commit: Chroma's per-call cost dominates small files. A crash before the records leaves orphans.
         written = [ready[c.id] for item in pending for c in item.chunks]
         self.store.put_chunks([c for c, _ in written], [v for _, v in written])
+        # Their BM25 words too, so that no reader has to tokenise them (a cache: a failure costs only time).
+        self.words.put({c.id: tokens(c.text) for c, _ in written})
         for item in pending:
             # The extracted text is in place before the record naming it commits.
             if item.document.extracted:

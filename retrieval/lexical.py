@@ -110,15 +110,25 @@ class LexicalIndex:
     """BM25 over chunk texts (bm25s), plus the document frequencies used to weigh question words."""
 
     def __init__(self, texts: Sequence[str]) -> None:
+        self._build([tokens(t) for t in texts])
+
+    @classmethod
+    def from_words(cls, words: Sequence[Sequence[str]]) -> LexicalIndex:
+        """The index of texts already tokenised (as tokens() gives them: the word cache's rows)."""
+        index = cls.__new__(cls)
+        index._build(words)
+        return index
+
+    def _build(self, words: Sequence[Sequence[str]]) -> None:
         import bm25s
 
-        tokenised = [tokens(t) or ["\u2205"] for t in texts]
-        self.size = len(texts)
+        tokenised = [list(w) or ["\u2205"] for w in words]
+        self.size = len(tokenised)
         self.df: Counter[str] = Counter()
         for words in tokenised:
             self.df.update(set(words))
         self.bm25 = bm25s.BM25()
-        if texts:
+        if tokenised:
             self.bm25.index(tokenised, show_progress=False)
 
     def idf(self, word: str) -> float:

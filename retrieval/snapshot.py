@@ -36,8 +36,9 @@ class Snapshot:
 class LiveIndex:
     """The newest committed snapshot of one collection, opened when first asked for and when it moves on."""
 
-    def __init__(self, chain_for: ChainFactory) -> None:
+    def __init__(self, chain_for: ChainFactory, notice: Callable[[str], None] | None = None) -> None:
         self._chain_for = chain_for
+        self._notice = notice
         self._snapshot: Snapshot | None = None
         # One opening at a time: two questions arriving after an ingest build one snapshot, not two.
         self._lock = threading.Lock()
@@ -58,7 +59,7 @@ class LiveIndex:
             if snapshot is not None and snapshot.version == version:
                 return snapshot
             store = writer if writer_sees else self._reader(writer, snapshot, version)
-            corpus = Corpus(store)
+            corpus = Corpus(store, self._notice)
             snapshot = Snapshot(version, store, corpus, self._chain_for(store, corpus))
             self._snapshot = snapshot
             return snapshot
