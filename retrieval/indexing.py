@@ -28,7 +28,7 @@ from retrieval.loading import (
 from retrieval.sentence_vectors import SentenceVectors
 from retrieval.store import ChunkStore, DocRecord, StoredChunk, chunk_id, now_iso
 from retrieval.text_store import TextStore, text_sha256
-from retrieval.token_cache import TokenCache
+from retrieval.token_cache import HEAD_CHARS, TokenCache, Words
 
 Progress = Callable[[str, int], None]
 """Called with a step name ('files' or 'sentences') and how many more are done."""
@@ -218,7 +218,7 @@ class Indexer:
         written = [ready[c.id] for item in pending for c in item.chunks]
         self.store.put_chunks([c for c, _ in written], [v for _, v in written])
         # Their BM25 words too, so that no reader has to tokenise them (a cache: a failure costs only time).
-        self.words.put({c.id: tokens(c.text) for c, _ in written})
+        self.words.put({c.id: Words(tuple(tokens(c.text)), c.text[:HEAD_CHARS]) for c, _ in written})
         for item in pending:
             # The extracted text is in place before the record naming it commits.
             if item.document.extracted:

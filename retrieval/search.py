@@ -72,10 +72,13 @@ class HybridRetriever(BaseRetriever):
         vector = self.embedder.embed_query(query)
         pool = max(self.candidates, k)
         dense = [(cid, s) for cid, s in self.store.nearest(vector, pool) if cid in self.corpus.position]
-        lexical = self.corpus.lexical.search(query, pool)
-        candidates = {cid for cid, _ in dense} | {self.corpus.chunks[i].id for i, _ in lexical}
-        meaning = self._meaning(np.asarray(vector, dtype=np.float32), candidates, dict(dense))
-        bm25_of = {self.corpus.chunks[i].id: s for i, s in lexical}
+        lexical = [(self.corpus.ids[i], s) for i, s in self.corpus.lexical.search(query, pool)]
+        # One read for every candidate; a chunk a newer version has removed since is left out.
+        chunks = self.corpus.chunks_for([cid for cid, _ in dense] + [cid for cid, _ in lexical])
+        dense = [(cid, s) for cid, s in dense if cid in chunks]
+        candidates = set(chunks)
+        meaning = self._meaning(np.asarray(vector, dtype=np.float32), chunks, dict(dense))
+        bm25_of = {cid: s for cid, s in lexical if cid in chunks}
         # Convex combination of max-normalised scores (it keeps score gaps that RRF's ranks throw away;
         # SEE: Bruch et al. 2023, "An Analysis of Fusion Functions for Hybrid Retrieval").
         top_dense = max(max(meaning.values(), default=0.0), 1e-9)
@@ -89,17 +92,17 @@ class HybridRetriever(BaseRetriever):
             / weight
             for cid in candidates
         }
-        ranked = self._rerank(query, sorted(fused.items(), key=lambda item: (-item[1], item[0])))[:k]
-        return [
-            Hit(self.corpus.chunks[self.corpus.position[cid]], score, meaning[cid], bm25_of.get(cid, 0.0))
-            for cid, score in ranked
-        ]
+        ranked = self._rerank(query, sorted(fused.items(), key=lambda item: (-item[1], item[0])), chunks)[:k]
+        return [Hit(chunks[cid], score, meaning[cid], bm25_of.get(cid, 0.0)) for cid, score in ranked]
 
-    def _rerank(self, query: str, ranked: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    def _rerank(
+        self, query: str, ranked: list[tuple[str, float]], chunks: dict[str, IndexedChunk] | None = None
+    ) -> list[tuple[str, float]]:
         """The first rerank_depth candidates rescored with their best sentence's share of the question."""
         if not self.coverage_weight:
             return ranked
-        top = [self.corpus.chunks[self.corpus.position[cid]] for cid, _ in ranked[: self.rerank_depth]]
+        chunks = chunks or self.corpus.chunks_for(cid for cid, _ in ranked[: self.rerank_depth])
+        top = [chunks[cid] for cid, _ in ranked[: self.rerank_depth]]
         # Rarity among these passages' sentences too: the words every candidate holds do not tell them apart.
         sentences = [words for chunk in top for words in chunk.sentence_words]
         cover = distinctive_coverage(tokens(query), self.corpus.lexical.idf, sentences)
@@ -112,32 +115,34 @@ class HybridRetriever(BaseRetriever):
         return sorted(lifted, key=lambda item: (-item[1], item[0])) + tail
 
     def _meaning(
-        self, query: np.ndarray, candidates: set[str], dense_of: dict[str, float]
+        self, query: np.ndarray, chunks: dict[str, IndexedChunk], dense_of: dict[str, float]
     ) -> dict[str, float]:
         """How close each candidate is in meaning: its vector's cosine, mixed with its best sentence's."""
         floor = min(dense_of.values(), default=0.0)
         out: dict[str, float] = {}
-        for cid in candidates:
-            sentences = self.corpus.chunks[self.corpus.position[cid]].sentences
+        for cid, chunk in chunks.items():
+            sentences = chunk.sentences
             if sentences is None:
                 # Without sentence vectors, a chunk outside the dense list is at most as close as its last.
                 out[cid] = dense_of.get(cid, floor)
                 continue
-            chunk_cos = float(self.corpus.chunk_vector(cid) @ query)
+            chunk_cos = float(chunk.unit_vector @ query)
             best_sentence = float(sentences.similarities(query).max())
             out[cid] = (1 - self.sentence_weight) * chunk_cos + self.sentence_weight * best_sentence
         return out
 
     def hits(self, documents: list[Document]) -> list[Hit]:
         """The hits behind documents this retriever returned (chunks looked up in its snapshot)."""
+        chunks = self.corpus.chunks_for(str(d.id) for d in documents)
         return [
             Hit(
-                self.corpus.chunks[self.corpus.position[str(d.id)]],
+                chunks[str(d.id)],
                 float(d.metadata["score"]),
                 float(d.metadata["dense"]),
                 float(d.metadata["bm25"]),
             )
             for d in documents
+            if str(d.id) in chunks
         ]
 
     def _get_relevant_documents(

@@ -373,6 +373,11 @@ class ChunkStore:
         ]
         return sorted(found, key=lambda c: c.id)
 
+    def present(self, ids: list[str]) -> set[str]:
+        """Which of these chunk ids the store holds (ids only: nothing else is read)."""
+        with self._guard("reading chunks"):
+            return {str(i) for i in self.chunks.get(ids=ids, include=[])["ids"]}
+
     def nearest(self, vector: list[float], k: int) -> list[tuple[str, float]]:
         """Chunk ids nearest to a vector, with cosine similarity."""
         with self._guard("searching"):

@@ -14,15 +14,26 @@ import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import closing
 from pathlib import Path
+from typing import NamedTuple
 
 FOLDER = "index"
 # Readers fill in what an ingest elsewhere did not write; a busy writer makes them skip that, not wait.
 _BUSY_MS = 200
 _QUERY_IDS = 900  # SQLite's default limit on bound parameters is 999
+# A chunk's first characters: whether it starts with its document's title (BM25 then indexes the title
+# once) without reading its text. A title is one line, and longer than this only in damaged metadata.
+HEAD_CHARS = 512
+
+
+class Words(NamedTuple):
+    """A chunk's words as tokens() gives them, and its first HEAD_CHARS characters."""
+
+    words: tuple[str, ...]
+    head: str
 
 
 class TokenCache:
-    """chunk id -> the chunk text's words as tokens() gives them, in one SQLite file per collection."""
+    """chunk id -> the chunk text's Words, in one SQLite file per collection."""
 
     def __init__(self, store_folder: Path, collection: str, notice: Callable[[str], None] | None = None):
         self.path = store_folder / FOLDER / f"tokens-{collection}.sqlite3"
@@ -32,13 +43,16 @@ class TokenCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(self.path, timeout=_BUSY_MS / 1000)
         connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("CREATE TABLE IF NOT EXISTS words (id TEXT PRIMARY KEY, words TEXT NOT NULL)")
+        connection.execute(
+            "CREATE TABLE IF NOT EXISTS chunk_words"
+            " (id TEXT PRIMARY KEY, words TEXT NOT NULL, head TEXT NOT NULL)"
+        )
         return connection
 
-    def get(self, ids: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    def get(self, ids: Iterable[str]) -> dict[str, Words]:
         """The cached words of those ids that are cached (a damaged file is replaced and reads as empty)."""
         wanted = list(ids)
-        found: dict[str, tuple[str, ...]] = {}
+        found: dict[str, Words] = {}
         if not self.path.is_file():
             return found
         try:
@@ -47,8 +61,8 @@ class TokenCache:
                 for begin in range(0, len(wanted), _QUERY_IDS):
                     part = wanted[begin : begin + _QUERY_IDS]
                     marks = ",".join("?" * len(part))
-                    rows = db.execute(f"SELECT id, words FROM words WHERE id IN ({marks})", part)
-                    found.update((cid, tuple(words.split())) for cid, words in rows)
+                    rows = db.execute(f"SELECT id, words, head FROM chunk_words WHERE id IN ({marks})", part)
+                    found.update((cid, Words(tuple(words.split()), head)) for cid, words, head in rows)
         except sqlite3.OperationalError:  # busy or unreadable for now: what is missing is tokenised
             return found
         except sqlite3.DatabaseError as exc:  # not a database (damaged): replaced
@@ -56,15 +70,15 @@ class TokenCache:
             return {}
         return found
 
-    def put(self, words: Mapping[str, Iterable[str]]) -> bool:
+    def put(self, words: Mapping[str, Words]) -> bool:
         """Keep these chunks' words; False when the cache cannot be written now (it is only a cache)."""
         if not words:
             return True
         try:
             with closing(self._connect()) as db, db:
                 db.executemany(
-                    "INSERT OR IGNORE INTO words (id, words) VALUES (?, ?)",
-                    [(cid, " ".join(w)) for cid, w in words.items()],
+                    "INSERT OR IGNORE INTO chunk_words (id, words, head) VALUES (?, ?, ?)",
+                    [(cid, " ".join(w.words), w.head) for cid, w in words.items()],
                 )
         except sqlite3.OperationalError:  # busy, read-only or full: the next opening tokenises again
             return False

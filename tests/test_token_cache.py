@@ -1,4 +1,4 @@
-"""The word cache: ingest keeps each chunk's BM25 words, so opening the index tokenises only titles.
+"""The word cache: ingest keeps each chunk's BM25 words, so opening the index reads and tokenises no chunk.
 
 Bad input tried: the cache file deleted, overwritten with garbage, and locked by another writer; in each
 case the index opens with the same BM25 scores as one tokenised from scratch.
@@ -18,7 +18,7 @@ import retrieval.corpus
 from retrieval.corpus import Corpus
 from retrieval.engine import Engine
 from retrieval.lexical import LexicalIndex, tokens
-from retrieval.token_cache import TokenCache
+from retrieval.token_cache import HEAD_CHARS, TokenCache, Words
 
 QUERIES = ["What did the US offer in Stockholm?", "coffee machine descaled Friday", "release manager Priya"]
 
@@ -52,10 +52,10 @@ def cache_of(engine: Engine) -> TokenCache:
 def test_ingest_keeps_every_chunks_words_and_opening_reads_them(
     indexed: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Each chunk's row holds tokens(text); opening a corpus tokenises only the documents' titles."""
+    """Each chunk's row holds tokens(text); opening a corpus reads no chunk and tokenises only titles."""
     chunks = indexed.store.load_chunks(indexed.store.chunk_ids())
     cached = cache_of(indexed).get(c.id for c in chunks)
-    assert cached == {c.id: tuple(tokens(c.text)) for c in chunks}
+    assert cached == {c.id: Words(tuple(tokens(c.text)), c.text[:HEAD_CHARS]) for c in chunks}
     seen: list[str] = []
 
     def counting(text: str) -> list[str]:
@@ -63,8 +63,12 @@ def test_ingest_keeps_every_chunks_words_and_opening_reads_them(
         return tokens(text)
 
     monkeypatch.setattr(retrieval.corpus, "tokens", counting)
+    read: list[list[str]] = []
+    real_get = indexed.store.get_chunks
+    monkeypatch.setattr(indexed.store, "get_chunks", lambda ids: read.append(ids) or real_get(ids))
     opened = Corpus(indexed.store)
-    assert set(seen) <= {c.title for c in opened.chunks}
+    assert read == [], "opening read chunks from Chroma"
+    assert set(seen) <= {r.title for r in opened.manifest.values()}
     monkeypatch.undo()
     assert_same_bm25(opened)
 
@@ -92,7 +96,9 @@ def test_a_cache_locked_by_another_writer_still_opens(indexed: Engine) -> None:
     cache.path.unlink()
     holder = sqlite3.connect(cache.path)
     try:
-        holder.execute("CREATE TABLE words (id TEXT PRIMARY KEY, words TEXT NOT NULL)")
+        holder.execute(
+            "CREATE TABLE chunk_words (id TEXT PRIMARY KEY, words TEXT NOT NULL, head TEXT NOT NULL)"
+        )
         holder.execute("BEGIN EXCLUSIVE")
         opened = Corpus(indexed.store)
         assert_same_bm25(opened)
