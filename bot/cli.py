@@ -6,22 +6,21 @@ import json
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from functools import wraps
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from bot.errors import SettingsError
+from bot.ask_batch import batch_lines
+from bot.errors import BadInput, doors
 from bot.ingest_report import ensure_ingested, run_ingest
+from bot.options import collection_option, store_option
 from bot.render import json_line
-from retrieval.errors import BusyError, CitebotError, InputError, NotFoundError
+from retrieval.errors import InputError
 
 if TYPE_CHECKING:
     from bot.settings import Settings
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 # pydantic-settings takes 0.3 s to import: it loads when a command builds its settings, never for
@@ -31,56 +30,6 @@ def load_settings(**overrides: Any) -> Settings:
     from bot.settings import load_settings as load
 
     return load(**overrides)
-
-
-class BadInput(click.ClickException):
-    """Bad input from the user: `Error: ...` and exit code 2."""
-
-    exit_code = 2
-
-
-def doors(func: F) -> F:
-    """Translate the engine's errors in one place: bad input exits 2, anything else 1, never a traceback."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except (InputError, NotFoundError, SettingsError, BusyError) as exc:
-            raise BadInput(str(exc)) from exc
-        except CitebotError as exc:
-            raise click.ClickException(str(exc)) from exc
-
-    return wrapper  # type: ignore[return-value]
-
-
-store_option = click.option(
-    "--store",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
-    help="Store folder (default .citebot, or CITEBOT_STORE).",
-)
-
-
-def _collection_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """A --collection value, checked before anything is opened (never a path: no `/`, no `..`)."""
-    from retrieval.store_names import check_collection_name
-
-    if value is None:
-        return None
-    try:
-        return check_collection_name(value)
-    except InputError as exc:
-        raise click.BadParameter(str(exc)) from exc
-
-
-collection_option = click.option(
-    "--collection",
-    default=None,
-    metavar="NAME",
-    callback=_collection_name,
-    help="The collection of the store to use (default citebot, or CITEBOT_COLLECTION).",
-)
 
 
 def engine_for(settings: Settings, create: bool = True) -> Any:
@@ -194,44 +143,6 @@ def ingest(
     sys.exit(code)
 
 
-def _no_constants(name: str) -> Any:
-    raise InputError(f"{name} is not valid JSON")
-
-
-def _batch_item(raw: bytes, first: bool) -> dict[str, Any]:
-    """One batch line as a JSON object, or an InputError saying what is wrong with it."""
-    try:
-        # A UTF-8 byte-order mark (Windows editors write one) is not part of the first line's JSON.
-        line = (raw.removeprefix(b"\xef\xbb\xbf") if first else raw).decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"the line is not UTF-8 text (byte {exc.start + 1})") from exc
-    try:
-        item = json.loads(line, parse_constant=_no_constants)
-    except RecursionError as exc:
-        raise InputError("the line's JSON is nested too deeply") from exc
-    except ValueError as exc:
-        raise InputError(str(exc)) from exc
-    if not isinstance(item, dict):
-        raise InputError('each line must be a JSON object {"id", "question"}')
-    return item
-
-
-def _batch_lines(handle: IO[bytes], engine: Any) -> Iterator[tuple[dict[str, Any], bool]]:
-    for number, raw in enumerate(handle, start=1):
-        if not raw.strip():
-            continue
-        item_id: Any = None
-        try:
-            item = _batch_item(raw, first=number == 1)
-            item_id = item.get("id")
-            question = item.get("question")
-            if not isinstance(question, str):
-                raise InputError('the line has no "question" string')
-            yield {"id": item_id, **engine.ask(question).model_dump()}, True
-        except InputError as exc:
-            yield {"id": item_id, "line": number, "error": str(exc)}, False
-
-
 @cli.command()
 @click.argument("question", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as one JSON object.")
@@ -261,7 +172,7 @@ def ask(
     ensure_ingested(engine, settings)
     if batch is not None:
         ok = True
-        for result, good in _batch_lines(batch, engine):
+        for result, good in batch_lines(batch, engine):
             ok = ok and good
             click.echo(json_line(result))
         sys.exit(0 if ok else 1)

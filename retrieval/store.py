@@ -10,19 +10,15 @@ and switches the head to it when complete (store_generations.py).
 
 from __future__ import annotations
 
-import atexit
-import os
-import shutil
-import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from retrieval.build_record import BuildRecord, check_format
 from retrieval.errors import StoreError
+from retrieval.store_client import forget_clients as forget_clients
+from retrieval.store_client import open_client, read_only_copy, writable
 from retrieval.store_collections import collection_counts
 from retrieval.store_failures import OPENING, translated_failures
 from retrieval.store_folder import DATABASE, REBUILD, STORE_FORMAT, check_folder, read_marker, write_marker
@@ -37,40 +33,6 @@ from retrieval.store_version import VERSION, read_committed_version, version_num
 
 PAGE = 2000
 BUILD = "build"
-
-
-def _client(location: StoreLocation, read_only_copy: Path | None = None) -> Any:
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
-
-    settings = ChromaSettings(anonymized_telemetry=False)
-    if location.chroma_url:
-        url = urlparse(location.chroma_url)
-        port = url.port or (443 if url.scheme == "https" else 8000)
-        return chromadb.HttpClient(
-            host=url.hostname or "", port=port, ssl=url.scheme == "https", settings=settings
-        )
-    folder = read_only_copy or location.path / "chroma"
-    return chromadb.PersistentClient(path=str(folder), settings=settings)
-
-
-def forget_clients() -> None:
-    """Drop Chroma's per-path client cache: a store folder whose files were moved must be opened anew."""
-    from chromadb.api.shared_system_client import SharedSystemClient
-
-    SharedSystemClient.clear_system_cache()
-
-
-def _read_only_copy(path: Path) -> Path:
-    """A private copy of a read-only store's Chroma folder (Chroma's engine writes to its files on open)."""
-    copy = Path(tempfile.mkdtemp(prefix="citebot-read-only-")) / "chroma"
-    shutil.copytree(path / "chroma", copy)
-    atexit.register(shutil.rmtree, copy.parent, ignore_errors=True)
-    return copy
-
-
-def _writable(path: Path) -> bool:
-    return os.access(path / "chroma", os.W_OK) and os.access(path / DATABASE, os.W_OK)
 
 
 class ChunkStore:
@@ -93,11 +55,11 @@ class ChunkStore:
             self.created = check_folder(location.path, create)
         # A store on a read-only disk (a snapshot, a shared mount) is answered from a private copy.
         self.read_only = (
-            not location.chroma_url and (location.path / "chroma").is_dir() and not _writable(location.path)
+            not location.chroma_url and (location.path / "chroma").is_dir() and not writable(location.path)
         )
         with self._guard(OPENING):
-            copy = _read_only_copy(location.path) if self.read_only else None
-            self.client = _client(location, copy)
+            copy = read_only_copy(location.path) if self.read_only else None
+            self.client = open_client(location, copy)
             self._open_generation(create and not self.read_only, generation)
             self.langchain = self._langchain_store()
         self.build = self.read_build()
