@@ -46,7 +46,7 @@ class Settings(BaseSettings):
 
     store: Path = Field(Path(".citebot"), description="Store folder (embedded Chroma, caches, history).")
     chroma_url: str | None = Field(None, description="http://host:port of a Chroma server to use instead.")
-    collection: str = Field("citebot", min_length=3, description="Chroma collection name (3+ characters).")
+    collection: str = Field("citebot", min_length=1, description="The collection used (1-63 characters).")
     corpus: Path = Field(PROJECT_SEEDS, description="What `ask` ingests first when the store is empty.")
     model: str = Field("", description="Embedding model folder; empty means the packaged all-MiniLM-L6-v2.")
     device: Literal["auto", "cpu", "cuda"] = Field(

@@ -1,7 +1,7 @@
 """Collections: one store folder holds several, each asked, cited and listed on its own (`--collection`).
 
-Bad input tried: names with `/`, `..`, a dot, too short, ending in -docs; a citation id of another
-collection (refused exactly as an unknown id); a collection with nothing indexed yet.
+Bad input tried: names with `/`, `..`, a dot (`hr.c`, the name a two-letter collection takes in Chroma),
+a leading `-`, ending in -docs; a citation id of another collection (refused exactly as an unknown id).
 """
 
 from __future__ import annotations
@@ -77,7 +77,10 @@ def test_status_lists_every_collection(two_collections: Path) -> None:
     assert "citebot (this one): 1 files" in text and "payroll: 1 files" in text
 
 
-@pytest.mark.parametrize("name", ["payroll/../x", "..", "a/b", "payroll.g2", "x", "pay-docs", "../../etc"])
+BAD_NAMES = ["payroll/../x", "..", "a/b", "payroll.g2", "hr.c", "pay-docs", "../../etc", "-x"]
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
 def test_invalid_collection_names_are_refused_before_anything_opens(tmp_path: Path, name: str) -> None:
     """A name that could be a path, or clash with citebot's own names, is a usage error (exit 2)."""
     for command in (["status"], ["ask", STOCKHOLM], ["ingest", tmp_path], ["cite", "a#0-1"], ["repl"]):
@@ -96,3 +99,16 @@ def test_repl_in_a_collection_answers_from_it(two_collections: Path) -> None:
     default = run("repl", "--json", "--store", two_collections, stdin=SALARY + "\n")
     assert default.exit_code == 0, default.output
     assert "pay.md" not in default.output
+
+
+def test_a_two_letter_collection_as_in_a_scopes_file(tmp_path: Path) -> None:
+    """`hr` (under Chroma's 3 characters) is stored as `hr.c`: ingested, rebuilt, asked and listed as `hr`."""
+    (tmp_path / "hr").mkdir()
+    (tmp_path / "hr" / "pay.md").write_text(HR_TEXT, encoding="utf-8")
+    store = tmp_path / "store"
+    for extra in ((), ("--rebuild",)):
+        result = run("ingest", tmp_path / "hr", "--store", store, "--collection", "hr", *extra)
+        assert result.exit_code == 0, result.output
+    assert {c["source"] for c in ask(store, SALARY, "--collection", "hr")["citations"]} == {"pay.md"}
+    info = json.loads(run("status", "--json", "--store", store, "--collection", "hr").stdout)
+    assert info["collections"] == {"hr": 1} and info["generation"] == 1

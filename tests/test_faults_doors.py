@@ -28,7 +28,7 @@ OFFER = (
 QUESTION = "What did the US offer in Stockholm?"
 ESCAPES = "\x1b[2J\x1b]0;pwned\x07"
 REBUILD = "run `citebot ingest --rebuild PATH...` to index the files again (the damaged files are set aside)"
-BAD_NAME = "use 3-63 letters, digits, '-' or '_', starting and ending with a letter or digit"
+BAD_NAME = "use 1-63 letters, digits, '-' or '_', starting and ending with a letter or digit"
 
 
 def run(*args: str | Path) -> Result:
@@ -239,7 +239,8 @@ NAME_ERRORS = {
     "citebot-docs": "Invalid collection name 'citebot-docs': names ending in '-docs' are reserved",
     "../x": f"Invalid collection name '../x': {BAD_NAME}",
     "a/b": f"Invalid collection name 'a/b': {BAD_NAME}",
-    "ab": "Invalid setting: CITEBOT_COLLECTION: String should have at least 3 characters",
+    "": "Invalid setting: CITEBOT_COLLECTION: String should have at least 1 character",
+    "a.b": f"Invalid collection name 'a.b': {BAD_NAME}",
 }
 
 
@@ -249,7 +250,7 @@ def test_invalid_collection_name_is_refused_before_anything_is_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, args: list[str]
 ) -> None:
     """Bad input tried: CITEBOT_COLLECTION=citebot-docs (another collection's manifest), ../x and a/b (a
-    path), ab (too short); no store folder, lock file or anything else appears."""
+    path), a.b (a dot), the empty name; no store folder, lock file or anything else appears."""
     write_corpus(tmp_path / "corpus", {"offer.txt": OFFER})
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CITEBOT_COLLECTION", name)
@@ -267,7 +268,7 @@ def test_invalid_collection_name_is_refused_before_anything_is_written(
         "citebot-docs",
         "../x",
         "a/b",
-        "ab",
+        "",
     ],
 )
 def test_invalid_collection_name_with_rebuild_writes_nothing(
