@@ -46,7 +46,7 @@ class Corpus:
         words = cache.get(self.ids)
         missing = [cid for cid in self.ids if cid not in words]
         if missing:
-            found = {c.id: Words(tuple(tokens(c.text)), c.text[:HEAD_CHARS]) for c in self._read(missing)}
+            found = {c.id: Words.of(c.text) for c in self._read(missing)}
             if not self.store.read_only:
                 cache.put(found)
             words.update(found)

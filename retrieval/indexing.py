@@ -12,7 +12,6 @@ from retrieval.chunking import chunk, sentence_spans
 from retrieval.embedding import Embedder
 from retrieval.errors import LoadError
 from retrieval.extraction import DEFAULT_TIME_LIMIT_S, Extractor
-from retrieval.lexical import tokens
 from retrieval.loaders import parser_version
 from retrieval.loading import (
     DEFAULT_MAX_FILE_BYTES,
@@ -28,7 +27,7 @@ from retrieval.loading import (
 from retrieval.sentence_vectors import SentenceVectors
 from retrieval.store import ChunkStore, DocRecord, StoredChunk, chunk_id, now_iso
 from retrieval.text_store import TextStore, text_sha256
-from retrieval.token_cache import HEAD_CHARS, TokenCache, Words
+from retrieval.token_cache import TokenCache, Words
 
 Progress = Callable[[str, int], None]
 """Called with a step name ('files' or 'sentences') and how many more are done."""
@@ -218,7 +217,7 @@ class Indexer:
         written = [ready[c.id] for item in pending for c in item.chunks]
         self.store.put_chunks([c for c, _ in written], [v for _, v in written])
         # Their BM25 words too, so that no reader has to tokenise them (a cache: a failure costs only time).
-        self.words.put({c.id: Words(tuple(tokens(c.text)), c.text[:HEAD_CHARS]) for c, _ in written})
+        self.words.put({c.id: Words.of(c.text) for c, _ in written})
         for item in pending:
             # The extracted text is in place before the record naming it commits.
             if item.document.extracted:

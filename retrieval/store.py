@@ -146,12 +146,15 @@ class ChunkStore:
         self._set_metadata(BUILD, record.to_json())
         self.build = record
 
-    def _set_metadata(self, key: str, value: str) -> None:
+    def _set_metadata(self, key: str, value: str | int) -> None:
         # Chroma's modify replaces a collection's metadata whole: merge with what is there now.
         with self._guard("writing the manifest's metadata"):
-            _, manifest = generation_names(self.location.collection, self.generation)
-            current = dict(self.client.get_collection(manifest).metadata or {})
-            self.docs.modify(metadata={**current, key: value})
+            self.docs.modify(metadata={**self._manifest_metadata(), key: value})
+
+    def _manifest_metadata(self) -> dict[str, Any]:
+        """This generation's manifest metadata, read anew (another writer may have changed it)."""
+        _, manifest = generation_names(self.location.collection, self.generation)
+        return dict(self.client.get_collection(manifest).metadata or {})
 
     def committed_version(self) -> str:
         """The live generation and its manifest's version, read anew ("2.17"); every commit moves it on."""
@@ -172,11 +175,10 @@ class ChunkStore:
 
     def _move_version_on(self) -> None:
         """After a commit or removal: the manifest's next version, seen by this handle (it wrote it)."""
-        with self._version_lock, self._guard("writing the manifest's metadata"):
-            _, manifest = generation_names(self.location.collection, self.generation)
-            current = dict(self.client.get_collection(manifest).metadata or {})
-            version = version_number(current) + 1
-            self.docs.modify(metadata={**current, VERSION: version})
+        with self._version_lock:
+            with self._guard("reading the manifest's metadata"):
+                version = version_number(self._manifest_metadata()) + 1
+            self._set_metadata(VERSION, version)
             if not self.pending:  # a rebuild's generation is seen by readers once it is live (make_live)
                 self.seen_version = f"{self.generation}.{version}"
 

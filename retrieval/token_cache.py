@@ -16,6 +16,8 @@ from contextlib import closing
 from pathlib import Path
 from typing import NamedTuple
 
+from retrieval.lexical import tokens
+
 FOLDER = "index"
 # Readers fill in what an ingest elsewhere did not write; a busy writer makes them skip that, not wait.
 _BUSY_MS = 200
@@ -30,6 +32,11 @@ class Words(NamedTuple):
 
     words: tuple[str, ...]
     head: str
+
+    @classmethod
+    def of(cls, text: str) -> Words:
+        """A chunk text's Words."""
+        return cls(tuple(tokens(text)), text[:HEAD_CHARS])
 
 
 class TokenCache:
