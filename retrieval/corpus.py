@@ -91,6 +91,7 @@ class Corpus:
             stored.sentences or "",
             record.text_file(self.store.location.path),
             regions,
+            self.store.location.collection,
         )
 
     def chunks_for(self, ids: Iterable[str]) -> dict[str, IndexedChunk]:

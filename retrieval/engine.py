@@ -266,7 +266,8 @@ class Engine:
 
     def cite(self, citation: str) -> CitedPassage:
         """Look up a citation id (a file changed since ingest is quoted from the index, marked stale)."""
-        return look_up(citation, self.store.documents(), self._indexed_chunks, self.config.location.path)
+        passage = look_up(citation, self.store.documents(), self._indexed_chunks, self.config.location.path)
+        return passage.model_copy(update={"collection": self.config.location.collection})
 
     def _indexed_chunks(self, record: DocRecord) -> list[StoredChunk]:
         return self.store.get_chunks(list(record.chunk_ids))

@@ -33,6 +33,7 @@ class IndexedChunk:
     # The text the offsets index (the file, or its extracted text) and its pages or sections.
     text_path: str = ""
     regions: RegionMap = field(default_factory=RegionMap, compare=False, repr=False)
+    collection: str = ""
 
     @functools.cached_property
     def sentences(self) -> SentenceVectors | None:
@@ -78,6 +79,7 @@ class IndexedChunk:
             line=line,
             page=place.page,
             location=place.label,
+            collection=self.collection,
         )
 
     def citation(self, n: int, start: int, end: int, score: float) -> Citation:

@@ -28,6 +28,8 @@ class Location(BaseModel):
     page: int | None = None
     # How a person reads it: "page 3", "slide 2", "section Scope", "line 12".
     location: str = ""
+    # The collection the document is indexed in (a citation id is unique only within one).
+    collection: str = ""
 
 
 class Citation(Location):
