@@ -241,20 +241,33 @@ def repl(
     help="Ingest PATH and keep the index in step with it while the bot runs (repeatable).",
 )
 @store_option
+@collection_option
 @doors
-def slack(use_http: bool, port: int, host: str, watched: tuple[Path, ...], store: Path | None) -> None:
-    """Run the Slack bot: Socket Mode (SLACK_BOT_TOKEN, SLACK_APP_TOKEN) or --http (SLACK_SIGNING_SECRET)."""
+def slack(
+    use_http: bool,
+    port: int,
+    host: str,
+    watched: tuple[Path, ...],
+    store: Path | None,
+    collection: str | None = None,
+) -> None:
+    """Run the Slack bot: Socket Mode (SLACK_BOT_TOKEN, SLACK_APP_TOKEN) or --http (SLACK_SIGNING_SECRET).
+
+    CITEBOT_SLACK_SCOPES names a TOML file mapping channels to the collections answered there; without it,
+    every channel is answered from --collection (watched paths are ingested into it).
+    """
     import logging
 
     from bot.slack.app import build_app
     from bot.slack.feedback import FeedbackError, FeedbackPathError, FeedbackStore
     from bot.slack.logs import redact_logs
+    from bot.slack.scopes import channel_scopes
     from bot.slack.settings import load_slack_settings
     from bot.slack.tokens import BOT_REFUSED, SlackRefused, check_tokens, refusal
     from bot.slack.transports import run_http, run_socket_mode
 
     slack_settings = load_slack_settings(http=use_http)
-    settings = load_settings(store=store)
+    settings = load_settings(store=store, collection=collection)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     redact_logs([*slack_settings.secrets, settings.llm_api_key])
     try:  # before the slow start-up, and before saying "listening"
@@ -276,10 +289,11 @@ def slack(use_http: bool, port: int, host: str, watched: tuple[Path, ...], store
         engine.check_answerable()  # the watched paths are the documents: a new store gets no demo corpus
     else:
         ensure_ingested(engine, settings)
+    scopes = channel_scopes(engine, slack_settings.scopes)
     engine.chain()
     engine.embedder.embed_query("warm up")
     try:
-        app = build_app(engine, slack_settings, feedback, http=use_http)
+        app = build_app(engine, slack_settings, feedback, http=use_http, scopes=scopes)
     except Exception as exc:  # bolt's BoltError when auth.test fails: the token was revoked since the check
         raise click.ClickException(refusal(exc, BOT_REFUSED, slack_settings)) from exc
     stop = threading.Event()

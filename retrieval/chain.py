@@ -10,6 +10,7 @@ from langchain_core.runnables import Runnable, RunnableLambda
 
 from retrieval.conversation import Question, is_follow_up, retrieval_query
 from retrieval.errors import InputError
+from retrieval.scoped_search import ScopedRetriever
 from retrieval.search import Hit, HybridRetriever
 from retrieval.types import Answer
 
@@ -56,7 +57,7 @@ def _prepare(value: Question | str | dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def build_chain(retriever: HybridRetriever, answerer: Answerer) -> Runnable[Any, Answer]:
+def build_chain(retriever: HybridRetriever | ScopedRetriever, answerer: Answerer) -> Runnable[Any, Answer]:
     """question -> Answer, as one Runnable."""
 
     def retrieve(state: dict[str, Any]) -> dict[str, Any]:

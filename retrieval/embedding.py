@@ -187,6 +187,12 @@ class Embedder(Embeddings):
             dimension=model_dimension(folder),
         )
 
+    def runs(self, variant: str | None) -> bool:
+        """Whether this embedder makes the vectors variant names (None: this CPU's fastest, as it chose)."""
+        if variant == self.requested_variant:
+            return True
+        return variant is not None and self._loaded is not None and self._loaded.variant == variant
+
     @property
     def variant(self) -> str:
         """The variant that runs (loading the model, and choosing one, if that has not happened yet)."""

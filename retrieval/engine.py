@@ -79,14 +79,20 @@ class Engine:
     """Store, model and chain for one store location; the model loads on first use."""
 
     def __init__(
-        self, config: EngineConfig, create: bool = True, notice: Callable[[str], None] | None = None
+        self,
+        config: EngineConfig,
+        create: bool = True,
+        notice: Callable[[str], None] | None = None,
+        embedder: Embedder | None = None,
     ) -> None:
+        """embedder: another engine's, shared (one model in memory) where it runs the variant this needs."""
         self.config = config
         self.store = ChunkStore(config.location, create=create)
         self.notice = notice
         # Questions are embedded the way the store's vectors were; a new store takes the default.
         recorded = store_variant(self.store.build, self.store.document_count() > 0)
-        self.embedder = self._embedder(recorded or config.variant)
+        wanted = recorded or config.variant
+        self.embedder = embedder if embedder is not None and embedder.runs(wanted) else self._embedder(wanted)
         self._answerable = False
         # Prompt files are checked when the engine starts, not at the first question.
         self.prompts = load_prompts(config.prompts) if config.llm else None
@@ -212,9 +218,10 @@ class Engine:
     def retriever(self, k: int | None = None) -> HybridRetriever:
         """The hybrid retriever over the newest snapshot (refused if another model made its vectors)."""
         snapshot = self.snapshot()
-        return self._retriever_over(snapshot.store, snapshot.corpus, k)
+        return self.retriever_over(snapshot.store, snapshot.corpus, k)
 
-    def _retriever_over(self, store: ChunkStore, corpus: Corpus, k: int | None = None) -> HybridRetriever:
+    def retriever_over(self, store: ChunkStore, corpus: Corpus, k: int | None = None) -> HybridRetriever:
+        """The hybrid retriever over one snapshot's store and corpus."""
         return HybridRetriever(corpus=corpus, store=store, embedder=self.embedder, k=k or self.config.k)
 
     @property
@@ -240,13 +247,14 @@ class Engine:
 
     def _chain_over(self, store: ChunkStore, corpus: Corpus) -> Runnable[Any, Answer]:
         """The chain that answers from one snapshot (built once per committed version)."""
-        extractive = ExtractiveAnswerer(
-            corpus.lexical.idf, self.embedder.embed_query, self.config.answer, self.scorer
-        )
-        answerer: Answerer = extractive
+        return build_chain(self.retriever_over(store, corpus), self.answerer(corpus.lexical.idf))
+
+    def answerer(self, idf: Callable[[str], float]) -> Answerer:
+        """The chain's last step as configured (extractive, or an LLM's), weighing words by idf."""
+        extractive = ExtractiveAnswerer(idf, self.embedder.embed_query, self.config.answer, self.scorer)
         if self.config.llm and self.prompts:
-            answerer = LLMAnswerer(chat_model(self.config.llm), self.prompts, extractive, self.config.llm)
-        return build_chain(self._retriever_over(store, corpus), answerer)
+            return LLMAnswerer(chat_model(self.config.llm), self.prompts, extractive, self.config.llm)
+        return extractive
 
     def set_k(self, k: int) -> None:
         """Retrieve k passages per question from now on."""
@@ -262,7 +270,8 @@ class Engine:
             answer = snapshot.chain.invoke(Question(text=question, history=history or []))
         else:
             answer = snapshot.chain.invoke({"text": question, "history": history or [], "on_token": on_token})
-        return self.freshness.mark(answer, snapshot.corpus.manifest)
+        manifest = snapshot.corpus.manifest
+        return self.freshness.mark(answer, lambda c: manifest.get(c.source))
 
     def cite(self, citation: str) -> CitedPassage:
         """Look up a citation id (a file changed since ingest is quoted from the index, marked stale)."""

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 
 from retrieval.loading import fingerprint
 from retrieval.store import DocRecord
-from retrieval.types import Answer
+from retrieval.types import Answer, Citation
 
 # A file's version as stat tells it, and whether that version hashed to the record's sha256.
 _Seen = tuple[int, int, str, bool]
@@ -39,14 +40,14 @@ class Freshness:
             self._seen[record.path] = (info.st_mtime_ns, info.st_size, record.sha256, fresh)
         return fresh
 
-    def mark(self, answer: Answer, manifest: dict[str, DocRecord]) -> Answer:
+    def mark(self, answer: Answer, record_of: Callable[[Citation], DocRecord | None]) -> Answer:
         """The answer with `stale` set on each citation whose file is no longer the indexed version."""
         if not answer.citations:
             return answer
         fresh: dict[str, bool] = {}
         for citation in answer.citations:
-            record = manifest.get(citation.source)
-            if record is not None and citation.source not in fresh:
-                fresh[citation.source] = self.is_fresh(record)
-        stale = [c.model_copy(update={"stale": not fresh.get(c.source, True)}) for c in answer.citations]
+            record = record_of(citation)
+            if record is not None and record.path not in fresh:
+                fresh[record.path] = self.is_fresh(record)
+        stale = [c.model_copy(update={"stale": not fresh.get(c.path, True)}) for c in answer.citations]
         return answer.model_copy(update={"citations": stale})

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -14,6 +16,9 @@ from retrieval.corpus import Corpus, IndexedChunk
 from retrieval.embedding import Embedder
 from retrieval.lexical import distinctive_coverage, tokens
 from retrieval.store import ChunkStore
+
+# A candidate's key: its chunk id within one collection, (collection, id) across several.
+K = TypeVar("K", str, tuple[str, str])
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,7 @@ def to_document(hit: Hit) -> Document:
             "start": c.start,
             "end": c.end,
             "title": c.title,
+            "collection": c.collection,
             "line": c.line,
             "score": hit.score,
             "dense": hit.dense,
@@ -67,51 +73,75 @@ class HybridRetriever(BaseRetriever):
     def search(self, query: str, k: int | None = None) -> list[Hit]:
         """The top k chunks for a query."""
         k = k or self.k
+        chunks, meaning, bm25_of = self.signals(query, max(self.candidates, k))
+        return self.fused(query, chunks, meaning, bm25_of, k)
+
+    def signals(
+        self, query: str, pool: int
+    ) -> tuple[dict[str, IndexedChunk], dict[str, float], dict[str, float]]:
+        """The candidates for a query (by id) with their meaning score and their BM25 score (0 for none)."""
         if not len(self.corpus):
-            return []
+            return {}, {}, {}
         vector = self.embedder.embed_query(query)
-        pool = max(self.candidates, k)
         dense = [(cid, s) for cid, s in self.store.nearest(vector, pool) if cid in self.corpus.position]
         lexical = [(self.corpus.ids[i], s) for i, s in self.corpus.lexical.search(query, pool)]
         # One read for every candidate; a chunk a newer version has removed since is left out.
         chunks = self.corpus.chunks_for([cid for cid, _ in dense] + [cid for cid, _ in lexical])
         dense = [(cid, s) for cid, s in dense if cid in chunks]
-        candidates = set(chunks)
         meaning = self._meaning(np.asarray(vector, dtype=np.float32), chunks, dict(dense))
         bm25_of = {cid: s for cid, s in lexical if cid in chunks}
+        return chunks, meaning, bm25_of
+
+    def fused(
+        self,
+        query: str,
+        chunks: dict[K, IndexedChunk],
+        meaning: dict[K, float],
+        bm25_of: dict[K, float],
+        k: int,
+        idf: Callable[[str], float] | None = None,
+    ) -> list[Hit]:
+        """The top k of the candidates by fused score, the first few lifted by their best sentence."""
         # Convex combination of max-normalised scores (it keeps score gaps that RRF's ranks throw away;
         # SEE: Bruch et al. 2023, "An Analysis of Fusion Functions for Hybrid Retrieval").
         top_dense = max(max(meaning.values(), default=0.0), 1e-9)
         top_bm25 = max(max(bm25_of.values(), default=0.0), 1e-9)
         weight = self.dense_weight + self.lexical_weight
         fused = {
-            cid: (
-                self.dense_weight * max(meaning[cid], 0.0) / top_dense
-                + self.lexical_weight * bm25_of.get(cid, 0.0) / top_bm25
+            key: (
+                self.dense_weight * max(meaning[key], 0.0) / top_dense
+                + self.lexical_weight * bm25_of.get(key, 0.0) / top_bm25
             )
             / weight
-            for cid in candidates
+            for key in chunks
         }
-        ranked = self._rerank(query, sorted(fused.items(), key=lambda item: (-item[1], item[0])), chunks)[:k]
-        return [Hit(chunks[cid], score, meaning[cid], bm25_of.get(cid, 0.0)) for cid, score in ranked]
+        ordered = sorted(fused.items(), key=lambda item: (-item[1], item[0]))
+        ranked = self._rerank(query, ordered, chunks, idf)[:k]
+        return [Hit(chunks[key], score, meaning[key], bm25_of.get(key, 0.0)) for key, score in ranked]
 
     def _rerank(
-        self, query: str, ranked: list[tuple[str, float]], chunks: dict[str, IndexedChunk] | None = None
-    ) -> list[tuple[str, float]]:
+        self,
+        query: str,
+        ranked: list[tuple[K, float]],
+        chunks: dict[K, IndexedChunk] | None = None,
+        idf: Callable[[str], float] | None = None,
+    ) -> list[tuple[K, float]]:
         """The first rerank_depth candidates rescored with their best sentence's share of the question."""
         if not self.coverage_weight:
             return ranked
-        chunks = chunks or self.corpus.chunks_for(cid for cid, _ in ranked[: self.rerank_depth])
-        top = [chunks[cid] for cid, _ in ranked[: self.rerank_depth]]
+        if chunks is None:  # keys are this collection's chunk ids
+            found = self.corpus.chunks_for(str(key) for key, _ in ranked[: self.rerank_depth])
+            chunks = {key: found[str(key)] for key, _ in ranked[: self.rerank_depth]}
+        top = [chunks[key] for key, _ in ranked[: self.rerank_depth]]
         # Rarity among these passages' sentences too: the words every candidate holds do not tell them apart.
         sentences = [words for chunk in top for words in chunk.sentence_words]
-        cover = distinctive_coverage(tokens(query), self.corpus.lexical.idf, sentences)
+        cover = distinctive_coverage(tokens(query), idf or self.corpus.lexical.idf, sentences)
         lifted = []
-        for (cid, score), chunk in zip(ranked[: self.rerank_depth], top, strict=True):
+        for (key, score), chunk in zip(ranked[: self.rerank_depth], top, strict=True):
             best = max((cover(words) for words in chunk.sentence_words), default=0.0)
             # Divided so scores stay in [0, 1].
-            lifted.append((cid, (score + self.coverage_weight * best) / (1 + self.coverage_weight)))
-        tail = [(cid, score / (1 + self.coverage_weight)) for cid, score in ranked[self.rerank_depth :]]
+            lifted.append((key, (score + self.coverage_weight * best) / (1 + self.coverage_weight)))
+        tail = [(key, score / (1 + self.coverage_weight)) for key, score in ranked[self.rerank_depth :]]
         return sorted(lifted, key=lambda item: (-item[1], item[0])) + tail
 
     def _meaning(

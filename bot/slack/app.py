@@ -26,11 +26,13 @@ from bot.slack.blocks import (
 from bot.slack.conversation import answer_metadata, question_text, thread_turns
 from bot.slack.feedback import FeedbackStore
 from bot.slack.guards import RateLimiter, SeenEvents, channel_allowed
+from bot.slack.scopes import LiveScopes
 from bot.slack.settings import SlackSettings
 from bot.slack.tokens import slack_error
 from retrieval.conversation import Turn
 from retrieval.errors import CitebotError
 from retrieval.redaction import redact
+from retrieval.scope import Scope, Scopes
 from retrieval.types import Answer
 
 log = logging.getLogger("citebot.slack")
@@ -64,7 +66,12 @@ class SlackBot:
     """Everything the listeners share: the engine, the answers log, the guards and the answering workers."""
 
     def __init__(
-        self, engine: Any, settings: SlackSettings, feedback: FeedbackStore, workers: Executor
+        self,
+        engine: Any,
+        settings: SlackSettings,
+        feedback: FeedbackStore,
+        workers: Executor,
+        scopes: LiveScopes | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
@@ -72,6 +79,19 @@ class SlackBot:
         self.workers = workers
         self.seen = SeenEvents()
         self.limiter = RateLimiter(settings.rate_limit)
+        self.collections = Scopes(engine)
+        # Without a scopes file every channel and direct message is answered from the engine's collection.
+        self.scopes = scopes or LiveScopes(None, engine.config.location.collection, self.collections.known)
+
+    def scope(self, channel: str | None) -> Scope:
+        """The collections a channel (or direct message) is answered from, as the scopes file says now."""
+        return self.collections.scope(self.scopes.current().for_channel(channel))
+
+    def in_scope(self, answer: Answer, channel: str | None) -> bool:
+        """Whether every passage of an answer lies in the channel's scope now (its buttons reveal them)."""
+        allowed = set(self.scope(channel).collections)
+        used = {c.collection for c in answer.citations} | {p.collection for p in answer.passages}
+        return used <= allowed
 
     def later(self, job: Callable[..., None], *args: Any) -> None:
         """Answer on the workers, not on bolt's listener pool, so acks never wait behind answers."""
@@ -89,7 +109,7 @@ class SlackBot:
     ) -> tuple[Answer, str]:
         """Ask the chain, keep the answer for its buttons, log one line."""
         began = time.perf_counter()
-        answer: Answer = self.engine.ask(question, history)
+        answer: Answer = self.scope(channel).ask(question, history)
         answer_id = self.feedback.record_answer(answer, user, channel)
         log.info(
             json.dumps(
@@ -215,12 +235,18 @@ class SlackBot:
     def on_sources(self, body: dict[str, Any], respond: Any) -> None:
         """The Sources button: the full cited passages, to the person who pressed it."""
         answer = self.feedback.answer(str(body["actions"][0]["value"]))
-        if answer is None:
+        channel = (body.get("channel") or {}).get("id")
+        # An answer given elsewhere (a forged button, or a scope narrowed since) is as good as gone here.
+        if answer is None or not self.in_scope(answer, channel):
             respond(response_type="ephemeral", replace_original=False, text=GONE)
             return
-        ids = [c.id for c in answer.citations] or [p.id for p in answer.passages[:3]]
+        cited = [(c.id, c.collection) for c in answer.citations]
+        scope = self.scope(channel)
         try:
-            passages = [self.engine.cite(i) for i in ids]
+            passages = [
+                scope.cite(i, collection)
+                for i, collection in cited or [(p.id, p.collection) for p in answer.passages[:3]]
+            ]
         except CitebotError as exc:
             respond(
                 response_type="ephemeral",
@@ -236,10 +262,10 @@ class SlackBot:
         """The Share button of an ephemeral /ask answer: post it in the channel for everyone."""
         answer_id = str(body["actions"][0]["value"])
         answer = self.feedback.answer(answer_id)
-        if answer is None:
+        user, channel = body["user"]["id"], body["channel"]["id"]
+        if answer is None or not self.in_scope(answer, channel):
             respond(response_type="ephemeral", replace_original=False, text=GONE)
             return
-        user, channel = body["user"]["id"], body["channel"]["id"]
         asked_by = {
             "type": "context",
             "elements": [{"type": "mrkdwn", "text": f"<@{user}> asked: {escape(answer.question)}"}],
@@ -271,6 +297,7 @@ def build_app(
     http: bool,
     executor: Executor | None = None,
     workers: Executor | None = None,
+    scopes: LiveScopes | None = None,
 ) -> App:
     """The bolt app: listeners (ack, hand over) run on `executor`, questions are answered on `workers`."""
     client = web_client(settings)
@@ -282,7 +309,7 @@ def build_app(
         listener_executor=executor,
     )
     workers = workers or ThreadPoolExecutor(max_workers=4, thread_name_prefix="citebot-answer")
-    bot = SlackBot(engine, settings, feedback, workers)
+    bot = SlackBot(engine, settings, feedback, workers, scopes)
     app.extensions = {"citebot": bot}  # type: ignore[attr-defined]
 
     @app.middleware

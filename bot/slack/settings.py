@@ -51,6 +51,11 @@ class SlackSettings(BaseSettings):
         validation_alias=AliasChoices("CITEBOT_SLACK_FEEDBACK_DB", "feedback_db"),
         description="SQLite file for answers and votes (default: in the store).",
     )
+    scopes: Path | None = Field(
+        None,
+        validation_alias=AliasChoices("CITEBOT_SLACK_SCOPES", "scopes"),
+        description="TOML file mapping channel ids to the collections answered there.",
+    )
 
     @property
     def allowlist(self) -> frozenset[str]:

@@ -1,0 +1,182 @@
+"""Which collections each Slack channel is answered from: the CITEBOT_SLACK_SCOPES file, kept current.
+
+    default = ["general"]          # unlisted channels and direct messages
+    [channels]
+    C0HR = ["hr", "general"]
+
+An invalid file is refused with its name and line. A running bot re-reads it when it changes (checked before
+each question) or on SIGHUP; a change that does not read keeps the scopes in force and is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import signal
+import threading
+import tomllib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from retrieval.errors import InputError
+from retrieval.store_names import check_collection_name
+
+log = logging.getLogger("citebot.slack")
+# Slack's conversation ids: C (channel), G (private channel or group DM), D (direct message).
+_CHANNEL_ID = re.compile(r"^[CDG][A-Z0-9]{2,}$")
+_TOML_LINE = re.compile(r"at line (\d+)")
+
+
+class ScopeFileError(Exception):
+    """A scopes file that cannot be used, told as FILE:LINE: what is wrong."""
+
+
+@dataclass(frozen=True)
+class ScopeMap:
+    """The collections searched in each channel; `default` for channels not listed and direct messages."""
+
+    default: tuple[str, ...]
+    channels: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def for_channel(self, channel: str | None) -> tuple[str, ...]:
+        """The collections a question asked in channel is answered from."""
+        return self.channels.get(channel or "", self.default)
+
+    def collections(self) -> set[str]:
+        """Every collection the map names."""
+        return set(self.default).union(*self.channels.values())
+
+
+def _line_of(text: str, key: str) -> int:
+    """The 1-based line where key is assigned (or its table opens); 1 when it cannot be found."""
+    pattern = re.compile(rf"^\s*(\[\s*)?[\"']?{re.escape(key)}[\"']?\s*(=|\])")
+    for number, line in enumerate(text.splitlines(), start=1):
+        if pattern.match(line):
+            return number
+    return 1
+
+
+def _names(value: Any, where: str) -> tuple[str, ...]:
+    """A scope's list of collection names, checked (InputError says what is wrong)."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InputError(f'{where} must be a list of collection names, like ["general"]')
+    if not value:
+        raise InputError(f"{where} is empty: a scope needs at least one collection")
+    return tuple(dict.fromkeys(check_collection_name(v) for v in value))
+
+
+def parse_scopes(text: str, path: Path, fallback: str) -> ScopeMap:
+    """The scope map a file's text describes (fallback: the default scope's one collection if unset)."""
+
+    def error(line: int, message: str) -> ScopeFileError:
+        return ScopeFileError(f"{path}:{line}: {message}")
+
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        found = _TOML_LINE.search(str(exc))
+        raise error(int(found.group(1)) if found else 1, f"not valid TOML ({exc})") from exc
+    unknown = sorted(set(data) - {"default", "channels"})
+    if unknown:
+        expected = "expected default and [channels]"
+        raise error(_line_of(text, unknown[0]), f"unknown key {unknown[0]!r} ({expected})")
+    try:
+        default = _names(data["default"], "default") if "default" in data else (fallback,)
+    except InputError as exc:
+        raise error(_line_of(text, "default"), str(exc)) from exc
+    table = data.get("channels", {})
+    if not isinstance(table, dict):
+        shape = "[channels] then CHANNEL_ID = [...]"
+        raise error(_line_of(text, "channels"), f"channels must be a table: {shape}")
+    channels: dict[str, tuple[str, ...]] = {}
+    for channel, value in table.items():
+        line = _line_of(text, channel)
+        if not _CHANNEL_ID.match(channel):
+            like = "like C0123ABCD; a channel's details show it"
+            raise error(line, f"{channel!r} is not a Slack channel id ({like})")
+        try:
+            channels[channel] = _names(value, f"channel {channel}")
+        except InputError as exc:
+            raise error(line, str(exc)) from exc
+    return ScopeMap(default, channels)
+
+
+def read_scopes(path: Path, fallback: str, known: Iterable[str]) -> ScopeMap:
+    """The scope map in path, every collection it names checked against those the store holds."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ScopeFileError(f"{path}: no such scopes file (CITEBOT_SLACK_SCOPES names it)") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScopeFileError(f"{path}: cannot be read ({exc})") from exc
+    scopes = parse_scopes(text, path, fallback)
+    held = set(known)
+    for name in sorted(scopes.collections() - held):
+        line = _line_of(text, "default") if name in scopes.default else 1
+        for channel, names in scopes.channels.items():
+            if name in names:
+                line = _line_of(text, channel)
+                break
+        listed = ", ".join(sorted(held)) or "none yet"
+        raise ScopeFileError(
+            f"{path}:{line}: unknown collection {name!r} (the store holds: {listed}; "
+            f"`citebot ingest --collection {name} PATH` creates it)"
+        )
+    return scopes
+
+
+class LiveScopes:
+    """The scope map in force: the file's, re-read when it changes or after SIGHUP (or a fixed one)."""
+
+    def __init__(self, path: Path | None, fallback: str, known: Callable[[], Iterable[str]]) -> None:
+        self.path = path
+        self._fallback = fallback
+        self._known = known
+        self._stamp = self._stat()
+        self._reread = False
+        self._lock = threading.Lock()
+        # At start an invalid file is an error (the caller exits 2); later ones only keep the old map.
+        self.map = read_scopes(path, fallback, known()) if path else ScopeMap((fallback,))
+
+    def _stat(self) -> tuple[int, int] | None:
+        try:
+            info = os.stat(self.path) if self.path else None
+        except OSError:
+            return None
+        return (info.st_mtime_ns, info.st_size) if info else None
+
+    def request_reread(self) -> None:
+        """Re-read the file before the next question (SIGHUP's handler: no I/O in a signal handler)."""
+        self._reread = True
+
+    def current(self) -> ScopeMap:
+        """The map in force, re-read first where the file changed or a re-read was asked for."""
+        if self.path is None:
+            return self.map
+        stamp = self._stat()
+        if stamp == self._stamp and not self._reread:
+            return self.map
+        with self._lock:
+            self._reread, self._stamp = False, stamp
+            try:
+                self.map = read_scopes(self.path, self._fallback, self._known())
+                log.info("scopes re-read from %s: %d channel(s) mapped", self.path, len(self.map.channels))
+            except ScopeFileError as exc:
+                log.error("scopes file not re-read, the previous scopes stay in force: %s", exc)
+        return self.map
+
+
+def channel_scopes(engine: Any, path: Path | None) -> LiveScopes:
+    """The scopes a starting bot answers by (an invalid file is bad input: exit 2), re-read on SIGHUP."""
+    from bot.errors import BadInput
+
+    try:
+        live = LiveScopes(path, engine.config.location.collection, lambda: engine.store.collections())
+    except ScopeFileError as exc:
+        raise BadInput(str(exc)) from exc
+    if path is not None and hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, lambda *_: live.request_reread())
+    return live
