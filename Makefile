@@ -84,6 +84,12 @@ bench-formats: $(STAMP)
 bench-live: $(STAMP)
 	$(PY) -m bench.live
 
+.PHONY: bench-scopes
+# Issue 17: SQuAD's even articles in two collections asked as one scope (merged ranking), against one
+# collection holding them all and against the halves interleaved by their own scores (~6 min on 2 cores).
+bench-scopes: $(STAMP)
+	$(PY) -m bench.scopes
+
 .PHONY: bench-scale
 # Issue 16's scale benchmark: the seed store, then synthetic stores of SIZES chunks (built once into
 # bench/.scale-cache/ and reused: 100k took 10 minutes to build on 2 cores, 1M not run yet), each asked cold

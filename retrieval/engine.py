@@ -91,8 +91,11 @@ class Engine:
         self.notice = notice
         # Questions are embedded the way the store's vectors were; a new store takes the default.
         recorded = store_variant(self.store.build, self.store.document_count() > 0)
-        wanted = recorded or config.variant
-        self.embedder = embedder if embedder is not None and embedder.runs(wanted) else self._embedder(wanted)
+        # A shared model serves a collection it can answer: one it embedded, or a new one it will embed.
+        shareable = embedder is not None and (recorded is None or embedder.runs(recorded))
+        self.embedder = (
+            embedder if embedder is not None and shareable else self._embedder(recorded or config.variant)
+        )
         self._answerable = False
         # Prompt files are checked when the engine starts, not at the first question.
         self.prompts = load_prompts(config.prompts) if config.llm else None

@@ -42,7 +42,9 @@ class Scope:
     ) -> Answer:
         """Answer from the scope's collections only (one collection: exactly as its engine answers)."""
         if len(self.engines) == 1:
-            return self.engines[0].ask(question, history, on_token)
+            if on_token is None:
+                return self.engines[0].ask(question, history)
+            return self.engines[0].ask(question, history, on_token=on_token)
         snapshots = [engine.snapshot() for engine in self.engines]
         versions = tuple(s.version for s in snapshots)
         with self._lock:

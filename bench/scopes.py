@@ -1,0 +1,135 @@
+"""`make bench-scopes`: what answering from two collections at once costs, against one holding everything.
+
+Issue 17. The SQuAD v1.1 even articles are split into two collections (alternate articles by file name) of
+one store, and also ingested whole into a third collection. Every sampled question is asked three ways:
+of the whole collection (the baseline), of a scope of the two halves (citebot's merged ranking), and of
+the two halves ranked apart and interleaved by each one's own fused score (what merging without a common
+scale gives; passage figures only). A scope that lost quality to its split would show here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.datasets import sample, write_squad
+from bench.evaluate import squad
+from bench.machine import describe
+from bench.metrics import first_sentence, hit_at
+from bench.systems import Result
+from retrieval.engine import Engine, EngineConfig
+from retrieval.scope import Scopes
+from retrieval.search import Hit
+from retrieval.store import StoreLocation
+from retrieval.types import Answer
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data"
+OUT = ROOT / "bench" / "results" / "scopes.json"
+
+
+class Asking:
+    """A system the evaluation can ask: any question -> Answer callable (an engine's or a scope's)."""
+
+    def __init__(self, name: str, ask: Callable[[str], Answer]) -> None:
+        self.name = name
+        self._ask = ask
+
+    def answer(self, question: str) -> Result:
+        """Ask, reduced to what is scored."""
+        answer = self._ask(question)
+        citation = answer.citations[0] if answer.citations else None
+        return Result(
+            [(p.source, p.start, p.end) for p in answer.passages],
+            (citation.source, citation.start, citation.end) if citation else None,
+            citation.quote if citation else "",
+            "" if answer.abstained else first_sentence(answer.answer),
+            answer.abstained,
+        )
+
+    def rank_documents(self, question: str, k: int) -> list[str]:
+        """Unused here (the SQuAD figures need answers only)."""
+        raise NotImplementedError
+
+
+def interleaved(halves: list[Engine], question: str, k: int) -> list[Hit]:
+    """The halves ranked apart and sorted by each one's own fused score (scores on no common scale)."""
+    hits = [h for engine in halves for h in engine.retriever(k).search(question, k)]
+    return sorted(hits, key=lambda h: -h.score)[:k]
+
+
+def main() -> None:
+    """Build the store (three collections), ask the sample each way, write bench/results/scopes.json."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--questions", type=int, default=800)
+    args = parser.parse_args()
+    began = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="citebot-scopes-") as tmp:
+        root = Path(tmp)
+        corpus = root / "squad"
+        questions = sample(
+            write_squad(args.data / "squad" / "dev-v1.1.even-articles.json", corpus), args.questions
+        )
+        files = sorted(corpus.glob("*.txt"))
+        halves_of = {"left": root / "left", "right": root / "right"}
+        for i, file in enumerate(files):
+            half = halves_of["left" if i % 2 == 0 else "right"]
+            half.mkdir(exist_ok=True)
+            (half / file.name).write_bytes(file.read_bytes())
+        config = EngineConfig(StoreLocation(root / "store", collection="whole"), device="cpu")
+        whole = Engine(config)
+        ingest_s = {"whole": whole.ingest([corpus]).seconds}
+        halves: list[Engine] = []
+        for name, folder in halves_of.items():
+            engine = Engine(
+                replace(config, location=replace(config.location, collection=name)), embedder=whole.embedder
+            )
+            ingest_s[name] = engine.ingest([folder]).seconds
+            halves.append(engine)
+        scope = Scopes(halves[0]).scope(["left", "right"])
+        systems = {
+            "one collection holding all": Asking("whole", whole.ask),
+            "scope of two collections (merged ranking)": Asking("scope", scope.ask),
+        }
+        report: dict[str, Any] = {
+            "machine": describe(),
+            "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+            "questions": len(questions),
+            "articles": {
+                "left": len(list(halves_of["left"].glob("*.txt"))),
+                "right": len(list(halves_of["right"].glob("*.txt"))),
+            },
+            "ingest_s": {k: round(v, 1) for k, v in ingest_s.items()},
+            "systems": {},
+        }
+        for label, system in systems.items():
+            system.answer(questions[0].question)  # opens the snapshots outside the timing
+            report["systems"][label] = squad(system, questions, corpus)
+            print(label, json.dumps(report["systems"][label]), flush=True)
+        hit1 = hit5 = 0
+        for q in questions:
+            places = [
+                (h.chunk.source, h.chunk.start, h.chunk.end) for h in interleaved(halves, q.question, 5)
+            ]
+            hit1 += hit_at(1, places, q.source, q.spans)
+            hit5 += hit_at(5, places, q.source, q.spans)
+        report["systems"]["two collections interleaved by their own scores (no common scale)"] = {
+            "passage_hit@1": round(hit1 / len(questions), 4),
+            "passage_hit@5": round(hit5 / len(questions), 4),
+        }
+    report["seconds"] = round(time.perf_counter() - began, 1)
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
