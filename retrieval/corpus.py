@@ -1,8 +1,10 @@
 """One committed version of the index: its manifest, its chunk ids and the BM25 index over them.
 
-Opening a version reads no chunk: the manifest names the chunk ids, the word cache holds each chunk's BM25
-words (token_cache.py), and a question reads the few dozen chunks it considers by id. Reading every chunk
-from Chroma at opening was most of a cold start on a large store (`make bench-scale`).
+Opening a version reads no chunk: the manifest names the chunk ids, the BM25 index is memory-mapped from
+where the first process to open this content persisted it (lexical_store.py; else built from each chunk's
+cached words, token_cache.py), and a question reads the few dozen chunks it considers by id. Reading every
+chunk from Chroma, then building BM25, at opening was most of a cold start on a large store (`make
+bench-scale`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Callable, Iterable
 
 from retrieval.indexed_chunk import IndexedChunk as IndexedChunk
 from retrieval.lexical import LexicalIndex, tokens
+from retrieval.lexical_store import LexicalStore, content_digest
 from retrieval.regions import RegionMap
 from retrieval.store import PAGE, ChunkStore, DocRecord, StoredChunk
 from retrieval.token_cache import HEAD_CHARS, TokenCache, Words
@@ -37,11 +40,27 @@ class Corpus:
         self._whole: set[str] = set()
         self._broken: set[str] = set()
         self._lock = threading.Lock()
-        self.lexical = LexicalIndex.from_words(self._lexical_words(notice))
+        self.lexical = self._lexical(notice)
 
-    def _lexical_words(self, notice: Callable[[str], None] | None) -> list[list[str]]:
+    def _lexical(self, notice: Callable[[str], None] | None) -> LexicalIndex:
+        """This content's BM25 index: the persisted one, else built from the chunks' words and persisted."""
+        persisted = LexicalStore(self.store.location.path, self.store.location.collection, notice)
+        digest = content_digest(self.ids, lambda cid: self.manifest[self._source[cid]].title)
+        writable = not self.store.read_only
+        found = persisted.open(digest, self.ids, writable)
+        if found is not None:
+            return found
+        words, whole = self._lexical_words(notice)
+        index = LexicalIndex.from_words(words)
+        # An index missing a chunk the manifest names (deleted since it was read) is this opening's alone.
+        if writable and whole:
+            persisted.write(index, self.ids, digest, self.store.seen_version)
+        return index
+
+    def _lexical_words(self, notice: Callable[[str], None] | None) -> tuple[list[list[str]], bool]:
         """What BM25 indexes for each chunk: its document's title, then its text (the title once where the
-        text starts with it); the text's words from the word cache, else read, tokenised and kept."""
+        text starts with it); the text's words from the word cache, else read, tokenised and kept. And
+        whether every chunk was found."""
         cache = TokenCache(self.store.location.path, self.store.location.collection, notice)
         words = cache.get(self.ids)
         missing = [cid for cid in self.ids if cid not in words]
@@ -52,10 +71,12 @@ class Corpus:
             words.update(found)
         titles: dict[str, list[str]] = {}
         out: list[list[str]] = []
+        whole = True
         for cid in self.ids:
             entry = words.get(cid)
             if entry is None:  # gone from the store since the manifest was read (a newer version's doing)
                 out.append([])
+                whole = False
                 continue
             title = self.manifest[self._source[cid]].title
             # The same words as tokens(title + "\n" + text): tokens() never joins words across a newline.
@@ -65,7 +86,7 @@ class Corpus:
             if title not in titles:
                 titles[title] = tokens(title)
             out.append(titles[title] + list(entry.words))
-        return out
+        return out, whole
 
     def _read(self, ids: list[str]) -> list[StoredChunk]:
         """Chunks by id from the store, a page at a time (those still present)."""

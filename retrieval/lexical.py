@@ -6,8 +6,9 @@ import functools
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
+from typing import Any
 
 import numpy as np
 import Stemmer
@@ -106,6 +107,39 @@ def proximity(
     return score
 
 
+# What BM25 indexes for a chunk with no words: bm25s cannot index an empty document.
+EMPTY = "\u2205"
+
+
+class DocFrequencies(Mapping[str, int]):
+    """word -> how many chunks hold it, read from the BM25 matrix (CSC: each word's chunks are one run)."""
+
+    def __init__(self, vocabulary: Mapping[str, int], indptr: np.ndarray) -> None:
+        self._vocabulary = vocabulary
+        self._indptr = indptr
+        # bm25s adds "" to its vocabulary past the matrix's last column: no chunk holds it.
+        self._columns = max(len(indptr) - 1, 0)
+
+    def _column(self, word: str) -> int | None:
+        column = self._vocabulary.get(word)
+        return column if column is not None and column < self._columns else None
+
+    def __getitem__(self, word: str) -> int:
+        column = self._column(word)
+        if column is None:
+            raise KeyError(word)
+        return int(self._indptr[column + 1] - self._indptr[column])
+
+    def __contains__(self, word: object) -> bool:
+        return isinstance(word, str) and self._column(word) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return (w for w, column in self._vocabulary.items() if column < self._columns)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
 class LexicalIndex:
     """BM25 over chunk texts (bm25s), plus the document frequencies used to weigh question words."""
 
@@ -119,21 +153,32 @@ class LexicalIndex:
         index._build(words)
         return index
 
+    @classmethod
+    def from_bm25(cls, bm25: Any, size: int) -> LexicalIndex:
+        """The index over a bm25s index of size chunks built before (loaded from disk: lexical_store.py)."""
+        index = cls.__new__(cls)
+        index._wrap(bm25, size)
+        return index
+
     def _build(self, words: Sequence[Sequence[str]]) -> None:
         import bm25s
 
-        tokenised = [list(w) or ["\u2205"] for w in words]
-        self.size = len(tokenised)
-        self.df: Counter[str] = Counter()
-        for words in tokenised:
-            self.df.update(set(words))
-        self.bm25 = bm25s.BM25()
+        tokenised = [list(w) or [EMPTY] for w in words]
+        bm25 = bm25s.BM25()
         if tokenised:
-            self.bm25.index(tokenised, show_progress=False)
+            bm25.index(tokenised, show_progress=False)
+        self._wrap(bm25, len(tokenised))
+
+    def _wrap(self, bm25: Any, size: int) -> None:
+        self.bm25 = bm25
+        self.size = size
+        indptr = bm25.scores["indptr"] if size else np.zeros(1, dtype=np.int32)
+        self.df = DocFrequencies(bm25.vocab_dict if size else {}, indptr)
 
     def idf(self, word: str) -> float:
         """Inverse document frequency, smoothed; unseen words weigh most."""
-        return math.log(1.0 + (self.size - self.df.get(word, 0) + 0.5) / (self.df.get(word, 0) + 0.5))
+        df = self.df.get(word, 0)
+        return math.log(1.0 + (self.size - df + 0.5) / (df + 0.5))
 
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
         """Top chunk positions for a query with their BM25 scores (only scores above zero)."""

@@ -1,11 +1,15 @@
 """The word cache: ingest keeps each chunk's BM25 words, so opening the index reads and tokenises no chunk.
 
+Where a version's BM25 index is persisted the cache is not read at all (tests/test_lexical_persist.py);
+these tests remove the persisted index first, so that the cache is what an opening reads.
+
 Bad input tried: the cache file deleted, overwritten with garbage, and locked by another writer; in each
 case the index opens with the same BM25 scores as one tokenised from scratch.
 """
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +22,7 @@ import retrieval.corpus
 from retrieval.corpus import Corpus
 from retrieval.engine import Engine
 from retrieval.lexical import LexicalIndex, tokens
+from retrieval.lexical_store import LexicalStore
 from retrieval.token_cache import HEAD_CHARS, TokenCache, Words
 
 QUERIES = ["What did the US offer in Stockholm?", "coffee machine descaled Friday", "release manager Priya"]
@@ -45,8 +50,10 @@ def indexed(engine: Engine, corpus: Path) -> Iterator[Engine]:
 
 
 def cache_of(engine: Engine) -> TokenCache:
-    """The engine's word cache."""
-    return TokenCache(engine.config.location.path, engine.config.location.collection)
+    """The engine's word cache (the persisted BM25 index removed, so that an opening reads the cache)."""
+    location = engine.config.location
+    shutil.rmtree(LexicalStore(location.path, location.collection).folder, ignore_errors=True)
+    return TokenCache(location.path, location.collection)
 
 
 def test_ingest_keeps_every_chunks_words_and_opening_reads_them(
