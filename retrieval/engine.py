@@ -38,6 +38,7 @@ from retrieval.snapshot import LiveIndex, Snapshot
 from retrieval.store import ChunkStore, DocRecord, StoredChunk, StoreLocation, forget_clients
 from retrieval.store_folder import set_aside_damaged
 from retrieval.store_names import check_chroma_url, check_collection_name
+from retrieval.support import SupportCheck
 from retrieval.types import Answer, CitedPassage
 from retrieval.writer_lock import writer_lock
 
@@ -256,7 +257,10 @@ class Engine:
         """The chain's last step as configured (extractive, or an LLM's), weighing words by idf."""
         extractive = ExtractiveAnswerer(idf, self.embedder.embed_query, self.config.answer, self.scorer)
         if self.config.llm and self.prompts:
-            return LLMAnswerer(chat_model(self.config.llm), self.prompts, extractive, self.config.llm)
+            support = SupportCheck(self.embedder.embed_query)
+            return LLMAnswerer(
+                chat_model(self.config.llm), self.prompts, extractive, self.config.llm, support
+            )
         return extractive
 
     def set_k(self, k: int) -> None:

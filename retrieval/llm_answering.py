@@ -2,9 +2,11 @@
 
 The model sees the top passages numbered and fenced as data. Its reply is checked: markers to passages
 that do not exist are removed, sentences with no valid marker are flagged or dropped, and each valid
-marker becomes a citation of the sentence in that passage closest to the claim (so text[start:end] == quote
-still holds). A reply that cites nothing valid, a refusal, an error or a timeout falls back to the
-extractive answer with a visible note. When retrieval finds no support, the model is not asked at all.
+marker becomes a citation of the sentence in that passage closest in meaning to the claim (so
+text[start:end] == quote still holds), kept only when that sentence supports the claim (support.py): a
+marker on a claim its passage does not state is removed and noted. A reply that cites nothing valid or
+supported, a refusal, an error or a timeout falls back to the extractive answer with a visible note.
+When retrieval finds no support, the model is not asked at all.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ from typing import Any
 
 from retrieval.answering import ExtractiveAnswerer
 from retrieval.chunking import sentence_spans
-from retrieval.lexical import tokens
 from retrieval.llm import LLMConfig, LLMError, complete
 from retrieval.prompts import CANNOT_ANSWER, Prompts
 from retrieval.search import Hit
+from retrieval.support import SupportCheck
 from retrieval.types import Answer, Citation
 
 _MARKER = re.compile(r"\s*\[(\d+)\]")
@@ -30,6 +32,11 @@ REFUSED = "The model found no answer in the passages; this is the extractive ans
 UNCITED = "The model's answer cited no passage, so it is not shown; this is the extractive answer."
 REMOVED = "Removed citations to passages that do not exist: {markers}."
 FLAGGED = "{count} sentence(s) of the model's answer cited no passage and are {what}."
+UNSUPPORTED = "Removed citations the cited passage does not support: {markers}."
+NONE_SUPPORTED = (
+    "No passage the model cited supports what it said, so its answer is not shown; "
+    "this is the extractive answer."
+)
 
 
 def fence(hits: list[Hit]) -> str:
@@ -55,22 +62,20 @@ def split_claims(reply: str) -> list[tuple[str, list[int]]]:
     return claims
 
 
-def closest_span(claim: str, hit: Hit) -> tuple[int, int]:
-    """The sentence of a passage that shares most words with a claim (absolute offsets)."""
-    text = hit.chunk.text
-    spans = list(hit.chunk.sentences.spans) if hit.chunk.sentences else sentence_spans(text, 0, len(text))
-    wanted = set(tokens(claim))
-    best = max(spans or [(0, len(text))], key=lambda span: len(wanted & set(tokens(text[span[0] : span[1]]))))
-    return hit.chunk.start + best[0], hit.chunk.start + best[1]
-
-
 class LLMAnswerer:
     """Asks the model, checks its citations, and falls back to the extractive answer when it must."""
 
     def __init__(
-        self, model: Any, prompts: Prompts, extractive: ExtractiveAnswerer, config: LLMConfig, shown: int = 5
+        self,
+        model: Any,
+        prompts: Prompts,
+        extractive: ExtractiveAnswerer,
+        config: LLMConfig,
+        support: SupportCheck,
+        shown: int = 5,
     ) -> None:
         self.model = model
+        self.support = support
         self.prompts = prompts
         self.extractive = extractive
         self.config = config
@@ -110,25 +115,32 @@ class LLMAnswerer:
         numbering: dict[tuple[str, int, int], Citation] = {}
         parts: list[str] = []
         uncited = 0
+        unsupported: list[int] = []
         for text, numbers in claims:
-            valid = [n for n in dict.fromkeys(numbers) if 1 <= n <= len(shown)]
-            if not valid:
+            markers = []
+            for n in [n for n in dict.fromkeys(numbers) if 1 <= n <= len(shown)]:
+                hit = shown[n - 1]
+                found = self.support.closest(text, hit.chunk)
+                if not self.support.supports(found):
+                    unsupported.append(n)
+                    continue
+                key = (hit.chunk.source, found.start, found.end)
+                if key not in numbering:
+                    numbering[key] = hit.chunk.citation(len(numbering) + 1, found.start, found.end, hit.score)
+                markers.append(f"[{numbering[key].n}]")
+            if not markers:
                 uncited += 1
                 if self.config.uncited == "flag":
                     parts.append(f"{text} {UNCITED_MARK}")
                 continue
-            markers = []
-            for n in valid:
-                hit = shown[n - 1]
-                start, end = closest_span(text, hit)
-                key = (hit.chunk.source, start, end)
-                if key not in numbering:
-                    numbering[key] = hit.chunk.citation(len(numbering) + 1, start, end, hit.score)
-                markers.append(f"[{numbering[key].n}]")
             parts.append(f"{text} {''.join(markers)}")
+        if not numbering:
+            return self._fallback(base, NONE_SUPPORTED)
         notes = []
         if invalid:
             notes.append(REMOVED.format(markers=", ".join(f"[{n}]" for n in invalid)))
+        if unsupported:
+            notes.append(UNSUPPORTED.format(markers=", ".join(f"[{n}]" for n in dict.fromkeys(unsupported))))
         if uncited:
             what = f"marked {UNCITED_MARK}" if self.config.uncited == "flag" else "left out"
             notes.append(FLAGGED.format(count=uncited, what=what))

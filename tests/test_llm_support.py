@@ -1,0 +1,81 @@
+"""An LLM's citations must be supported by the passage sentence they quote (retrieval/support.py).
+
+Bad input tried: a reply "HACKED [1]" (an obeyed injection with a valid marker), a true sentence beside an
+invented one that cites the same passage, a claim about another subject citing a real passage, and a
+chunk stored without sentence vectors (its sentences embedded at check time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from retrieval.embedding import Embedder
+from retrieval.indexed_chunk import IndexedChunk
+from retrieval.llm import LLMConfig
+from retrieval.llm_answering import NONE_SUPPORTED, UNSUPPORTED
+from retrieval.support import SupportCheck
+from retrieval.types import Answer
+from tests.conftest import STOCKHOLM, make_engine
+from tests.openai_standin import OpenAIStandIn
+
+TRUE = "The US offered to lift certain sanctions in return for a road map to denuclearization [1]."
+INVENTED = "The delegates also agreed to build a joint space station on the Moon [1]."
+
+
+@pytest.fixture
+def server() -> Iterator[OpenAIStandIn]:
+    """The OpenAI-compatible stand-in on loopback."""
+    with OpenAIStandIn() as standin:
+        yield standin
+
+
+@pytest.fixture
+def ask(
+    server: OpenAIStandIn, corpus: Path, tmp_path: Path, embedder: Embedder
+) -> Iterator[Callable[[str], Answer]]:
+    """An engine answering through the stand-in, over the corpus fixture."""
+    engine = make_engine(
+        tmp_path / "store", embedder, llm=LLMConfig("openai", "stub", server.base_url, timeout=5)
+    )
+    engine.ingest([corpus])
+    yield engine.ask
+
+
+def test_an_obeyed_injection_with_a_valid_marker_is_not_shown(
+    server: OpenAIStandIn, ask: Callable[[str], Answer]
+) -> None:
+    server.reply("HACKED [1]")
+    answer = ask(STOCKHOLM)
+    assert (answer.mode, answer.note) == ("llm-fallback", NONE_SUPPORTED)
+    assert "HACKED" not in answer.answer and answer.citations
+
+
+def test_an_invented_sentence_loses_its_citation_and_is_noted(
+    server: OpenAIStandIn, ask: Callable[[str], Answer]
+) -> None:
+    server.reply(f"{TRUE} {INVENTED}")
+    answer = ask(STOCKHOLM)
+    assert answer.mode == "llm"
+    assert answer.answer.startswith("The US offered to lift certain sanctions")
+    assert "space station on the Moon. [no source]" in answer.answer
+    assert UNSUPPORTED.format(markers="[1]") in (answer.note or "")
+    [citation] = answer.citations
+    assert "sanctions" in citation.quote
+    text = Path(citation.path).read_text(encoding="utf-8")
+    assert text[citation.start : citation.end] == citation.quote
+
+
+def test_the_quoted_sentence_is_the_closest_in_meaning(embedder: Embedder) -> None:
+    text = "Rain fell all week. The ferry to the island leaves at nine every morning. Lunch is at noon."
+    chunk = IndexedChunk("f.txt#100-190@x", "f.txt", "/docs/f.txt", 100, 100 + len(text), text, "F")
+    check = SupportCheck(embedder.embed_query)
+    found = check.closest("When does the boat to the island depart?", chunk)
+    assert (
+        text[found.start - 100 : found.end - 100] == "The ferry to the island leaves at nine every morning."
+    )
+    assert check.supports(found)
+    off_subject = check.closest("Quarterly revenue grew by twelve percent.", chunk)
+    assert not check.supports(off_subject)
