@@ -1,10 +1,10 @@
 """One committed version of the index: its manifest, its chunk ids and the BM25 index over them.
 
-Opening a version reads no chunk: the manifest names the chunk ids, the BM25 index is memory-mapped from
-where the first process to open this content persisted it (lexical_store.py; else built from each chunk's
-cached words, token_cache.py), and a question reads the few dozen chunks it considers by id. Reading every
-chunk from Chroma, then building BM25, at opening was most of a cold start on a large store (`make
-bench-scale`).
+Opening a version reads no chunk: the manifest names the chunk ids, BM25's counts are memory-mapped from
+the base an earlier opening persisted (lexical_store.py), plus the chunks committed since it, indexed from
+their cached words (lexical_delta.py, token_cache.py), and a question reads the few dozen chunks it
+considers by id. Reading every chunk from Chroma, then building BM25, at opening was most of a cold start
+on a large store (`make bench-scale`).
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
+from retrieval.bm25_segment import Segment
 from retrieval.indexed_chunk import IndexedChunk as IndexedChunk
-from retrieval.lexical import LexicalIndex, tokens
+from retrieval.lexical import LexicalIndex, Part, tokens
+from retrieval.lexical_delta import nearest
 from retrieval.lexical_store import LexicalStore, content_digest
 from retrieval.regions import RegionMap
 from retrieval.store import PAGE, ChunkStore, DocRecord, StoredChunk
@@ -43,27 +45,34 @@ class Corpus:
         self.lexical = self._lexical(notice)
 
     def _lexical(self, notice: Callable[[str], None] | None) -> LexicalIndex:
-        """This content's BM25 index: the persisted one, else built from the chunks' words and persisted."""
+        """This version's BM25 index: the nearest persisted base and a delta of the chunks committed since;
+        else built from every chunk's words and persisted as the new base."""
         persisted = LexicalStore(self.store.location.path, self.store.location.collection, notice)
-        digest = content_digest(self.ids, lambda cid: self.manifest[self._source[cid]].title)
+        titles = {source: record.title for source, record in self.manifest.items()}
+        digest = content_digest(self.ids, lambda cid: titles[self._source[cid]])
         writable = not self.store.read_only
-        found = persisted.open(digest, self.ids, writable)
-        if found is not None:
-            return found
-        words, whole = self._lexical_words(notice)
-        index = LexicalIndex.from_words(words)
+        delta = nearest(persisted.bases(digest, writable), self.ids, self.position, self._source, titles)
+        if delta is not None:
+            if writable:
+                persisted.used(delta.base)
+            added = [self.ids[i] for i in delta.added]
+            return delta.index(self._lexical_words(added, notice)[0] if added else [], len(self.ids))
+        words, whole = self._lexical_words(self.ids, notice)
+        segment = Segment.build(words)
         # An index missing a chunk the manifest names (deleted since it was read) is this opening's alone.
         if writable and whole:
-            persisted.write(index, self.ids, digest, self.store.seen_version)
-        return index
+            persisted.write(segment, self.ids, titles, digest, self.store.seen_version)
+        return LexicalIndex.from_parts([Part(segment)], len(self.ids))
 
-    def _lexical_words(self, notice: Callable[[str], None] | None) -> tuple[list[list[str]], bool]:
-        """What BM25 indexes for each chunk: its document's title, then its text (the title once where the
+    def _lexical_words(
+        self, ids: list[str], notice: Callable[[str], None] | None
+    ) -> tuple[list[list[str]], bool]:
+        """What BM25 indexes for each of ids: its document's title, then its text (the title once where the
         text starts with it); the text's words from the word cache, else read, tokenised and kept. And
         whether every chunk was found."""
         cache = TokenCache(self.store.location.path, self.store.location.collection, notice)
-        words = cache.get(self.ids)
-        missing = [cid for cid in self.ids if cid not in words]
+        words = cache.get(ids)
+        missing = [cid for cid in ids if cid not in words]
         if missing:
             found = {c.id: Words.of(c.text) for c in self._read(missing)}
             if not self.store.read_only:
@@ -72,7 +81,7 @@ class Corpus:
         titles: dict[str, list[str]] = {}
         out: list[list[str]] = []
         whole = True
-        for cid in self.ids:
+        for cid in ids:
             entry = words.get(cid)
             if entry is None:  # gone from the store since the manifest was read (a newer version's doing)
                 out.append([])

@@ -8,10 +8,12 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import Stemmer
+
+from retrieval.bm25_segment import Segment
 
 # U.S., e.g., U.K.: the same word as US, eg, UK.
 _DOTTED_ACRONYM = re.compile(r"\b(?:[A-Za-z]\.){2,}")
@@ -107,73 +109,103 @@ def proximity(
     return score
 
 
-# What BM25 indexes for a chunk with no words: bm25s cannot index an empty document.
-EMPTY = "\u2205"
+# bm25s's defaults ("lucene" BM25), which the index was built with before it kept its own counts: the ranking
+# the benchmark measured (BENCHMARKS.md) is unchanged.
+K1, B = 1.5, 0.75
+# What bm25s's arithmetic runs in: its per-chunk length term (a float64 scalar) plus a float32 count array.
+_ARITHMETIC = (np.float64(1.0) + np.ones(1, dtype=np.float32)).dtype
+
+
+@dataclass(frozen=True)
+class Part:
+    """A segment's chunks as positions of an index (positions None: its own order; -1: not in the index)."""
+
+    segment: Segment
+    positions: np.ndarray | None = None
+
+    def postings(self, word: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """The index positions of the chunks holding word, its counts there and those chunks' lengths."""
+        found = self.segment.postings(word)
+        if found is None:
+            return None
+        docs, counts = found
+        lengths = self.segment.lengths[docs]
+        if self.positions is None:
+            return docs, counts, lengths
+        at = self.positions[docs]
+        kept = at >= 0
+        return at[kept], counts[kept], lengths[kept]
+
+    def count(self, word: str) -> int:
+        """How many of the index's chunks from this part hold word."""
+        found = self.segment.postings(word)
+        if found is None:
+            return 0
+        if self.positions is None:
+            return len(found[0])
+        return int(np.count_nonzero(self.positions[found[0]] >= 0))
 
 
 class DocFrequencies(Mapping[str, int]):
-    """word -> how many chunks hold it, read from the BM25 matrix (CSC: each word's chunks are one run)."""
+    """word -> how many of the index's chunks hold it (words no chunk holds are absent)."""
 
-    def __init__(self, vocabulary: Mapping[str, int], indptr: np.ndarray) -> None:
-        self._vocabulary = vocabulary
-        self._indptr = indptr
-        # bm25s adds "" to its vocabulary past the matrix's last column: no chunk holds it.
-        self._columns = max(len(indptr) - 1, 0)
-
-    def _column(self, word: str) -> int | None:
-        column = self._vocabulary.get(word)
-        return column if column is not None and column < self._columns else None
+    def __init__(self, parts: Sequence[Part]) -> None:
+        self._parts = parts
+        self._counted: dict[str, int] = {}
 
     def __getitem__(self, word: str) -> int:
-        column = self._column(word)
-        if column is None:
+        found = self._counted.get(word)
+        if found is None:
+            found = sum(part.count(word) for part in self._parts)
+            self._counted[word] = found
+        if not found:
             raise KeyError(word)
-        return int(self._indptr[column + 1] - self._indptr[column])
+        return found
 
     def __contains__(self, word: object) -> bool:
-        return isinstance(word, str) and self._column(word) is not None
+        return isinstance(word, str) and self.get(word, 0) > 0
 
     def __iter__(self) -> Iterator[str]:
-        return (w for w, column in self._vocabulary.items() if column < self._columns)
+        words = dict.fromkeys(w for part in self._parts for w in part.segment.words)
+        return (w for w in words if w in self)
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
 
 
 class LexicalIndex:
-    """BM25 over chunk texts (bm25s), plus the document frequencies used to weigh question words."""
+    """BM25 over chunk texts, plus the document frequencies used to weigh question words.
+
+    Its chunks may come from several segments (a persisted one and one of the chunks committed since): every
+    score is worked out at question time from counts, in bm25s's arithmetic, so it equals what one index
+    built over those chunks at once gives, bit for bit (tests/test_lexical_persist.py).
+    """
 
     def __init__(self, texts: Sequence[str]) -> None:
-        self._build([tokens(t) for t in texts])
+        self._join([Part(Segment.build([tokens(t) for t in texts]))], len(texts))
 
     @classmethod
     def from_words(cls, words: Sequence[Sequence[str]]) -> LexicalIndex:
         """The index of texts already tokenised (as tokens() gives them: the word cache's rows)."""
-        index = cls.__new__(cls)
-        index._build(words)
-        return index
+        return cls.from_parts([Part(Segment.build(words))], len(words))
 
     @classmethod
-    def from_bm25(cls, bm25: Any, size: int) -> LexicalIndex:
-        """The index over a bm25s index of size chunks built before (loaded from disk: lexical_store.py)."""
+    def from_parts(cls, parts: Sequence[Part], size: int) -> LexicalIndex:
+        """The index of size chunks that these parts place (each position by exactly one part)."""
         index = cls.__new__(cls)
-        index._wrap(bm25, size)
+        index._join(parts, size)
         return index
 
-    def _build(self, words: Sequence[Sequence[str]]) -> None:
-        import bm25s
-
-        tokenised = [list(w) or [EMPTY] for w in words]
-        bm25 = bm25s.BM25()
-        if tokenised:
-            bm25.index(tokenised, show_progress=False)
-        self._wrap(bm25, len(tokenised))
-
-    def _wrap(self, bm25: Any, size: int) -> None:
-        self.bm25 = bm25
+    def _join(self, parts: Sequence[Part], size: int) -> None:
+        self.parts = [p for p in parts if len(p.segment)] if size else []
         self.size = size
-        indptr = bm25.scores["indptr"] if size else np.zeros(1, dtype=np.int32)
-        self.df = DocFrequencies(bm25.vocab_dict if size else {}, indptr)
+        total = 0
+        for part in self.parts:
+            lengths = part.segment.lengths
+            total += int(lengths.sum() if part.positions is None else lengths[part.positions >= 0].sum())
+        # As bm25s's np.mean of the lengths: an exact integer sum, one division.
+        self._average = np.float64(total) / size if size else np.float64(1.0)
+        self.df = DocFrequencies(self.parts)
 
     def idf(self, word: str) -> float:
         """Inverse document frequency, smoothed; unseen words weigh most."""
@@ -182,16 +214,30 @@ class LexicalIndex:
 
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
         """Top chunk positions for a query with their BM25 scores (only scores above zero)."""
+        from bm25s.selection import topk
+
         words = [w for w in tokens(query) if w in self.df]
         if not words or not self.size:
             return []
-        k = min(k, self.size)
-        found, scores = self.bm25.retrieve([words], k=k, show_progress=False, n_threads=1)
-        return [(int(i), float(s)) for i, s in zip(found[0], scores[0], strict=True) if s > 0]
+        # bm25s's own selection: the same order among equal scores as its retrieve gave.
+        scores, found = topk(self._scores(words), k=min(k, self.size), backend="auto", sorted=True)
+        return [(int(i), float(s)) for i, s in zip(found, scores, strict=True) if s > 0]
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 scores for every chunk."""
-        words = [w for w in tokens(query) if w in self.df]
-        if not words:
-            return np.zeros(self.size, dtype=np.float32)
-        return np.asarray(self.bm25.get_scores(words))
+        return self._scores([w for w in tokens(query) if w in self.df])
+
+    def _scores(self, words: Sequence[str]) -> np.ndarray:
+        """Each chunk's BM25 score for these words (in order, repeats counted), as bm25s computed it."""
+        out = np.zeros(self.size, dtype=np.float32)
+        for word in words:
+            found = [p for part in self.parts if (p := part.postings(word)) is not None]
+            df = sum(len(at) for at, _, _ in found)
+            if not df:
+                continue
+            # bm25s's "lucene" idf (in double, kept as float32) times its term-frequency part.
+            weight = np.float32(math.log(1 + (self.size - df + 0.5) / (df + 0.5)))
+            for at, counts, lengths in found:
+                norm = (K1 * ((1 - B) + B * lengths / self._average)).astype(_ARITHMETIC, copy=False)
+                out[at] += (weight * (counts / (norm + counts))).astype(np.float32)
+        return out

@@ -1,16 +1,15 @@
-"""The BM25 index persisted beside the store, one folder per indexed content, memory-mapped when opened.
+"""The BM25 counts persisted beside the store (a base), memory-mapped by every opening, whatever its version.
 
-Building bm25s's index from every chunk's cached words was most of a cold start on a large store (15.1 of
-24.6 s at 100k chunks, `make bench-scale`'s profile). The first process to open a version writes its index
-to `index/bm25-<collection>/v<version>-<digest>/`; every later one memory-maps it and builds nothing. The
-folder is named for the committed version it was written at and found by the digest of what it indexes
-(the sorted chunk ids and their titles): the manifest can move on between reading the version and reading
-the records, the digest cannot. It is written into a `.partial-<pid>-*` folder and renamed whole, so a
-writer killed midway leaves only that folder, which readers ignore and a later opening removes once its
-process is gone. A missing index is built; an unreadable one is named in a notice, removed and built; a
-read-only store builds in memory and writes nothing. All but the two most recently used folders are
-pruned: a reader that mapped one keeps its pages after the unlink (Linux), and a reader still opening the
-previous version finds it.
+Building BM25 from every chunk's cached words was most of a cold start on a large store (15.1 of 24.6 s at
+100k chunks, `make bench-scale`'s profile). A base is one segment (bm25_segment.py), the sorted chunk ids
+its rows are and each document's title, in `index/bm25-<collection>/v<version>-<digest>/`: written by the
+opening that built it, at that committed version, and named by the digest of what it indexes (the ids and
+their titles). A later version opens the base nearest it and adds the chunks committed since as a small
+segment built in memory (corpus.py); the chunks removed since are masked. A base is written into a
+`.partial-<pid>-*` folder and renamed whole, so a writer killed midway leaves only that folder, which
+readers ignore and a later opening removes once its process is gone. An unreadable base is named in a
+notice and removed; a read-only store writes nothing. All but the two most recently used bases are pruned:
+a reader that mapped one keeps its pages after the unlink (Linux).
 """
 
 from __future__ import annotations
@@ -21,37 +20,48 @@ import json
 import os
 import secrets
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from retrieval.lexical import LexicalIndex
+from retrieval.bm25_segment import FILES, Segment
 from retrieval.token_cache import FOLDER
 
-# Bump when what a folder holds changes: an index of another format is then never found (its digest differs).
-FORMAT = 1
-META = "meta.json"
-IDS = "ids.bin"
+# Bump when what a folder holds changes: a base of another format is then never found (its digest differs).
+FORMAT = 2
+META, IDS, TITLES = "meta.json", "ids.bin", "titles.json"
 PARTIAL = ".partial-"
-# The newest two: the version being answered from and the one before, which a reader may still be opening.
+# The newest two: the base being answered from and the one before, which a reader may still be opening.
 KEEP = 2
-# What a damaged folder raises while it is read (orjson's and json's decode errors are ValueErrors).
+# What a damaged folder raises while it is read (json's decode errors are ValueErrors).
 _DAMAGE = (OSError, ValueError, KeyError, TypeError, IndexError)
 
 
 class DamagedIndex(Exception):
-    """A persisted index that does not hold what its meta.json says."""
+    """A persisted base that does not hold what its meta.json says."""
+
+
+class OtherFormat(Exception):
+    """A base written by another version of this code: removed without a notice, as a stale cache is."""
+
+
+@dataclass(frozen=True)
+class Base:
+    """A persisted segment, the chunk id of each of its rows and the title of each document it holds."""
+
+    folder: Path
+    digest: str
+    segment: Segment
+    ids: list[str]
+    titles: dict[str, str]
 
 
 def content_digest(ids: Sequence[str], title_of: Callable[[str], str]) -> str:
     """sha256 of what BM25 indexes: each chunk id (it names the chunk's text) and its document's title."""
-    import bm25s
-
     # NUL separates: a path may hold any other character, and every id starts with its file's path.
     text = "\0".join(f"{cid}\0{title_of(cid)}" for cid in ids)
-    return hashlib.sha256(f"{FORMAT}\0{bm25s.__version__}\0{text}".encode()).hexdigest()
+    return hashlib.sha256(f"{FORMAT}\0{text}".encode()).hexdigest()
 
 
 def _alive(pid: int) -> bool:
@@ -74,7 +84,7 @@ def _fsync(path: Path) -> None:
 
 
 class LexicalStore:
-    """The persisted BM25 indexes of one collection in a store folder."""
+    """The persisted BM25 bases of one collection in a store folder."""
 
     def __init__(
         self, store_folder: Path, collection: str, notice: Callable[[str], None] | None = None
@@ -82,20 +92,32 @@ class LexicalStore:
         self.folder = store_folder / FOLDER / f"bm25-{collection}"
         self.notice = notice
 
-    def entries(self, digest: str | None = None) -> list[Path]:
-        """The complete folders (of this content, where digest is given), partial ones left out."""
+    def entries(self) -> list[Path]:
+        """The complete folders, most recently used first (partial ones left out)."""
+
+        def used(entry: Path) -> float:
+            try:
+                return (entry / META).stat().st_mtime
+            except OSError:
+                return 0.0
+
         if not self.folder.is_dir():
             return []
-        pattern = f"v*-{digest[:16]}" if digest else "v*"
-        return sorted(p for p in self.folder.glob(pattern) if p.is_dir())
+        return sorted((p for p in self.folder.glob("v*") if p.is_dir()), key=used, reverse=True)
 
-    def open(self, digest: str, ids: Sequence[str], writable: bool) -> LexicalIndex | None:
-        """The persisted index of this content, memory-mapped; None where there is none or it is damaged."""
+    def bases(self, digest: str, writable: bool) -> Iterator[Base]:
+        """Each readable base, the one of exactly this content first; damaged ones named and removed."""
         if writable:
             self.clean_partials()
-        for entry in self.entries(digest):
+        entries = self.entries()
+        entries.sort(key=lambda e: not e.name.endswith(f"-{digest[:16]}"))
+        for entry in entries:
             try:
-                index = _load(entry, digest, ids)
+                base = _load(entry)
+            except OtherFormat:
+                if writable:
+                    shutil.rmtree(entry, ignore_errors=True)
+                continue
             except (DamagedIndex, *_DAMAGE) as exc:
                 if not entry.exists():  # pruned by a writer just now: not damage
                     continue
@@ -104,27 +126,29 @@ class LexicalStore:
                 if writable:
                     shutil.rmtree(entry, ignore_errors=True)
                 continue
-            if writable:
-                # Used now: pruning keeps the most recently used, not the most recently written.
-                with contextlib.suppress(OSError):
-                    os.utime(entry / META)
-            return index
-        return None
+            yield base
 
-    def write(self, index: LexicalIndex, ids: Sequence[str], digest: str, version: str) -> Path | None:
-        """Persist index (over ids, in order) whole, then prune; None where it cannot be written now."""
-        if not index.size:
+    def used(self, base: Base) -> None:
+        """Mark base used now: pruning keeps the most recently used, not the most recently written."""
+        with contextlib.suppress(OSError):
+            os.utime(base.folder / META)
+
+    def write(
+        self, segment: Segment, ids: Sequence[str], titles: Mapping[str, str], digest: str, version: str
+    ) -> Path | None:
+        """Persist a base whole, then prune; None where it cannot be written now (it is derived data)."""
+        if not len(segment):
             return None
         final = self.folder / f"v{version}-{digest[:16]}"
         partial = self.folder / f"{PARTIAL}{os.getpid()}-{secrets.token_hex(4)}"
         try:
             partial.mkdir(parents=True)
-            index.bm25.save(partial, show_progress=False)
+            segment.save(partial)
             (partial / IDS).write_bytes("\0".join(ids).encode())
+            (partial / TITLES).write_text(json.dumps(dict(titles), ensure_ascii=False), encoding="utf-8")
             files = {p.name: p.stat().st_size for p in sorted(partial.iterdir())}
-            meta = {"format": FORMAT, "digest": digest, "version": version, "size": index.size}
-            meta["files"] = files
-            (partial / META).write_text(json.dumps(meta, indent=1), encoding="utf-8")
+            meta = {"format": FORMAT, "digest": digest, "version": version, "size": len(segment)}
+            (partial / META).write_text(json.dumps({**meta, "files": files}, indent=1), encoding="utf-8")
             for path in partial.iterdir():
                 _fsync(path)
             try:
@@ -142,15 +166,7 @@ class LexicalStore:
 
     def prune(self, kept: Path) -> None:
         """Remove all but the KEEP most recently used folders (kept always among them)."""
-
-        def used(entry: Path) -> float:
-            try:
-                return (entry / META).stat().st_mtime
-            except OSError:
-                return 0.0
-
-        others = sorted((e for e in self.entries() if e != kept), key=used, reverse=True)
-        for entry in others[KEEP - 1 :]:
+        for entry in [e for e in self.entries() if e != kept][KEEP - 1 :]:
             shutil.rmtree(entry, ignore_errors=True)
 
     def clean_partials(self) -> None:
@@ -163,25 +179,24 @@ class LexicalStore:
                 shutil.rmtree(entry, ignore_errors=True)
 
 
-def _load(entry: Path, digest: str, ids: Sequence[str]) -> LexicalIndex:
-    """The index in entry, its arrays memory-mapped, checked against its meta.json and the ids it indexes."""
-    import bm25s
-
+def _load(entry: Path) -> Base:
+    """The base in entry, its arrays memory-mapped, checked against its meta.json."""
     meta: dict[str, Any] = json.loads((entry / META).read_text(encoding="utf-8"))
-    if meta.get("format") != FORMAT or meta.get("digest") != digest:
+    if meta.get("format") != FORMAT:
+        raise OtherFormat(entry)
+    if not entry.name.endswith(f"-{str(meta.get('digest'))[:16]}"):
         raise DamagedIndex("its meta.json names other contents")
+    if set(meta["files"]) != {*FILES, IDS, TITLES}:
+        raise DamagedIndex("its meta.json names other files")
     for name, size in meta["files"].items():
         found = (entry / name).stat().st_size
         if found != size:
             raise DamagedIndex(f"{name} is {found} bytes, not {size}")
-    if (entry / IDS).read_bytes().decode().split("\0") != list(ids):
-        raise DamagedIndex(f"{IDS} names other chunks")
-    bm25 = bm25s.BM25.load(entry, mmap=True, load_corpus=False)
-    scores = bm25.scores
-    indptr, size = scores["indptr"], int(meta["size"])
-    nonzero = len(scores["data"])
-    if scores["num_docs"] != size or size != len(ids) or len(scores["indices"]) != nonzero:
-        raise DamagedIndex("its arrays disagree on the number of chunks or entries")
-    if len(indptr) < 2 or indptr[0] != 0 or indptr[-1] != nonzero or np.any(np.diff(indptr) < 0):
-        raise DamagedIndex("its column pointers are not a CSC matrix's")
-    return LexicalIndex.from_bm25(bm25, size)
+    segment = Segment.load(entry)
+    ids = (entry / IDS).read_bytes().decode().split("\0")
+    titles = json.loads((entry / TITLES).read_text(encoding="utf-8"))
+    if len(ids) != len(segment) or meta["size"] != len(segment) or ids != sorted(ids):
+        raise DamagedIndex(f"{IDS} does not name its {len(segment)} chunks in order")
+    if not isinstance(titles, dict):
+        raise DamagedIndex(f"{TITLES} is not a JSON object")
+    return Base(entry, str(meta["digest"]), segment, ids, titles)

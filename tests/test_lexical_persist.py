@@ -1,16 +1,21 @@
-"""The persisted BM25 index: written by the first opening of a content, memory-mapped by every later one.
+"""The persisted BM25 index: a base written by an opening that built it, mapped by every later one, with
+the chunks committed since as a delta.
 
-Bad input tried: the index folder deleted; its score array truncated to half; its vocabulary overwritten
-with garbage of the same size; its meta.json overwritten with garbage; its id list naming other chunks; a
-writer process killed (SIGKILL) after saving the arrays but before the rename, its partial folder left
-behind; a read-only store; a new version ingested under a reader that had mapped the old index, and that
-old index then pruned (unlinked) under it. Each time the index answers exactly as one built from scratch
-(same positions, same scores, same order of ties), with one notice where the index was damaged.
+Every index is compared with bm25s's own, built from scratch over the same chunks: same positions, same
+scores bit for bit, same order of ties, same document frequencies. Bad input tried: the index folder
+deleted; its count array truncated to half; its word list overwritten with garbage of the same size; its
+meta.json overwritten with garbage; its id list naming other chunks; a writer process killed (SIGKILL)
+after saving the arrays but before the rename, its partial folder left behind; a partial folder of a
+writer still running; a read-only store; an empty store; files added, removed and retitled since the base;
+a new version ingested under a reader that had mapped the old base, and that base then pruned (unlinked)
+under it. Each time the index answers as bm25s's does, with one notice where the base was damaged.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -18,16 +23,19 @@ import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
+import bm25s
 import numpy as np
 import pytest
 
+import retrieval.lexical_delta
+from retrieval.bm25_segment import COUNTS, EMPTY, WORDS, Segment
 from retrieval.corpus import Corpus
 from retrieval.engine import Engine
-from retrieval.lexical import LexicalIndex
-from retrieval.lexical_store import IDS, META, PARTIAL, LexicalStore
+from retrieval.lexical import LexicalIndex, tokens
+from retrieval.lexical_delta import delta_from
+from retrieval.lexical_store import IDS, META, PARTIAL, Base, LexicalStore
 from retrieval.store import ChunkStore
 from retrieval.token_cache import TokenCache
-from tests.test_token_cache import from_scratch
 
 QUERIES = [
     "What did the US offer in Stockholm?",
@@ -44,21 +52,44 @@ def persisted(engine: Engine) -> LexicalStore:
     return LexicalStore(engine.config.location.path, engine.config.location.collection)
 
 
+def bm25s_words(corpus: Corpus) -> list[list[str]]:
+    """Each chunk's title and text, tokenised now (what a corpus built before any cache held)."""
+    texts = [c.text if c.text.startswith(c.title) else f"{c.title}\n{c.text}" for c in corpus.chunks]
+    return [tokens(t) or [EMPTY] for t in texts]
+
+
+def assert_same_as_bm25s(index: LexicalIndex, words: list[list[str]], queries: list[str]) -> None:
+    """Every query ranks and scores every chunk as bm25s's index over these words does, ties in its order."""
+    reference = bm25s.BM25()
+    reference.index(words, show_progress=False)
+    assert index.size == len(words)
+    for query in queries:
+        asked = [w for w in tokens(query) if w in index.df]
+        if not asked:
+            assert not any(w in reference.vocab_dict for w in tokens(query))
+            continue
+        found, scores = reference.retrieve([asked], k=len(words), show_progress=False, n_threads=1)
+        assert index.search(query, len(words)) == [
+            (int(i), float(s)) for i, s in zip(found[0], scores[0], strict=True) if s > 0
+        ], query
+        assert np.array_equal(index._scores(asked), reference.get_scores(asked)), query
+    indptr = reference.scores["indptr"]
+    expected = {w: int(indptr[c + 1] - indptr[c]) for w, c in reference.vocab_dict.items() if w}
+    assert dict(index.df) == expected
+
+
 def assert_same_as_fresh(corpus: Corpus) -> None:
-    """Every query ranks and scores every chunk as an index built from scratch does, ties in its order."""
-    reference = from_scratch(corpus)
-    assert corpus.lexical.size == reference.size == len(corpus)
-    for query in QUERIES:
-        assert corpus.lexical.search(query, len(corpus)) == reference.search(query, len(corpus)), query
-        assert np.array_equal(corpus.lexical.scores(query), reference.scores(query)), query
-    assert dict(corpus.lexical.df) == dict(reference.df)
-    for word in [*reference.df, "zebra"]:
-        assert corpus.lexical.idf(word) == reference.idf(word)
+    """The corpus's index against bm25s's built from scratch over its chunks, for QUERIES."""
+    assert len(corpus.chunks) == len(corpus), "every chunk read"
+    assert_same_as_bm25s(corpus.lexical, bm25s_words(corpus), QUERIES)
+    for word in [*corpus.lexical.df, "zebra"]:
+        df = corpus.lexical.df.get(word, 0)
+        assert corpus.lexical.idf(word) == math.log(1 + (len(corpus) - df + 0.5) / (df + 0.5))
 
 
 def mapped(index: LexicalIndex) -> bool:
-    """Whether the index's arrays are memory-mapped files (read from disk, not built)."""
-    return all(isinstance(index.bm25.scores[k], np.memmap) for k in ("data", "indices", "indptr"))
+    """Whether the index's base is memory-mapped from disk (read, not built)."""
+    return isinstance(index.parts[0].segment.docs.base, np.memmap)
 
 
 @pytest.fixture
@@ -79,7 +110,7 @@ def test_the_persisted_index_equals_a_fresh_build_ties_included(indexed: Engine)
     assert entry.name.startswith(f"v{indexed.store.seen_version}-")
     again = Corpus(indexed.store)
     assert mapped(again.lexical)
-    tied = [s for _, s in again.lexical.search("tundra caribou", 10)]
+    tied = [score for _, score in again.lexical.search("tundra caribou", 10)]
     assert len(tied) >= 3 and tied[0] == tied[1] == tied[2], "the three twins tie"
     assert_same_as_fresh(first)
     assert_same_as_fresh(again)
@@ -98,7 +129,7 @@ def test_reopening_reads_no_word_cache_and_builds_nothing(
         raise AssertionError("opening read words or built an index")
 
     monkeypatch.setattr(TokenCache, "get", refused)
-    monkeypatch.setattr(LexicalIndex, "from_words", refused)
+    monkeypatch.setattr(Segment, "build", refused)
     monkeypatch.setattr(indexed.store, "get_chunks", refused)
     opened = Corpus(indexed.store)
     assert mapped(opened.lexical)
@@ -110,11 +141,11 @@ def test_reopening_reads_no_word_cache_and_builds_nothing(
 def damage(entry: Path, how: str) -> None:
     """Damage one persisted index folder as a failing disk or a stray write would."""
     if how == "truncated":
-        data = entry / "data.csc.index.npy"
-        data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
-    elif how == "vocabulary garbage":
-        vocabulary = entry / "vocab.index.json"
-        vocabulary.write_bytes(b"\xff" * vocabulary.stat().st_size)
+        counts = entry / COUNTS
+        counts.write_bytes(counts.read_bytes()[: counts.stat().st_size // 2])
+    elif how == "word list garbage":
+        words = entry / WORDS
+        words.write_bytes(b"\xff" * words.stat().st_size)
     elif how == "meta garbage":
         (entry / META).write_bytes(b"not json {")
     elif how == "other ids":
@@ -122,7 +153,7 @@ def damage(entry: Path, how: str) -> None:
         ids.write_bytes(b"x" * ids.stat().st_size)
 
 
-@pytest.mark.parametrize("how", ["truncated", "vocabulary garbage", "meta garbage", "other ids"])
+@pytest.mark.parametrize("how", ["truncated", "word list garbage", "meta garbage", "other ids"])
 def test_a_damaged_index_is_rebuilt_with_a_notice(indexed: Engine, how: str) -> None:
     """Damage is named in one notice, the folder replaced by a good one, the answers unchanged."""
     Corpus(indexed.store)
@@ -150,25 +181,28 @@ def test_a_missing_index_is_rebuilt_quietly(indexed: Engine) -> None:
 KILLED_WRITER = """
 import os, signal, sys
 from pathlib import Path
-import bm25s
+import retrieval.lexical_delta
+from retrieval.bm25_segment import Segment
 from retrieval.corpus import Corpus
 from retrieval.store import ChunkStore, StoreLocation
 
-real_save = bm25s.BM25.save
+real_save = Segment.save
 
 def save_then_die(self, *args, **kwargs):
     real_save(self, *args, **kwargs)
     os.kill(os.getpid(), signal.SIGKILL)
 
-bm25s.BM25.save = save_then_die
+Segment.save = save_then_die
+retrieval.lexical_delta.REBUILD_SHARE = 0.0  # a new base, not a delta
 Corpus(ChunkStore(StoreLocation(Path(sys.argv[1]), collection=sys.argv[2]), create=False))
 """
 
 
 def test_a_writer_killed_midway_leaves_the_old_index_served_and_its_partial_cleaned(
-    indexed: Engine, corpus: Path
+    indexed: Engine, corpus: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """SIGKILL between saving the arrays and the rename: the partial folder is ignored, then removed."""
+    monkeypatch.setattr(retrieval.lexical_delta, "REBUILD_SHARE", 0.0)
     old = Corpus(indexed.store)
     (corpus / "glacier.md").write_text("# Glacier\n\nThe glacier camp is on the ice cap.\n", encoding="utf-8")
     indexed.ingest([corpus])
@@ -221,10 +255,11 @@ def test_a_read_only_store_builds_in_memory_and_writes_nothing(
     assert_same_as_fresh(read)
 
 
-def test_new_versions_get_new_indexes_old_ones_are_pruned_and_old_readers_still_answer(
-    indexed: Engine, corpus: Path
+def test_new_bases_prune_old_ones_and_old_readers_still_answer(
+    indexed: Engine, corpus: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Each ingest's version gets its own index; the third prunes the first, which its reader still maps."""
+    """Versions changed past the share get new bases; the third prunes the first, which its reader maps."""
+    monkeypatch.setattr(retrieval.lexical_delta, "REBUILD_SHARE", 0.0)
     Corpus(indexed.store)
     first = Corpus(indexed.store)
     assert mapped(first.lexical)
@@ -249,3 +284,77 @@ def test_an_empty_store_opens_and_persists_nothing(engine: Engine) -> None:
     opened = Corpus(store)
     assert opened.lexical.size == 0 and opened.lexical.search("anything", 5) == []
     assert not persisted(engine).entries()
+
+
+def test_files_added_and_removed_since_the_base_are_a_delta(
+    indexed: Engine, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Within the share, a new version maps the base, masks the removed chunks, indexes only the added."""
+    monkeypatch.setattr(retrieval.lexical_delta, "REBUILD_SHARE", 0.5)
+    Corpus(indexed.store)
+    [entry] = persisted(indexed).entries()
+    (corpus / "glacier.md").write_text("# Glacier\n\nThe tundra glacier camp.\n", encoding="utf-8")
+    indexed.ingest([corpus])
+    added = Corpus(indexed.store)
+    assert (
+        mapped(added.lexical) and len(added.lexical.parts) == 2 and len(added.lexical.parts[1].segment) == 1
+    )
+    assert_same_as_fresh(added)
+    (corpus / "coffee.md").unlink()
+    indexed.ingest([corpus])
+    removed = Corpus(indexed.store)
+    positions = removed.lexical.parts[0].positions
+    assert mapped(removed.lexical) and positions is not None and (positions < 0).any()
+    assert_same_as_fresh(removed)
+    assert persisted(indexed).entries() == [entry], "no new base within the share"
+
+
+def test_a_change_past_the_share_builds_and_persists_a_new_base(indexed: Engine, corpus: Path) -> None:
+    """Past REBUILD_SHARE of the chunks changed, the opening builds the whole index and persists it."""
+    Corpus(indexed.store)
+    for n in range(4):
+        (corpus / f"new-{n}.md").write_text(f"# New {n}\n\nThe tundra note {n}.\n", encoding="utf-8")
+    indexed.ingest([corpus])
+    rebuilt = Corpus(indexed.store)
+    assert not mapped(rebuilt.lexical) and len(rebuilt.lexical.parts) == 1
+    assert len(persisted(indexed).entries()) == 2
+    assert mapped(Corpus(indexed.store).lexical)
+    assert_same_as_fresh(rebuilt)
+
+
+def chunk_words(rng: random.Random, title: str) -> list[str]:
+    """A chunk's words: its document's title word, then Zipf-drawn words (sometimes none)."""
+    vocabulary = [f"w{i}" for i in range(400)]
+    drawn = rng.choices(vocabulary, [1 / (r + 2.7) for r in range(400)], k=rng.choice([0, 3, 12, 40]))
+    return [title, *drawn] if rng.random() < 0.9 else drawn
+
+
+def test_a_base_with_added_removed_and_retitled_files_scores_as_bm25s(tmp_path: Path) -> None:
+    """Randomised: a saved, mapped base and files removed, added and retitled since score as bm25s does."""
+    rng = random.Random(16)
+    titles = {f"doc{i:02}.md": f"t{rng.randrange(30)}" for i in range(40)}
+    chunks = {
+        f"{s}#{n}": (s, chunk_words(rng, t)) for s, t in titles.items() for n in range(rng.randint(1, 4))
+    }
+    old_ids = sorted(chunks)
+    Segment.build([chunks[c][1] for c in old_ids]).save(tmp_path)
+    base = Base(tmp_path, "-", Segment.load(tmp_path), old_ids, dict(titles))
+    gone = {f"doc{i:02}.md" for i in (3, 17, 29)}
+    retitled = {f"doc{i:02}.md" for i in (5, 22)}
+    new_titles = {s: ("rtt" if s in retitled else t) for s, t in titles.items() if s not in gone}
+    new_titles |= {f"new{i}.md": f"t{i}" for i in range(3)}
+    current = {c: v for c, v in chunks.items() if v[0] not in gone}
+    for s in retitled:
+        current |= {c: (s, ["rtt", *w[1:]]) for c, (src, w) in chunks.items() if src == s}
+    current |= {f"new{i}.md#0": (f"new{i}.md", chunk_words(rng, f"t{i}")) for i in range(3)}
+    ids = sorted(current)
+    delta = delta_from(
+        base, ids, {c: i for i, c in enumerate(ids)}, {c: v[0] for c, v in current.items()}, new_titles
+    )
+    moved = [c for c in old_ids if chunks[c][0] in gone | retitled]
+    assert delta.removed == len(moved) and len(delta.added) == len(ids) - len(old_ids) + len(moved)
+    index = delta.index([current[ids[i]][1] for i in delta.added], len(ids))
+    assert isinstance(index.parts[0].segment.counts.base, np.memmap)
+    asked = [f"w{i}" for i in range(60)] + ["rtt", "t3", "zebra"]
+    queries = [" ".join(rng.choices(asked, k=rng.randint(1, 6))) for _ in range(60)]
+    assert_same_as_bm25s(index, [current[c][1] or [EMPTY] for c in ids], queries)
