@@ -261,7 +261,7 @@ def slack(
     from bot.slack.app import build_app
     from bot.slack.feedback import FeedbackError, FeedbackPathError, FeedbackStore
     from bot.slack.logs import redact_logs
-    from bot.slack.scopes import channel_scopes
+    from bot.slack.scopes import channel_scopes, check_scopes_file
     from bot.slack.settings import load_slack_settings
     from bot.slack.tokens import BOT_REFUSED, SlackRefused, check_tokens, refusal
     from bot.slack.transports import run_http, run_socket_mode
@@ -274,6 +274,9 @@ def slack(
         check_tokens(slack_settings, http=use_http)
     except SlackRefused as exc:
         raise click.ClickException(str(exc)) from exc
+    check_scopes_file(
+        slack_settings.scopes, settings.collection
+    )  # before a store is made (unknown names after)
     if watched:
         from retrieval.watching import check_paths
 

@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import signal
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -25,6 +26,7 @@ from click.testing import CliRunner
 
 from bot.cli import cli
 from bot.errors import BadInput
+from bot.slack.logs import RedactSecrets
 from bot.slack.scopes import LiveScopes, ScopeFileError, ScopeMap, channel_scopes, parse_scopes, read_scopes
 from retrieval.embedding import Embedder
 from retrieval.engine import Engine
@@ -40,6 +42,16 @@ default = ["citebot"]
 C0HR = ["hr", "citebot", "hr"]
 "G0PRIV" = ["hr"]
 """
+
+
+@pytest.fixture(autouse=True)
+def secrets_masking_undone() -> Iterator[None]:
+    """`citebot slack` masks secrets on the root logger's handlers, for the rest of its process; run in
+    this one, the masking (which drops a record's exc_info) would outlive the test, so it is taken off."""
+    yield
+    for handler in logging.getLogger().handlers:
+        for masking in [f for f in handler.filters if isinstance(f, RedactSecrets)]:
+            handler.removeFilter(masking)
 
 
 def scopes_file(tmp_path: Path, text: str) -> Path:

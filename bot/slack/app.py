@@ -81,7 +81,9 @@ class SlackBot:
         self.limiter = RateLimiter(settings.rate_limit)
         self.collections = Scopes(engine)
         # Without a scopes file every channel and direct message is answered from the engine's collection.
-        self.scopes = scopes or LiveScopes(None, engine.config.location.collection, self.collections.known)
+        self.scopes = scopes or LiveScopes(
+            settings.scopes, engine.config.location.collection, self.collections.known
+        )
 
     def scope(self, channel: str | None) -> Scope:
         """The collections a channel (or direct message) is answered from, as the scopes file says now."""
@@ -284,6 +286,10 @@ class SlackBot:
     def on_vote(self, body: dict[str, Any], respond: Any, vote: str) -> None:
         """A feedback button: store the vote and thank the voter privately."""
         channel = (body.get("channel") or {}).get("id")
+        answer = self.feedback.answer(str(body["actions"][0]["value"]))
+        if answer is None or not self.in_scope(answer, channel):  # a vote on an answer given elsewhere
+            respond(response_type="ephemeral", replace_original=False, text=GONE)
+            return
         stored = self.feedback.record_vote(
             str(body["actions"][0]["value"]), vote, body["user"]["id"], channel
         )

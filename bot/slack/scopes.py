@@ -51,10 +51,12 @@ class ScopeMap:
 
 
 def _line_of(text: str, key: str) -> int:
-    """The 1-based line where key is assigned (or its table opens); 1 when it cannot be found."""
-    pattern = re.compile(rf"^\s*(\[\s*)?[\"']?{re.escape(key)}[\"']?\s*(=|\])")
+    """The 1-based line where key is assigned (plain, dotted or in an inline table) or its table opens."""
+    quoted = rf"[\"']?{re.escape(key)}[\"']?"
+    header = re.compile(rf"^\s*\[\s*{quoted}\s*\]")
+    assigned = re.compile(rf"(^|[\s.{{,]){quoted}\s*=")
     for number, line in enumerate(text.splitlines(), start=1):
-        if pattern.match(line):
+        if header.match(line) or assigned.search(line):
             return number
     return 1
 
@@ -104,14 +106,19 @@ def parse_scopes(text: str, path: Path, fallback: str) -> ScopeMap:
     return ScopeMap(default, channels)
 
 
-def read_scopes(path: Path, fallback: str, known: Iterable[str]) -> ScopeMap:
-    """The scope map in path, every collection it names checked against those the store holds."""
+def _read_text(path: Path) -> str:
+    """A scopes file's text (ScopeFileError where it is missing or unreadable)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise ScopeFileError(f"{path}: no such scopes file (CITEBOT_SLACK_SCOPES names it)") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ScopeFileError(f"{path}: cannot be read ({exc})") from exc
+
+
+def read_scopes(path: Path, fallback: str, known: Iterable[str]) -> ScopeMap:
+    """The scope map in path, every collection it names checked against those the store holds."""
+    text = _read_text(path)
     scopes = parse_scopes(text, path, fallback)
     held = set(known)
     for name in sorted(scopes.collections() - held):
@@ -141,12 +148,13 @@ class LiveScopes:
         # At start an invalid file is an error (the caller exits 2); later ones only keep the old map.
         self.map = read_scopes(path, fallback, known()) if path else ScopeMap((fallback,))
 
-    def _stat(self) -> tuple[int, int] | None:
+    def _stat(self) -> tuple[int, ...] | None:
         try:
             info = os.stat(self.path) if self.path else None
         except OSError:
             return None
-        return (info.st_mtime_ns, info.st_size) if info else None
+        # ctime and inode too: `cp -p` keeps the mtime, and an editor's save replaces the file.
+        return (info.st_mtime_ns, info.st_ctime_ns, info.st_size, info.st_ino) if info else None
 
     def request_reread(self) -> None:
         """Re-read the file before the next question (SIGHUP's handler: no I/O in a signal handler)."""
@@ -167,6 +175,18 @@ class LiveScopes:
             except ScopeFileError as exc:
                 log.error("scopes file not re-read, the previous scopes stay in force: %s", exc)
         return self.map
+
+
+def check_scopes_file(path: Path | None, fallback: str) -> None:
+    """Before the slow start-up: a scopes file that does not read or parse is bad input (exit 2)."""
+    from bot.errors import BadInput
+
+    if path is None:
+        return
+    try:
+        parse_scopes(_read_text(path), path, fallback)
+    except ScopeFileError as exc:
+        raise BadInput(str(exc)) from exc
 
 
 def channel_scopes(engine: Any, path: Path | None) -> LiveScopes:
