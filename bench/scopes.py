@@ -22,8 +22,8 @@ from typing import Any
 from bench.datasets import sample, write_squad
 from bench.evaluate import squad
 from bench.machine import describe
-from bench.metrics import first_sentence, hit_at
-from bench.systems import Result
+from bench.metrics import hit_at
+from bench.systems import Result, result_of
 from retrieval.engine import Engine, EngineConfig
 from retrieval.scope import Scopes
 from retrieval.search import Hit
@@ -44,15 +44,7 @@ class Asking:
 
     def answer(self, question: str) -> Result:
         """Ask, reduced to what is scored."""
-        answer = self._ask(question)
-        citation = answer.citations[0] if answer.citations else None
-        return Result(
-            [(p.source, p.start, p.end) for p in answer.passages],
-            (citation.source, citation.start, citation.end) if citation else None,
-            citation.quote if citation else "",
-            "" if answer.abstained else first_sentence(answer.answer),
-            answer.abstained,
-        )
+        return result_of(self._ask(question))
 
     def rank_documents(self, question: str, k: int) -> list[str]:
         """Unused here (the SQuAD figures need answers only)."""

@@ -19,6 +19,7 @@ from retrieval.embedding import Embedder, default_cache, resolve_model_path
 from retrieval.engine import Engine, EngineConfig
 from retrieval.search import HybridRetriever
 from retrieval.store import StoreLocation
+from retrieval.types import Answer
 
 Place = tuple[str, int, int]
 
@@ -32,6 +33,18 @@ class Result:
     quote: str
     first_sentence: str
     abstained: bool
+
+
+def result_of(answer: Answer) -> Result:
+    """An Answer reduced to what is scored: passages, first citation, first sentence, abstained."""
+    citation = answer.citations[0] if answer.citations else None
+    return Result(
+        [(p.source, p.start, p.end) for p in answer.passages],
+        (citation.source, citation.start, citation.end) if citation else None,
+        citation.quote if citation else "",
+        "" if answer.abstained else first_sentence(answer.answer),
+        answer.abstained,
+    )
 
 
 @dataclass(frozen=True)
@@ -107,15 +120,7 @@ class Citebot:
 
     def answer(self, question: str) -> Result:
         """Ask through the chain."""
-        answer = self.chain.invoke(question)
-        citation = answer.citations[0] if answer.citations else None
-        return Result(
-            [(p.source, p.start, p.end) for p in answer.passages],
-            (citation.source, citation.start, citation.end) if citation else None,
-            citation.quote if citation else "",
-            "" if answer.abstained else first_sentence(answer.answer),
-            answer.abstained,
-        )
+        return result_of(self.chain.invoke(question))
 
     def rank_documents(self, question: str, k: int) -> list[str]:
         """Documents in the order their best chunk ranks."""

@@ -16,10 +16,12 @@ from typing import Any
 
 import pytest
 
+from bot.slack.feedback import FeedbackStore
 from retrieval.answer_scorer import MODELS, AnswerScorer
 from retrieval.embedding import Embedder, resolve_model_path
 from retrieval.engine import Engine, EngineConfig
 from retrieval.store import StoreLocation
+from tests.slack_standin import SlackStandIn
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -166,3 +168,18 @@ def make_engine(store: Path, embedder: Embedder, chroma_url: str | None = None, 
 def engine(tmp_path: Path, embedder: Embedder) -> Iterator[Engine]:
     """An engine on a fresh embedded store in tmp_path."""
     yield make_engine(tmp_path / "store", embedder)
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackStandIn]:
+    """A running Slack stand-in."""
+    with SlackStandIn() as standin:
+        yield standin
+
+
+@pytest.fixture
+def feedback(tmp_path: Path) -> Iterator[FeedbackStore]:
+    """The answers-and-votes file, where `citebot feedback --store tmp_path` looks for it."""
+    store = FeedbackStore(tmp_path / "feedback.sqlite3")
+    yield store
+    store.close()

@@ -30,6 +30,7 @@ from bot.cli import cli
 from bot.slack.app import THANKS, build_app
 from bot.slack.blocks import ABSTAINED_TEXT, NOT_HERE, RATE_LIMITED, SORRY, escape
 from bot.slack.feedback import FeedbackStore
+from bot.slack.scopes import LiveScopes
 from bot.slack.settings import SlackSettings
 from bot.slack.transports import EVENTS_PATH, http_server
 from retrieval.embedding import Embedder
@@ -86,21 +87,6 @@ def no_leftover_threads() -> Iterator[None]:
     assert not leftover, f"threads left running: {leftover}"
 
 
-@pytest.fixture
-def slack() -> Iterator[SlackStandIn]:
-    """A running Slack stand-in."""
-    with SlackStandIn() as standin:
-        yield standin
-
-
-@pytest.fixture
-def feedback(tmp_path: Path) -> Iterator[FeedbackStore]:
-    """The answers-and-votes file, where `citebot feedback --store tmp_path` looks for it."""
-    store = FeedbackStore(tmp_path / "feedback.sqlite3")
-    yield store
-    store.close()
-
-
 @dataclass
 class Running:
     """A citebot Slack app serving requests, and the stand-in it talks to."""
@@ -139,7 +125,12 @@ class Running:
 
 @contextmanager
 def running(
-    engine: Engine, slack: SlackStandIn, feedback: FeedbackStore, http: bool = True, **settings: Any
+    engine: Engine,
+    slack: SlackStandIn,
+    feedback: FeedbackStore,
+    http: bool = True,
+    scopes: LiveScopes | None = None,
+    **settings: Any,
 ) -> Iterator[Running]:
     """Build the real app and serve it (uvicorn on an ephemeral port, or Socket Mode); stop it all after.
 
@@ -156,7 +147,9 @@ def running(
         **settings,
     )
     try:
-        app = build_app(engine, config, feedback, http=http, executor=listeners, workers=workers)
+        app = build_app(
+            engine, config, feedback, http=http, executor=listeners, workers=workers, scopes=scopes
+        )
         if http:
             server = http_server(app, "127.0.0.1", 0)
             thread = threading.Thread(target=server.run, name="uvicorn")

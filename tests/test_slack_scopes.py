@@ -18,27 +18,20 @@ import json
 import os
 import shutil
 import sqlite3
-import threading
-import time
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.slack.app import GONE, THANKS, build_app
+from bot.slack.app import GONE, THANKS
 from bot.slack.feedback import FeedbackStore
 from bot.slack.scopes import LiveScopes
-from bot.slack.settings import SlackSettings
-from bot.slack.transports import http_server
 from retrieval.embedding import Embedder
 from retrieval.engine import Engine
 from tests.conftest import SEED_FILE, STOCKHOLM, make_engine
 from tests.slack_standin import SlackStandIn, action_body, slash_body
-from tests.test_slack import APP_TOKEN, BOT_TOKEN, FOLLOW_UP, SECRET, Running, button_value, mention, posted
+from tests.test_slack import FOLLOW_UP, Running, button_value, mention, posted, running
 
 MAPPED, UNMAPPED, DM = "C0HR", "C0GEN", "D0DM"
 HR_FILE = "paybands.md"
@@ -78,61 +71,11 @@ def store_engine(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -
 
 
 @pytest.fixture
-def slack() -> Iterator[SlackStandIn]:
-    """A running Slack stand-in."""
-    with SlackStandIn() as standin:
-        yield standin
-
-
-@pytest.fixture
-def feedback(tmp_path: Path) -> Iterator[FeedbackStore]:
-    """The answers-and-votes file."""
-    store = FeedbackStore(tmp_path / "feedback.sqlite3")
-    yield store
-    store.close()
-
-
-@pytest.fixture
 def live(tmp_path: Path, store_engine: Engine) -> LiveScopes:
     """The scopes file: C0HR reads hr and citebot; every other channel and DMs read the default, citebot."""
     path = tmp_path / "scopes.toml"
     path.write_text(WIDE, encoding="utf-8")
     return LiveScopes(path, "citebot", store_engine.store.collections)
-
-
-@contextmanager
-def serving(
-    engine: Engine, slack: SlackStandIn, feedback: FeedbackStore, scopes: LiveScopes
-) -> Iterator[Running]:
-    """tests.test_slack.running over HTTP, with a scopes file; leaving waits for every answer."""
-    listeners = ThreadPoolExecutor(max_workers=5, thread_name_prefix="citebot-listener")
-    workers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="citebot-answer")
-    config = SlackSettings(
-        bot_token=BOT_TOKEN,
-        signing_secret=SECRET,
-        app_token=APP_TOKEN,
-        api_url=slack.api_url,
-        rate_limit=1000,
-    )
-    try:
-        app = build_app(
-            engine, config, feedback, http=True, executor=listeners, workers=workers, scopes=scopes
-        )
-        server = http_server(app, "127.0.0.1", 0)
-        thread = threading.Thread(target=server.run, name="uvicorn")
-        thread.start()
-        try:
-            deadline = time.monotonic() + 10
-            while not server.started and thread.is_alive() and time.monotonic() < deadline:
-                thread.join(timeout=0.01)
-            assert server.started, "uvicorn did not start"
-            yield Running(slack, app, server.servers[0].sockets[0].getsockname()[1])
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
-    finally:
-        listeners.shutdown(wait=True)
-        workers.shutdown(wait=True)
 
 
 def direct(slack: SlackStandIn, text: str, thread_ts: str | None = None) -> dict[str, Any]:
@@ -187,7 +130,7 @@ def test_the_hr_note_is_quoted_only_where_mapped(
 ) -> None:
     """Every question in every channel kind: the hr note only ever reaches C0HR, and C0HR gets it."""
     channels = (MAPPED, UNMAPPED, DM)
-    with serving(store_engine, slack, feedback, live) as bot:
+    with running(store_engine, slack, feedback, scopes=live, rate_limit=1000) as bot:
         firsts = {}
         for channel in channels:
             for question in QUESTIONS:
@@ -279,7 +222,7 @@ def test_a_narrowed_scope_applies_to_the_next_question_and_to_old_buttons(
     refuse or answer without the hr note; widened again, hr answers return."""
     path = live.path
     assert path is not None
-    with serving(store_engine, slack, feedback, live) as bot:
+    with running(store_engine, slack, feedback, scopes=live, rate_limit=1000) as bot:
 
         def answer_to(event: dict[str, Any]) -> dict[str, Any]:
             """Send a mention in C0HR; its answer in the thread."""
