@@ -34,15 +34,16 @@ from retrieval.types import ModelIdentity
 
 PARAMETERS = "build.json"
 RETRIEVAL = Path(__file__).resolve().parent.parent / "retrieval"
-# The modules an ingest writes the store through, and those a persisted index would be written by (issue 16
-# plans retrieval/store/): when one changes, a cached store may no longer be what an ingest writes.
+# The modules an ingest writes the store through (issue 16 plans retrieval/store/): when one changes, a
+# cached store may no longer be what an ingest writes. The tokeniser decides the word cache, and is measured
+# by its output (tokens_sha256), not by lexical.py's bytes: the BM25 index (lexical.py, lexical_store.py,
+# corpus.py) is derived at opening and checked against the manifest, so changing it keeps the cached store.
 WRITE_PATH = (
     "engine.py",
     "indexing.py",
     "chunking.py",
     "sentence_vectors.py",
-    "lexical.py",
-    "corpus.py",
+    "token_cache.py",
     "build_record.py",
     "store*.py",
     "store/**/*.py",
@@ -79,12 +80,21 @@ def write_path_digest() -> str:
     return digest.hexdigest()
 
 
+def tokens_digest() -> str:
+    """sha256 of the tokeniser's words for the first documents' text (what the word cache holds)."""
+    from retrieval.lexical import tokens
+
+    sample = "\n".join(text for _, text in documents(3)) + " U.S. won't it's I'd vitamin D"
+    return hashlib.sha256(" ".join(tokens(sample)).encode("utf-8")).hexdigest()
+
+
 def parameters(chunks: int, embedder: Embedder) -> dict[str, Any]:
     """What decides a store's contents: a cached store with other parameters is built again."""
     identity = embedder.identity()
     return {
         "chunks": chunks,
         "write_path_sha256": write_path_digest(),
+        "tokens_sha256": tokens_digest(),
         "seed": SEED,
         "generator_version": GENERATOR_VERSION,
         "paragraphs_per_document": PARAGRAPHS,

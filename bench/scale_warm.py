@@ -1,7 +1,7 @@
 """Warm answers in one process for bench.scale: the engine opened once, then each question timed.
 
 Run as `python -m bench.scale_warm STORE QUESTIONS OUT`: QUESTIONS a JSON list; writes one JSON object to OUT:
-the seconds to open the engine, to load its corpus (every chunk read, BM25 and sentence vectors built),
+the seconds to open the engine, to load its corpus (its manifest read, BM25 mapped or built),
 to the first answer, then the warm answers' p50 / p95 (the question-vector cache cleared before each, as
 bench.speed does) and how many were answered rather than abstained.
 """

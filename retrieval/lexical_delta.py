@@ -19,10 +19,10 @@ from retrieval.lexical import LexicalIndex, Part
 from retrieval.lexical_store import Base
 
 # Past this share of changed chunks (added + removed) an opening builds the whole index and persists it as
-# the new base. Measured on the 100k-chunk store of `make bench-scale` (2 shared cores, 2026-12-03): a
-# delta costs every opening about 60 us a chunk (its cached words read, then indexed: 0.28 s for 5,000)
-# against 0.7-1.1 s for the mapped opening itself; a rebuild costs 8-10 s, once. At 5% the delta adds at
-# most about a third to an opening.
+# the new base. Measured on the 100k-chunk store of `make bench-scale` (`python -m bench.scale_lexical`, 2
+# cores, 2026-12-03): a delta costs every opening 60-110 us a chunk (its cached words read, then indexed:
+# 0.28-0.54 s for 5,000) against 0.5-1.1 s for the mapped opening itself; a rebuild costs 6-10 s, once.
+# At 5% a delta costs an opening at most about what the mapped base does.
 REBUILD_SHARE = 0.05
 
 
