@@ -44,16 +44,19 @@ class Segment:
         lengths = np.fromiter((len(c) or 1 for c in chunks), dtype=np.int32, count=size)
         flat = np.fromiter(
             (columns.setdefault(w, len(columns)) for c in chunks for w in (c or (EMPTY,))),
-            dtype=np.int64,
+            dtype=np.int32,
             count=int(lengths.sum()),
         )
-        of = np.repeat(np.arange(size, dtype=np.int64), lengths)
+        rows = max(size, 1)
         # One key per (word, chunk), ordered by word then chunk: the CSC layout, counts included.
-        keys, counts = np.unique(flat * max(size, 1) + of, return_counts=True)
-        cols = keys // max(size, 1)
+        keys, counts = np.unique(
+            flat.astype(np.int64) * rows + np.repeat(np.arange(size, dtype=np.int32), lengths),
+            return_counts=True,
+        )
+        del flat
         indptr = np.zeros(len(columns) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(cols, minlength=len(columns)), out=indptr[1:])
-        docs = (keys % max(size, 1)).astype(np.int32)
+        np.cumsum(np.bincount(keys // rows, minlength=len(columns)), out=indptr[1:])
+        docs = (keys % rows).astype(np.int32)
         return cls(list(columns), columns, indptr, docs, counts.astype(np.float32), lengths)
 
     def postings(self, word: str) -> tuple[np.ndarray, np.ndarray] | None:
