@@ -2,12 +2,14 @@
 
 Bad input tried: a reply "HACKED [1]" (an obeyed injection with a valid marker), a true sentence beside an
 invented one that cites the same passage, a claim about another subject citing a real passage, and a
-chunk stored without sentence vectors (its sentences embedded at check time).
+claim whose figures the passage does not give, and a chunk stored without sentence vectors (its
+sentences embedded at check time).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,15 @@ from retrieval.embedding import Embedder
 from retrieval.indexed_chunk import IndexedChunk
 from retrieval.llm import LLMConfig
 from retrieval.llm_answering import NONE_SUPPORTED, UNSUPPORTED
-from retrieval.support import SupportCheck
+from retrieval.support import (
+    MIN_SUPPORT,
+    NUMBERS_WEIGHT,
+    Support,
+    SupportCheck,
+    numbers_in,
+    numbers_share,
+    support_score,
+)
 from retrieval.types import Answer
 from tests.conftest import STOCKHOLM, make_engine
 from tests.openai_standin import OpenAIStandIn
@@ -79,3 +89,16 @@ def test_the_quoted_sentence_is_the_closest_in_meaning(embedder: Embedder) -> No
     assert check.supports(found)
     off_subject = check.closest("Quarterly revenue grew by twelve percent.", chunk)
     assert not check.supports(off_subject)
+
+
+def test_a_claims_numbers_must_be_in_its_passage() -> None:
+    assert numbers_in("Paid 91,500 or 91500.5 in 2026 [1].") == {"91500", "91500.5", "2026", "1"}
+    assert numbers_share("The band is 91,500 to 118,250 a year.", "from 91500 up to 120,000") == 0.5
+    assert numbers_share("No figures here.", "1 2 3") == 1.0
+    close = Support(0, 10, cosine=MIN_SUPPORT + 0.1, numbers=1.0)
+    check = SupportCheck(lambda text: [0.0])
+    assert check.supports(close)
+    assert not check.supports(
+        replace(close, numbers=0.0)
+    )  # the same sentence, but none of the claim's figures
+    assert support_score(0.9, 0.5) == pytest.approx(0.9 - 0.5 * NUMBERS_WEIGHT)
