@@ -18,6 +18,7 @@ from retrieval.errors import InputError, NotFoundError
 from retrieval.lexical import LexicalIndex
 from retrieval.scope import Scope, Scopes
 from retrieval.scoped_search import union_idf
+from tests.chroma_server import running_chroma
 from tests.conftest import make_engine
 
 PAY = "The salary band for a senior glassblower is 41,000 to 48,000 florins a year."
@@ -121,3 +122,23 @@ def test_union_idf_is_the_idf_of_one_index_over_everything() -> None:
     merged = union_idf([LexicalIndex.from_words(left), LexicalIndex.from_words(right)])
     for word in ("glass", "pay", "lunch", "noon", "unseen"):
         assert math.isclose(merged(word), whole.idf(word), rel_tol=1e-9)
+
+
+def test_a_scope_on_a_chroma_server(tmp_path: Path, embedder: Embedder) -> None:
+    """The same scope against one `chroma run`: its collections listed there, each answered from."""
+    for folder, name, text in (("general", "canteen.txt", LUNCH), ("hr", "pay.txt", PAY)):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / name).write_text(text + "\n", encoding="utf-8")
+    with running_chroma(tmp_path / "server") as url:
+        general = make_engine(tmp_path / "cache", embedder, chroma_url=url)
+        general.ingest([tmp_path / "general"])
+        collection(general, "hr").ingest([tmp_path / "hr"])
+        scopes = Scopes(make_engine(tmp_path / "other-cache", embedder, chroma_url=url))
+        assert scopes.known() == {"citebot", "hr"}
+        scope = scopes.scope(["citebot", "hr"])
+        assert (scope.ask(PAY_Q).citations[0].collection, scope.ask(LUNCH_Q).citations[0].collection) == (
+            "hr",
+            "citebot",
+        )
+        with pytest.raises(NotFoundError):
+            scopes.scope(["citebot"]).cite(scope.ask(PAY_Q).citations[0].id, "hr")
