@@ -5,7 +5,7 @@ vectors: bench/scale_store.py) are built once into the cache folder and reused w
 the seed store (seeds/ ingested by `citebot ingest`, the real model) is the baseline issue 16's targets
 compare against. Every measurement runs in its own process, so no store's memory is counted for another.
 
-    .venv/bin/python -m bench.scale [SIZE ...] [--cold-runs 3] [--questions 50] [--cache DIR]
+    .venv/bin/python -m bench.scale [SIZE ...] [--cold-runs 3] [--questions 50] [--cache DIR] [--server]
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from bench.busy import load_average
 from bench.machine import describe
 from bench.scale_corpus import PARAGRAPHS, questions
 from bench.scale_plot import write_plot
+from bench.scale_served import served
 from bench.speed import CITEBOT, wall, wall_and_rss
 from bench.speed import QUESTIONS as SEED_QUESTIONS
 
@@ -75,8 +76,10 @@ def warm_asks(store: Path, asked: list[str], work: Path) -> dict[str, Any]:
     return {**json.loads(out.read_text(encoding="utf-8")), "warm_process_rss_mb": round(rss)}
 
 
-def synthetic(chunks: int, cache: Path, cold_runs: int, count: int, work: Path) -> dict[str, Any]:
-    """Every figure for one synthetic store (built first unless cached)."""
+def synthetic(
+    chunks: int, cache: Path, cold_runs: int, count: int, work: Path, with_server: bool = False
+) -> dict[str, Any]:
+    """Every figure for one synthetic store (built first unless cached); with_server: also served."""
     folder = cache / f"chunks-{chunks}"
     log(f"{chunks} chunks: building or reusing {folder}")
     built = subprocess.run(
@@ -94,7 +97,11 @@ def synthetic(chunks: int, cache: Path, cold_runs: int, count: int, work: Path) 
     log(f"{chunks} chunks: cold asks")
     figures |= {"question": asked[0], **cold_asks(folder / "store", asked[0], cold_runs)}
     log(f"{chunks} chunks: warm asks")
-    return figures | warm_asks(folder / "store", asked, work)
+    figures |= warm_asks(folder / "store", asked, work)
+    if with_server:
+        log(f"{chunks} chunks: cold and warm asks against chroma run")
+        figures |= served(folder / "store", asked, cold_runs, work)
+    return figures
 
 
 def seed_baseline(cold_runs: int, count: int, work: Path) -> dict[str, Any]:
@@ -130,10 +137,12 @@ def targets(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "cold_ask_rss_mb_1m": {
             "target": RSS_TARGET_MB,
             "measured": at_target["cold_ask_rss_mb"] if at_target else None,
+            "with_chroma_run": at_target.get("served_cold_ask_rss_mb") if at_target else None,
         },
         "warm_p95_ms_1m": {
             "target": WARM_P95_TARGET_MS,
             "measured": at_target["warm_ms_p95"] if at_target else None,
+            "with_chroma_run": at_target.get("served_warm_ms_p95") if at_target else None,
         },
     }
 
@@ -152,6 +161,10 @@ COLUMNS = (
     ("warm p50 ms", "warm_ms_p50"),
     ("warm p95 ms", "warm_ms_p95"),
     ("warm process RSS MB", "warm_process_rss_mb"),
+    ("served: cold ask s", "served_cold_ask_s"),
+    ("served: cold ask RSS MB", "served_cold_ask_rss_mb"),
+    ("served: warm p50 / p95 ms", "served_warm"),
+    ("chroma run RSS MB", "server_rss_mb"),
 )
 
 
@@ -159,6 +172,8 @@ def table(rows: list[dict[str, Any]]) -> str:
     """The figures as a Markdown table, one row per store."""
     lines = ["| " + " | ".join(name for name, _ in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for row in rows:
+        if "served_warm_ms_p50" in row:
+            row = {**row, "served_warm": f"{row['served_warm_ms_p50']} / {row['served_warm_ms_p95']}"}
         lines.append("| " + " | ".join(str(row.get(key, "-")) for _, key in COLUMNS) + " |")
     return "\n".join(lines)
 
@@ -170,6 +185,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--questions", type=int, default=50, help="warm questions per store")
     parser.add_argument("--cache", type=Path, default=CACHE, help="where the stores are built and kept")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where scale.json and scale.png go")
+    parser.add_argument(
+        "--server",
+        action="store_true",
+        help="also ask each synthetic store through `chroma run` over its files",
+    )
     return parser.parse_args()
 
 
@@ -182,7 +202,7 @@ def main() -> None:
     try:
         rows = [seed_baseline(args.cold_runs, args.questions, work)]
         for size in sorted(args.sizes):
-            rows.append(synthetic(size, args.cache, args.cold_runs, args.questions, work))
+            rows.append(synthetic(size, args.cache, args.cold_runs, args.questions, work, args.server))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     results = {

@@ -1,9 +1,9 @@
 """Warm answers in one process for bench.scale: the engine opened once, then each question timed.
 
-Run as `python -m bench.scale_warm STORE QUESTIONS OUT`: QUESTIONS a JSON list; writes one JSON object to OUT:
-the seconds to open the engine, to load its corpus (its manifest read, BM25 mapped or built),
-to the first answer, then the warm answers' p50 / p95 (the question-vector cache cleared before each, as
-bench.speed does) and how many were answered rather than abstained.
+Run as `python -m bench.scale_warm STORE QUESTIONS OUT [CHROMA_URL]`: QUESTIONS a JSON list; writes one
+JSON object to OUT: the seconds to open the engine, to load its corpus (its manifest read, BM25 mapped or
+built), to the first answer, then the warm answers' p50 / p95 (the question-vector cache cleared before
+each, as bench.speed does) and how many were answered rather than abstained.
 """
 
 from __future__ import annotations
@@ -31,13 +31,14 @@ def warm_latencies(engine: Any, questions: Sequence[str]) -> tuple[list[float], 
     return timings, answered
 
 
-def measure(store: Path, questions: Sequence[str]) -> dict[str, Any]:
-    """Open the engine on store, load its corpus, answer once, then time every question warm."""
+def measure(store: Path, questions: Sequence[str], chroma_url: str | None = None) -> dict[str, Any]:
+    """Open the engine on store (its vectors on a Chroma server at chroma_url, if given), load its corpus,
+    answer once, then time every question warm."""
     began = time.perf_counter()
     from retrieval.engine import Engine, EngineConfig
     from retrieval.store import StoreLocation
 
-    engine = Engine(EngineConfig(StoreLocation(store)), create=False)
+    engine = Engine(EngineConfig(StoreLocation(store, chroma_url)), create=False)
     opened = time.perf_counter()
     chunks = len(engine.corpus)
     loaded = time.perf_counter()
@@ -59,7 +60,8 @@ def measure(store: Path, questions: Sequence[str]) -> dict[str, Any]:
 def main() -> None:
     """Measure the store named on the command line with the questions in its file, into the out file."""
     store, asked, out = (Path(a) for a in sys.argv[1:4])
-    figures = measure(store, json.loads(asked.read_text(encoding="utf-8")))
+    chroma_url = sys.argv[4] if len(sys.argv) > 4 else None
+    figures = measure(store, json.loads(asked.read_text(encoding="utf-8")), chroma_url)
     out.write_text(json.dumps(figures), encoding="utf-8")
 
 

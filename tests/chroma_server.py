@@ -41,15 +41,24 @@ def running_chroma(folder: Path) -> Iterator[str]:
 
 
 @contextmanager
-def chroma_process(folder: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """Run `chroma run` on folder until the block ends; yield its url and the process (to kill it)."""
+def chroma_process(folder: Path, data: Path | None = None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Run `chroma run` on folder/data (or data) until the block ends; yield its url and the process."""
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = folder / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [str(CHROMA), "run", "--path", str(folder / "data"), "--host", "127.0.0.1", "--port", str(port)],
+            [
+                str(CHROMA),
+                "run",
+                "--path",
+                str(data or folder / "data"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
         )
