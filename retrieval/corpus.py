@@ -18,6 +18,7 @@ from retrieval.indexed_chunk import IndexedChunk as IndexedChunk
 from retrieval.lexical import LexicalIndex, Part, tokens
 from retrieval.lexical_delta import nearest
 from retrieval.lexical_store import LexicalStore, content_digest
+from retrieval.manifest_cache import ManifestCache
 from retrieval.regions import RegionMap
 from retrieval.store import PAGE, ChunkStore, DocRecord, StoredChunk
 from retrieval.token_cache import HEAD_CHARS, TokenCache, Words
@@ -31,7 +32,7 @@ class Corpus:
 
     def __init__(self, store: ChunkStore, notice: Callable[[str], None] | None = None) -> None:
         self.store = store
-        self.manifest: dict[str, DocRecord] = store.documents()
+        self.manifest: dict[str, DocRecord] = ManifestCache(store, notice).read()
         # Sorted, as the chunks were when every one was read: BM25's ties break the same way.
         self.ids: list[str] = sorted({cid for r in self.manifest.values() for cid in r.chunk_ids})
         self.position = {cid: i for i, cid in enumerate(self.ids)}
