@@ -4,7 +4,9 @@ Issue 17. The SQuAD v1.1 even articles are split into two collections (alternate
 one store, and also ingested whole into a third collection. Every sampled question is asked three ways:
 of the whole collection (the baseline), of a scope of the two halves (citebot's merged ranking), and of
 the two halves ranked apart and interleaved by each one's own fused score (what merging without a common
-scale gives; passage figures only). A scope that lost quality to its split would show here.
+scale gives; passage figures only). A scope that lost quality to its split would show here. The questions
+are also asked of a scope of the whole SQuAD collection and SciFact's abstracts (another collection, of
+another kind of text): what a channel given a second, unrelated collection loses.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.datasets import sample, write_squad
+from bench.datasets import sample, write_scifact, write_squad
 from bench.evaluate import squad
 from bench.machine import describe
 from bench.metrics import hit_at
@@ -87,9 +89,22 @@ def main() -> None:
             ingest_s[name] = engine.ingest([folder]).seconds
             halves.append(engine)
         scope = Scopes(halves[0]).scope(["left", "right"])
+        # Another kind of text beside SQuAD: SciFact's 5,183 biomedical abstracts in their own collection.
+        scifact = Engine(
+            replace(config, location=replace(config.location, collection="scifact")), embedder=whole.embedder
+        )
+        write_scifact(args.data / "scifact", root / "scifact")
+        ingest_s["scifact"] = scifact.ingest([root / "scifact"]).seconds
+        mixed = Scopes(whole).scope(["whole", "scifact"])
+        # Citations are verified against the files they name: both corpora's, side by side in one folder.
+        both = root / "both"
+        both.mkdir()
+        for file in [*corpus.glob("*.txt"), *(root / "scifact").glob("*.txt")]:
+            (both / file.name).symlink_to(file)
         systems = {
             "one collection holding all": Asking("whole", whole.ask),
             "scope of two collections (merged ranking)": Asking("scope", scope.ask),
+            "scope of SQuAD and SciFact (merged ranking, another kind of text)": Asking("mixed", mixed.ask),
         }
         report: dict[str, Any] = {
             "machine": describe(),
@@ -104,7 +119,7 @@ def main() -> None:
         }
         for label, system in systems.items():
             system.answer(questions[0].question)  # opens the snapshots outside the timing
-            report["systems"][label] = squad(system, questions, corpus)
+            report["systems"][label] = squad(system, questions, both)
             print(label, json.dumps(report["systems"][label]), flush=True)
         hit1 = hit5 = 0
         for q in questions:
