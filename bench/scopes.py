@@ -25,6 +25,7 @@ from bench.datasets import sample, write_scifact, write_squad
 from bench.evaluate import squad
 from bench.machine import describe
 from bench.metrics import hit_at
+from bench.report import save_and_print
 from bench.systems import Result, result_of
 from retrieval.engine import Engine, EngineConfig
 from retrieval.scope import Scopes
@@ -133,9 +134,7 @@ def main() -> None:
             "passage_hit@5": round(hit5 / len(questions), 4),
         }
     report["seconds"] = round(time.perf_counter() - began, 1)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(report, indent=2))
+    save_and_print(OUT, report)
 
 
 if __name__ == "__main__":

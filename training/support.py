@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from bench.machine import describe
+from bench.report import save_and_print
 from retrieval.embedding import Embedder
 from retrieval.lexical import LexicalIndex
 from retrieval.support import numbers_share, support_score
@@ -159,9 +160,7 @@ def main() -> None:
         }
     report["fit_recall_target"] = FIT_RECALL
     report["seconds"] = round(time.perf_counter() - began, 1)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(report, indent=2))
+    save_and_print(OUT, report)
 
 
 if __name__ == "__main__":
