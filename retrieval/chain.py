@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from langchain_core.runnables import Runnable, RunnableLambda
 
-from retrieval.conversation import Question, is_follow_up, retrieval_query
+from retrieval.conversation import Question, Turn, is_follow_up, retrieval_query
 from retrieval.errors import InputError
 from retrieval.scoped_search import ScopedRetriever
 from retrieval.search import Hit, HybridRetriever
@@ -88,3 +88,17 @@ def build_chain(retriever: HybridRetriever | ScopedRetriever, answerer: Answerer
         return result
 
     return RunnableLambda(_prepare) | RunnableLambda(retrieve) | RunnableLambda(answer)
+
+
+def ask_chain(
+    chain: Runnable[Any, Answer],
+    question: str,
+    history: list[Turn] | None = None,
+    on_token: Callable[[str], None] | None = None,
+) -> Answer:
+    """Invoke the chain with a question, its earlier turns and, for a streamed answer, the token sink."""
+    if on_token is None:
+        answer: Answer = chain.invoke(Question(text=question, history=history or []))
+        return answer
+    streamed: Answer = chain.invoke({"text": question, "history": history or [], "on_token": on_token})
+    return streamed

@@ -52,6 +52,11 @@ def parse_citation_id(value: str) -> tuple[str, int, int]:
     return unquote(match["source"], errors="surrogateescape"), start, end
 
 
+def unknown_citation(value: str, source: str) -> NotFoundError:
+    """The error for an id whose file no index holds (a scope gives it for another collection's, too)."""
+    return NotFoundError(f"Unknown citation {value!r}: no indexed file is called {source!r}")
+
+
 IndexedChunks = Callable[[DocRecord], list[StoredChunk]]
 """The chunks a record names, as the index holds them (what a changed file is quoted from)."""
 
@@ -102,7 +107,7 @@ def look_up(
     source, start, end = parse_citation_id(value)
     record = manifest.get(source)
     if record is None:
-        raise NotFoundError(f"Unknown citation {value!r}: no indexed file is called {source!r}")
+        raise unknown_citation(value, source)
     text, base, base_line, stale = _text_at(record, start, end, indexed, store_folder)
     if end - base > len(text):
         raise NotFoundError(f"Unknown citation {value!r}: {source} has only {len(text)} characters")

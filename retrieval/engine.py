@@ -12,9 +12,9 @@ from langchain_core.runnables import Runnable
 from retrieval.answer_scorer import MODELS, AnswerScorer
 from retrieval.answering import AnswerSettings, ExtractiveAnswerer
 from retrieval.build_record import BuildRecord, ingest_differences, model_differences, refuse, store_variant
-from retrieval.chain import Answerer, build_chain
+from retrieval.chain import Answerer, ask_chain, build_chain
 from retrieval.citations import look_up
-from retrieval.conversation import Question, Turn
+from retrieval.conversation import Turn
 from retrieval.corpus import Corpus
 from retrieval.embedding import (
     DEFAULT_INGEST_THREADS,
@@ -273,10 +273,7 @@ class Engine:
     ) -> Answer:
         """Answer a question (earlier turns give follow-ups their context; on_token receives a stream)."""
         snapshot = self.snapshot()  # the whole answer comes from this one committed version
-        if on_token is None:
-            answer = snapshot.chain.invoke(Question(text=question, history=history or []))
-        else:
-            answer = snapshot.chain.invoke({"text": question, "history": history or [], "on_token": on_token})
+        answer = ask_chain(snapshot.chain, question, history, on_token)
         manifest = snapshot.corpus.manifest
         return self.freshness.mark(answer, lambda c: manifest.get(c.source))
 

@@ -14,9 +14,9 @@ from typing import Any
 
 from langchain_core.runnables import Runnable
 
-from retrieval.chain import build_chain
-from retrieval.citations import parse_citation_id
-from retrieval.conversation import Question, Turn
+from retrieval.chain import ask_chain, build_chain
+from retrieval.citations import parse_citation_id, unknown_citation
+from retrieval.conversation import Turn
 from retrieval.engine import Engine
 from retrieval.errors import InputError, NotFoundError
 from retrieval.freshness import Freshness
@@ -57,10 +57,7 @@ class Scope:
                 answerer = self.engines[0].answerer(union_idf([s.corpus.lexical for s in snapshots]))
                 self._chain = (versions, build_chain(retriever, answerer))
             chain = self._chain[1]
-        value: Any = Question(text=question, history=history or [])
-        if on_token is not None:
-            value = {"text": question, "history": history or [], "on_token": on_token}
-        answer: Answer = chain.invoke(value)
+        answer = ask_chain(chain, question, history, on_token)
         manifests = {name: s.corpus.manifest for name, s in zip(self.collections, snapshots, strict=True)}
         return self.freshness.mark(answer, lambda c: manifests.get(c.collection, {}).get(c.source))
 
@@ -72,8 +69,7 @@ class Scope:
         """
         engines = [e for e in self.engines if collection in (None, "", e.config.location.collection)]
         if not engines:  # the named collection is not in this scope
-            source = parse_citation_id(citation)[0]
-            raise NotFoundError(f"Unknown citation {citation!r}: no indexed file is called {source!r}")
+            raise unknown_citation(citation, parse_citation_id(citation)[0])
         failure: NotFoundError | None = None
         for engine in engines:
             try:
