@@ -18,15 +18,17 @@ import json
 import os
 import shutil
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.slack.app import GONE, THANKS
+from bot.slack.app import GONE, THANKS, SlackBot
 from bot.slack.feedback import FeedbackStore
 from bot.slack.scopes import LiveScopes
+from bot.slack.settings import SlackSettings
 from retrieval.embedding import Embedder
 from retrieval.engine import Engine
 from tests.conftest import SEED_FILE, STOCKHOLM, make_engine
@@ -264,3 +266,28 @@ def test_a_narrowed_scope_applies_to_the_next_question_and_to_old_buttons(
             path.write_text(f"{WIDE}# widened after {narrow}\n", encoding="utf-8")
         widened, _ = ask_hr("widened")
     assert "91,500" in widened["text"]
+
+
+def test_an_answer_kept_before_collections_were_named_is_the_bots_own(
+    store_engine: Engine, feedback: FeedbackStore, live: LiveScopes
+) -> None:
+    """Answers recorded by an older citebot carry no collection: they came from the bot's one collection,
+    so their Sources still open where that collection is in scope, and nowhere else."""
+    answer = store_engine.ask(CANTEEN)
+    unnamed = answer.model_copy(
+        update={
+            "citations": [c.model_copy(update={"collection": ""}) for c in answer.citations],
+            "passages": [p.model_copy(update={"collection": ""}) for p in answer.passages],
+        }
+    )
+    answer_id = feedback.record_answer(unnamed, "U1", UNMAPPED)
+    with ThreadPoolExecutor(max_workers=1) as workers:
+        bot = SlackBot(store_engine, SlackSettings(bot_token="xoxb-test"), feedback, workers, live)
+        replies: list[dict[str, Any]] = []
+        body = {"actions": [{"value": answer_id}], "channel": {"id": UNMAPPED}, "user": {"id": "U1"}}
+        bot.on_sources(body, lambda **reply: replies.append(reply))
+        assert live.path is not None
+        live.path.write_text('default = ["hr"]\n', encoding="utf-8")  # the bot's collection out of scope
+        bot.on_sources(body, lambda **reply: replies.append(reply))
+    assert replies[0]["text"] == "Sources" and "one o'clock" in json.dumps(replies[0]["blocks"])
+    assert replies[1]["text"] == GONE

@@ -33,7 +33,7 @@ from retrieval.conversation import Turn
 from retrieval.errors import CitebotError
 from retrieval.redaction import redact
 from retrieval.scope import Scope, Scopes
-from retrieval.types import Answer
+from retrieval.types import Answer, Citation, Location, Passage
 
 log = logging.getLogger("citebot.slack")
 EMPTY_MENTION = "Ask me a question after the mention, e.g. `@citebot What did the US offer in Stockholm?`"
@@ -89,11 +89,15 @@ class SlackBot:
         """The collections a channel (or direct message) is answered from, as the scopes file says now."""
         return self.collections.scope(self.scopes.current().for_channel(channel))
 
+    def collection_of(self, location: Location) -> str:
+        """The collection a citation or passage came from (answers kept before collections were named: the
+        bot's own, the only one it answered from then)."""
+        return location.collection or self.engine.config.location.collection
+
     def in_scope(self, answer: Answer, channel: str | None) -> bool:
         """Whether every passage of an answer lies in the channel's scope now (its buttons reveal them)."""
-        allowed = set(self.scope(channel).collections)
-        used = {c.collection for c in answer.citations} | {p.collection for p in answer.passages}
-        return used <= allowed
+        used = {self.collection_of(place) for place in [*answer.citations, *answer.passages]}
+        return used <= set(self.scope(channel).collections)
 
     def later(self, job: Callable[..., None], *args: Any) -> None:
         """Answer on the workers, not on bolt's listener pool, so acks never wait behind answers."""
@@ -242,13 +246,10 @@ class SlackBot:
         if answer is None or not self.in_scope(answer, channel):
             respond(response_type="ephemeral", replace_original=False, text=GONE)
             return
-        cited = [(c.id, c.collection) for c in answer.citations]
+        shown: list[Citation | Passage] = [*answer.citations] or [*answer.passages[:3]]
         scope = self.scope(channel)
         try:
-            passages = [
-                scope.cite(i, collection)
-                for i, collection in cited or [(p.id, p.collection) for p in answer.passages[:3]]
-            ]
+            passages = [scope.cite(place.id, self.collection_of(place)) for place in shown]
         except CitebotError as exc:
             respond(
                 response_type="ephemeral",
