@@ -26,13 +26,8 @@ def union_idf(indexes: Sequence[LexicalIndex]) -> Callable[[str], float]:
     """LexicalIndex.idf over the union of several indexes' chunks (their document frequencies summed)."""
     size = sum(index.size for index in indexes)
 
-    def document_frequency(index: LexicalIndex, word: str) -> float:
-        # Inverted from the index's own idf (its public weighing): idf = ln(1 + (n - df + .5) / (df + .5)).
-        ratio = math.exp(index.idf(word)) - 1.0
-        return max(0.0, (index.size + 0.5 - 0.5 * ratio) / (1.0 + ratio))
-
     def idf(word: str) -> float:
-        df = sum(document_frequency(index, word) for index in indexes)
+        df = sum(index.df.get(word, 0) for index in indexes)
         return math.log(1.0 + (size - df + 0.5) / (df + 0.5))
 
     return idf
