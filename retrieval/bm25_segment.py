@@ -59,6 +59,39 @@ class Segment:
         docs = (keys % rows).astype(np.int32)
         return cls(list(columns), columns, indptr, docs, counts.astype(np.float32), lengths)
 
+    @classmethod
+    def concat(cls, pieces: Sequence[Segment]) -> Segment:
+        """One segment of the pieces' chunks, each piece's after the one before: what build() gives for all
+        their chunks at once, from pieces built a few at a time (bounded memory: no chunk's words kept)."""
+        if len(pieces) == 1:
+            return pieces[0]
+        columns: dict[str, int] = {}
+        places, docs, counts = [], [], []
+        offset = 0
+        for piece in pieces:
+            # Each piece lists its words by first occurrence, so the merged columns keep build()'s order.
+            mapping = np.fromiter(
+                (columns.setdefault(w, len(columns)) for w in piece.words),
+                dtype=np.int32,
+                count=len(piece.words),
+            )
+            places.append(np.repeat(mapping, np.diff(piece.indptr)))
+            docs.append(piece.docs + np.int32(offset))
+            counts.append(piece.counts)
+            offset += len(piece)
+        column_of = np.concatenate(places)
+        del places
+        # Stable: within a column the pieces' postings stay in piece order, so chunks stay ascending.
+        order = np.argsort(column_of, kind="stable")
+        indptr = np.zeros(len(columns) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(column_of, minlength=len(columns)), out=indptr[1:])
+        del column_of
+        merged_docs = np.concatenate(docs)[order]
+        del docs
+        merged_counts = np.concatenate(counts)[order]
+        lengths = np.concatenate([piece.lengths for piece in pieces])
+        return cls(list(columns), columns, indptr, merged_docs, merged_counts, lengths)
+
     def postings(self, word: str) -> tuple[np.ndarray, np.ndarray] | None:
         """The chunks holding word and its count in each (None where none does)."""
         column = self.columns.get(word)

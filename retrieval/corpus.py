@@ -23,6 +23,10 @@ from retrieval.regions import RegionMap
 from retrieval.store import PAGE, ChunkStore, DocRecord, StoredChunk
 from retrieval.token_cache import HEAD_CHARS, TokenCache, Words
 
+# Chunks whose words are held at once while a whole BM25 index is built. Every chunk's words at once (a
+# Python string per word) peaked at 10.9 GB building the 1M-chunk store's index (`make bench-scale`,
+# 2026-12-03); pieces hold a piece's words and the compact counts (PIECE_MEASURE in BENCHMARKS.md).
+BUILD_PIECE = 50_000
 # Chunks kept once read (a question reads up to about 60): enough for a conversation's follow-ups.
 _KEPT_CHUNKS = 4096
 
@@ -58,12 +62,21 @@ class Corpus:
                 persisted.used(delta.base)
             added = [self.ids[i] for i in delta.added]
             return delta.index(self._lexical_words(added, notice)[0] if added else [], len(self.ids))
-        words, whole = self._lexical_words(self.ids, notice)
-        segment = Segment.build(words)
+        segment, whole = self._built_segment(notice)
         # An index missing a chunk the manifest names (deleted since it was read) is this opening's alone.
         if writable and whole:
             persisted.write(segment, self.ids, titles, digest, self.store.seen_version)
         return LexicalIndex.from_parts([Part(segment)], len(self.ids))
+
+    def _built_segment(self, notice: Callable[[str], None] | None) -> tuple[Segment, bool]:
+        """BM25's counts over every chunk, built BUILD_PIECE chunks at a time, and whether all were found."""
+        pieces: list[Segment] = []
+        whole = True
+        for begin in range(0, len(self.ids), BUILD_PIECE):
+            words, found = self._lexical_words(self.ids[begin : begin + BUILD_PIECE], notice)
+            pieces.append(Segment.build(words))
+            whole = whole and found
+        return (Segment.concat(pieces) if pieces else Segment.build([])), whole
 
     def _lexical_words(
         self, ids: list[str], notice: Callable[[str], None] | None

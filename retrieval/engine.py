@@ -136,29 +136,39 @@ class Engine:
             raise StoreError(f"The store at {location.path} is read-only: it can be asked, not ingested into")
         try:
             with writer_lock(location.path, location.collection, wait, on_wait):
-                if not self.store.sees(self.store.committed_version()):
-                    # Another writer committed (or rebuilt) since this handle opened: writing through an
-                    # embedded client that never loaded those vectors would index beside a stale copy.
-                    forget_clients()
-                    self.store = ChunkStore(location)
-                # What a rebuild killed half-way (or one killed before dropping what it replaced) left.
-                self.store.drop_generations(self.store.generations().leftovers())
-                if rebuild:
-                    return self._rebuild(paths, progress)
-                recorded = self.store.read_build()
-                wanted = self.wanted_build()
-                if recorded is None:  # a new store, or one indexed before records existed (adopted)
-                    self.store.write_build(wanted)
-                elif differences := ingest_differences(recorded, wanted):
-                    raise refuse(location.describe(), differences)
-                summary = self._indexer(self.store).ingest(paths, progress)
-                if recorded is not None and recorded.parsers != wanted.parsers:
-                    # A new parser is no reason to rebuild: each file read by an older one is read again
-                    # when ingested (its record names its parser); the build record names the newest.
-                    self.store.write_build(replace(recorded, parsers=wanted.parsers))
-                return summary
+                summary = self._ingest_locked(paths, progress, rebuild)
         finally:
             self._answerable = False
+        # After the lock: the base is derived data, and building it (a minute at 1M chunks) blocks no writer.
+        self.live.prepare(self.store)
+        return summary
+
+    def _ingest_locked(
+        self, paths: Iterable[Path], progress: Progress | None, rebuild: bool
+    ) -> IngestSummary:
+        """Ingest (or rebuild) under the collection's writer lock."""
+        location = self.config.location
+        if not self.store.sees(self.store.committed_version()):
+            # Another writer committed (or rebuilt) since this handle opened: writing through an
+            # embedded client that never loaded those vectors would index beside a stale copy.
+            forget_clients()
+            self.store = ChunkStore(location)
+        # What a rebuild killed half-way (or one killed before dropping what it replaced) left.
+        self.store.drop_generations(self.store.generations().leftovers())
+        if rebuild:
+            return self._rebuild(paths, progress)
+        recorded = self.store.read_build()
+        wanted = self.wanted_build()
+        if recorded is None:  # a new store, or one indexed before records existed (adopted)
+            self.store.write_build(wanted)
+        elif differences := ingest_differences(recorded, wanted):
+            raise refuse(location.describe(), differences)
+        summary = self._indexer(self.store).ingest(paths, progress)
+        if recorded is not None and recorded.parsers != wanted.parsers:
+            # A new parser is no reason to rebuild: each file read by an older one is read again
+            # when ingested (its record names its parser); the build record names the newest.
+            self.store.write_build(replace(recorded, parsers=wanted.parsers))
+        return summary
 
     def _embedder(self, variant: str | None) -> Embedder:
         """The configured model in a variant (None: the one this CPU runs fastest, measured once)."""

@@ -1,11 +1,11 @@
-"""The persisted BM25 index: a base written by an opening that built it, mapped by every later one, with
-the chunks committed since as a delta.
+"""The persisted BM25 index: a base written by the ingest that committed a version (or, where none is found,
+by the opening that built it), mapped by every later opening, with the chunks committed since as a delta.
 
 Every index is compared with bm25s's own, built from scratch over the same chunks: same positions, same
 scores bit for bit, same order of ties, same document frequencies. Bad input tried: the index folder
 deleted; its count array truncated to half; its word list overwritten with garbage of the same size; its
-meta.json overwritten with garbage; its id list naming other chunks; a writer process killed (SIGKILL)
-after saving the arrays but before the rename, its partial folder left behind; a partial folder of a
+meta.json overwritten with garbage; its id list naming other chunks; an ingest process killed (SIGKILL)
+after saving the base's arrays but before the rename, its partial folder left behind; a partial folder of a
 writer still running; a read-only store; an empty store; files added, removed and retitled since the base;
 a new version ingested under a reader that had mapped the old base, and that base then pruned (unlinked)
 under it. Each time the index answers as bm25s's does, with one notice where the base was damaged.
@@ -19,7 +19,6 @@ import random
 import shutil
 import subprocess
 import sys
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import bm25s
 import numpy as np
 import pytest
 
+import retrieval.corpus
 import retrieval.lexical_delta
 from retrieval.bm25_segment import COUNTS, EMPTY, WORDS, Segment
 from retrieval.corpus import Corpus
@@ -99,6 +99,9 @@ def indexed(engine: Engine, corpus: Path) -> Iterator[Engine]:
         (corpus / twin).mkdir()
         (corpus / twin / "caribou.txt").write_text(TWIN, encoding="utf-8")
     engine.ingest([corpus])
+    # The ingest persisted a base (test_an_ingest_persists_the_base_its_readers_map); these tests begin
+    # where a store from before that, or a base deleted since, does: an opening finds none.
+    shutil.rmtree(persisted(engine).folder)
     yield engine
 
 
@@ -181,10 +184,11 @@ def test_a_missing_index_is_rebuilt_quietly(indexed: Engine) -> None:
 KILLED_WRITER = """
 import os, signal, sys
 from pathlib import Path
+import retrieval.corpus
 import retrieval.lexical_delta
 from retrieval.bm25_segment import Segment
-from retrieval.corpus import Corpus
-from retrieval.store import ChunkStore, StoreLocation
+from retrieval.engine import Engine, EngineConfig
+from retrieval.store import StoreLocation
 
 real_save = Segment.save
 
@@ -194,25 +198,26 @@ def save_then_die(self, *args, **kwargs):
 
 Segment.save = save_then_die
 retrieval.lexical_delta.REBUILD_SHARE = 0.0  # a new base, not a delta
-Corpus(ChunkStore(StoreLocation(Path(sys.argv[1]), collection=sys.argv[2]), create=False))
+location = StoreLocation(Path(sys.argv[1]), collection=sys.argv[2])
+Engine(EngineConfig(location, device="cpu", scorer=False)).ingest([Path(sys.argv[3])])
 """
 
 
-def test_a_writer_killed_midway_leaves_the_old_index_served_and_its_partial_cleaned(
+def test_an_ingest_killed_writing_the_base_leaves_its_partial_cleaned_and_answers(
     indexed: Engine, corpus: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """SIGKILL between saving the arrays and the rename: the partial folder is ignored, then removed."""
+    """An ingest SIGKILLed between saving the base's arrays and the rename, its chunks committed: the
+    partial folder is ignored, the next opening builds the base itself, then removes the partial."""
     monkeypatch.setattr(retrieval.lexical_delta, "REBUILD_SHARE", 0.0)
     old = Corpus(indexed.store)
     (corpus / "glacier.md").write_text("# Glacier\n\nThe glacier camp is on the ice cap.\n", encoding="utf-8")
-    indexed.ingest([corpus])
     location = indexed.config.location
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     killed = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(KILLED_WRITER), str(location.path), location.collection],
+        [sys.executable, "-c", KILLED_WRITER, str(location.path), location.collection, str(corpus)],
         env=env,
         capture_output=True,
-        timeout=120,
+        timeout=300,
     )
     assert killed.returncode == -9, killed.stderr
     store = persisted(indexed)
@@ -221,10 +226,52 @@ def test_a_writer_killed_midway_leaves_the_old_index_served_and_its_partial_clea
     assert len(store.entries()) == 1, "the killed writer's index was never renamed into place"
     assert_same_as_fresh(old)
     notices: list[str] = []
-    new = Corpus(indexed.store, notices.append)
+    indexed.live._notice = notices.append
+    new = indexed.corpus
+    assert len(new) == len(old) + 1, "the killed ingest's chunks were committed"
     assert not notices and not partial.exists(), "ignored, then cleaned"
     assert len(store.entries()) == 2
     assert_same_as_fresh(new)
+
+
+def test_an_ingest_persists_the_base_its_readers_map(engine: Engine, corpus: Path) -> None:
+    """After an ingest the committed version's base is on disk: the first opening maps it, builds nothing,
+    and the ingesting engine's own next question opens no corpus again."""
+    engine.ingest([corpus])
+    [entry] = persisted(engine).entries()
+    assert entry.name.startswith(f"v{engine.store.seen_version}-")
+    prepared = engine.live._prepared
+    assert prepared is not None and engine.corpus is prepared[1] and engine.live._prepared is None
+    opened = Corpus(engine.store)
+    assert mapped(opened.lexical)
+    assert_same_as_fresh(opened)
+
+
+def test_a_whole_build_in_pieces_equals_one_build(indexed: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A base built BUILD_PIECE chunks at a time holds what one build over every chunk does."""
+    whole = Corpus(indexed.store).lexical.parts[0].segment
+    shutil.rmtree(persisted(indexed).folder)
+    monkeypatch.setattr(retrieval.corpus, "BUILD_PIECE", 2)
+    pieced = Corpus(indexed.store)
+    segment = pieced.lexical.parts[0].segment
+    assert len(pieced) > 4 and list(segment.words) == list(whole.words)
+    for name in ("indptr", "docs", "counts", "lengths"):
+        got, wanted = getattr(segment, name), getattr(whole, name)
+        assert got.dtype == wanted.dtype and np.array_equal(got, wanted), name
+    assert_same_as_fresh(pieced)
+
+
+@pytest.mark.parametrize("size", [1, 3, 250, 999, 1000])
+def test_segments_concatenated_equal_one_segment(size: int) -> None:
+    """Randomised: Segment.concat of pieces of any size is Segment.build over all their chunks."""
+    rng = random.Random(size)
+    chunks = [chunk_words(rng, f"t{rng.randrange(9)}") for _ in range(1000)]
+    whole = Segment.build(chunks)
+    pieced = Segment.concat([Segment.build(chunks[i : i + size]) for i in range(0, len(chunks), size)])
+    assert list(pieced.words) == list(whole.words)
+    for name in ("indptr", "docs", "counts", "lengths"):
+        got, wanted = getattr(pieced, name), getattr(whole, name)
+        assert got.dtype == wanted.dtype and np.array_equal(got, wanted), name
 
 
 def test_a_live_writers_partial_folder_is_left_alone(indexed: Engine) -> None:
@@ -314,11 +361,10 @@ def test_a_change_past_the_share_builds_and_persists_a_new_base(indexed: Engine,
     Corpus(indexed.store)
     for n in range(4):
         (corpus / f"new-{n}.md").write_text(f"# New {n}\n\nThe tundra note {n}.\n", encoding="utf-8")
-    indexed.ingest([corpus])
-    rebuilt = Corpus(indexed.store)
-    assert not mapped(rebuilt.lexical) and len(rebuilt.lexical.parts) == 1
+    indexed.ingest([corpus])  # its last step opens the new version, as a reader would
     assert len(persisted(indexed).entries()) == 2
-    assert mapped(Corpus(indexed.store).lexical)
+    rebuilt = Corpus(indexed.store)
+    assert mapped(rebuilt.lexical) and len(rebuilt.lexical.parts) == 1
     assert_same_as_fresh(rebuilt)
 
 
