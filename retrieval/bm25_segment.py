@@ -66,31 +66,33 @@ class Segment:
         if len(pieces) == 1:
             return pieces[0]
         columns: dict[str, int] = {}
-        places, docs, counts = [], [], []
-        offset = 0
-        for piece in pieces:
-            # Each piece lists its words by first occurrence, so the merged columns keep build()'s order.
-            mapping = np.fromiter(
-                (columns.setdefault(w, len(columns)) for w in piece.words),
-                dtype=np.int32,
-                count=len(piece.words),
-            )
-            places.append(np.repeat(mapping, np.diff(piece.indptr)))
-            docs.append(piece.docs + np.int32(offset))
-            counts.append(piece.counts)
-            offset += len(piece)
-        column_of = np.concatenate(places)
-        del places
-        # Stable: within a column the pieces' postings stay in piece order, so chunks stay ascending.
-        order = np.argsort(column_of, kind="stable")
+        # Each piece lists its words by first occurrence, so the merged columns keep build()'s order.
+        mappings = [
+            np.fromiter((columns.setdefault(w, len(columns)) for w in p.words), np.int32, len(p.words))
+            for p in pieces
+        ]
+        sizes = np.zeros(len(columns), dtype=np.int64)
+        for piece, mapping in zip(pieces, mappings, strict=True):
+            sizes[mapping] += np.diff(piece.indptr)
         indptr = np.zeros(len(columns) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(column_of, minlength=len(columns)), out=indptr[1:])
-        del column_of
-        merged_docs = np.concatenate(docs)[order]
-        del docs
-        merged_counts = np.concatenate(counts)[order]
+        np.cumsum(sizes, out=indptr[1:])
+        docs = np.empty(int(indptr[-1]), dtype=np.int32)
+        counts = np.empty(int(indptr[-1]), dtype=np.float32)
+        # Placed piece by piece where each column's postings go (a counting sort: no sort of every
+        # posting, so the peak is the pieces and the result): pieces come in chunk order, so within a
+        # column the chunks stay ascending.
+        cursor = indptr[:-1].copy()
+        offset = 0
+        for piece, mapping in zip(pieces, mappings, strict=True):
+            run = np.diff(piece.indptr)
+            rank = np.arange(len(piece.docs), dtype=np.int64) - np.repeat(piece.indptr[:-1], run)
+            places = np.repeat(cursor[mapping], run) + rank
+            docs[places] = piece.docs + np.int32(offset)
+            counts[places] = piece.counts
+            cursor[mapping] += run
+            offset += len(piece)
         lengths = np.concatenate([piece.lengths for piece in pieces])
-        return cls(list(columns), columns, indptr, merged_docs, merged_counts, lengths)
+        return cls(list(columns), columns, indptr, docs, counts, lengths)
 
     def postings(self, word: str) -> tuple[np.ndarray, np.ndarray] | None:
         """The chunks holding word and its count in each (None where none does)."""
