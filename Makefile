@@ -98,8 +98,8 @@ fit-support: $(STAMP)
 
 .PHONY: bench-scale
 # Issue 16's scale benchmark: the seed store, then synthetic stores of SIZES chunks (built once into
-# bench/.scale-cache/ and reused: 100k took 10 minutes to build on 2 cores, 1M not run yet), each asked cold
-# 3 times and warm 50 times; bench/results/scale.json and scale.png. SIZES="10000 100000 1000000" adds 1M.
+# bench/.scale-cache/ and reused: 100k took 6-10 minutes to build on 2 cores, 1M 75 minutes and 28 GB of
+# disk), each asked cold 3 times and warm 50 times; bench/results/scale.json and scale.png. SIZES="10000 100000 1000000" adds 1M.
 SIZES ?= 10000 100000
 bench-scale: $(STAMP)
 	$(PY) -m bench.scale $(SIZES)

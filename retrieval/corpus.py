@@ -54,7 +54,7 @@ class Corpus:
         else built from every chunk's words and persisted as the new base."""
         persisted = LexicalStore(self.store.location.path, self.store.location.collection, notice)
         titles = {source: record.title for source, record in self.manifest.items()}
-        digest = content_digest(self.ids, lambda cid: titles[self._source[cid]])
+        digest = content_digest(self.ids, titles)
         writable = not self.store.read_only
         delta = nearest(persisted.bases(digest, writable), self.ids, self.position, self._source, titles)
         if delta is not None:

@@ -57,11 +57,16 @@ class Base:
     titles: dict[str, str]
 
 
-def content_digest(ids: Sequence[str], title_of: Callable[[str], str]) -> str:
-    """sha256 of what BM25 indexes: each chunk id (it names the chunk's text) and its document's title."""
-    # NUL separates: a path may hold any other character, and every id starts with its file's path.
-    text = "\0".join(f"{cid}\0{title_of(cid)}" for cid in ids)
-    return hashlib.sha256(f"{FORMAT}\0{text}".encode()).hexdigest()
+def content_digest(ids: Sequence[str], titles: Mapping[str, str]) -> str:
+    """sha256 of what BM25 indexes: each chunk id (it names the chunk's text and, by its prefix, its file)
+    and each file's title."""
+    # NUL separates: a path may hold any other character. Ids and titles apart: one join each, not an
+    # f-string per chunk (0.06 of a 0.19 s opening at 100k chunks).
+    digest = hashlib.sha256(f"{FORMAT}\0".encode())
+    digest.update("\0".join(ids).encode())
+    digest.update(b"\0\0")
+    digest.update("\0".join(f"{s}\0{t}" for s, t in sorted(titles.items())).encode())
+    return digest.hexdigest()
 
 
 def _alive(pid: int) -> bool:

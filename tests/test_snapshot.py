@@ -3,19 +3,22 @@
 Another process is a real `citebot ingest` subprocess: in one process Chroma shares one client per folder,
 which would hide the case that matters (an embedded client never loads another process's new vectors).
 Bad input tried: a manifest whose version is not a number, a store from before versions (none recorded),
-a store rebuilt into a new generation under a running reader, a document deleted by another process.
+a store rebuilt into a new generation under a running reader, a document deleted by another process,
+a vector index whose warm-up query fails, a store without a build record (nothing to warm).
 """
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
 
 from retrieval.embedding import Embedder
 from retrieval.engine import Engine
+from retrieval.store import ChunkStore
 from retrieval.store_version import VERSION
 from tests.chroma_server import running_chroma
 from tests.conftest import SEED_FILE, STOCKHOLM, make_engine
@@ -166,3 +169,44 @@ def test_a_running_repl_answers_from_another_process_ingest(
         ingest_elsewhere(tmp_path, tmp_path / "store", extra)
         screen = enter(child, GLACIER, "Hofsjokull")
         assert "station.md" in screen
+
+
+def test_opening_a_version_warms_its_vectors_in_a_thread_that_ends_with_it(
+    tmp_path: Path, embedder: Embedder, folders: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chroma's vector index is loaded beside the corpus's opening, in a thread joined before it returns."""
+    seeds, _ = folders
+    engine = make_engine(tmp_path / "store", embedder)
+    engine.ingest([seeds])
+    warmed: list[str] = []
+    real = ChunkStore.warm_vectors
+
+    def spied(store: ChunkStore) -> None:
+        warmed.append(threading.current_thread().name)
+        real(store)
+
+    monkeypatch.setattr(ChunkStore, "warm_vectors", spied)
+    assert engine.ask(STOCKHOLM).citations
+    assert warmed == ["citebot-warm"]
+    assert not [t for t in threading.enumerate() if t.name == "citebot-warm"]
+
+
+class FailingChunks:
+    """A Chroma collection whose every query fails (a server gone, a damaged index)."""
+
+    def query(self, **_: object) -> None:
+        raise RuntimeError("the vector index is unreadable")
+
+
+def test_a_failing_warm_up_raises_nothing_and_a_store_without_a_build_skips_it(
+    tmp_path: Path, embedder: Embedder, folders: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The warm-up is only a head start: its failure is left to the question's own search to report."""
+    seeds, _ = folders
+    engine = make_engine(tmp_path / "store", embedder)
+    engine.ingest([seeds])
+    monkeypatch.setattr(engine.store, "chunks", FailingChunks())
+    engine.store.warm_vectors()  # no exception
+    monkeypatch.setattr(engine.store, "build", None)
+    monkeypatch.setattr(FailingChunks, "query", lambda *_, **__: pytest.fail("queried without a build"))
+    engine.store.warm_vectors()
