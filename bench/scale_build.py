@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from bench.scale_corpus import ZIPF_SHIFT, vocabulary
-from retrieval.bm25_segment import Segment
+from retrieval.bm25_segment import Pieces, Segment
 from retrieval.corpus import BUILD_PIECE
 
 WORDS_PER_CHUNK = 82  # tokens() of bench.scale_corpus.document(0)'s paragraphs, on average
@@ -44,11 +44,10 @@ def build(way: str, size: int) -> None:
     if way == "whole":
         segment = Segment.build(list(chunk_words(0, size)))
     else:
-        pieces = [
-            Segment.build(list(chunk_words(b, min(BUILD_PIECE, size - b))))
-            for b in range(0, size, BUILD_PIECE)
-        ]
-        segment = Segment.concat(pieces)
+        pieces = Pieces()
+        for begin in range(0, size, BUILD_PIECE):
+            pieces.add(Segment.build(list(chunk_words(begin, min(BUILD_PIECE, size - begin)))))
+        segment = pieces.segment()
     seconds = time.perf_counter() - began
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
     print(f"{way:6} {size} chunks: {seconds:.1f} s, peak RSS {peak:.2f} GB, {len(segment.docs)} postings")

@@ -62,37 +62,11 @@ class Segment:
     @classmethod
     def concat(cls, pieces: Sequence[Segment]) -> Segment:
         """One segment of the pieces' chunks, each piece's after the one before: what build() gives for all
-        their chunks at once, from pieces built a few at a time (bounded memory: no chunk's words kept)."""
-        if len(pieces) == 1:
-            return pieces[0]
-        columns: dict[str, int] = {}
-        # Each piece lists its words by first occurrence, so the merged columns keep build()'s order.
-        mappings = [
-            np.fromiter((columns.setdefault(w, len(columns)) for w in p.words), np.int32, len(p.words))
-            for p in pieces
-        ]
-        sizes = np.zeros(len(columns), dtype=np.int64)
-        for piece, mapping in zip(pieces, mappings, strict=True):
-            sizes[mapping] += np.diff(piece.indptr)
-        indptr = np.zeros(len(columns) + 1, dtype=np.int64)
-        np.cumsum(sizes, out=indptr[1:])
-        docs = np.empty(int(indptr[-1]), dtype=np.int32)
-        counts = np.empty(int(indptr[-1]), dtype=np.float32)
-        # Placed piece by piece where each column's postings go (a counting sort: no sort of every
-        # posting, so the peak is the pieces and the result): pieces come in chunk order, so within a
-        # column the chunks stay ascending.
-        cursor = indptr[:-1].copy()
-        offset = 0
-        for piece, mapping in zip(pieces, mappings, strict=True):
-            run = np.diff(piece.indptr)
-            rank = np.arange(len(piece.docs), dtype=np.int64) - np.repeat(piece.indptr[:-1], run)
-            places = np.repeat(cursor[mapping], run) + rank
-            docs[places] = piece.docs + np.int32(offset)
-            counts[places] = piece.counts
-            cursor[mapping] += run
-            offset += len(piece)
-        lengths = np.concatenate([piece.lengths for piece in pieces])
-        return cls(list(columns), columns, indptr, docs, counts, lengths)
+        their chunks at once."""
+        merged = Pieces()
+        for piece in pieces:
+            merged.add(piece)
+        return merged.segment()
 
     def postings(self, word: str) -> tuple[np.ndarray, np.ndarray] | None:
         """The chunks holding word and its count in each (None where none does)."""
@@ -126,3 +100,47 @@ class Segment:
         if docs.dtype != np.int32 or counts.dtype != np.float32 or lengths.dtype != np.int32:
             raise ValueError("its arrays are of other types")
         return cls(words, {w: i for i, w in enumerate(words)}, indptr, docs, counts, lengths)
+
+
+class Pieces:
+    """A segment built a piece of chunks at a time: between pieces only their counts are kept (each word
+    once, in one column table), never a piece's words, so memory holds about one piece and the result."""
+
+    def __init__(self) -> None:
+        self.columns: dict[str, int] = {}
+        self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def add(self, piece: Segment) -> None:
+        """Append a piece's chunks after those added before."""
+        columns = self.columns
+        # Each piece lists its words by first occurrence, so the merged columns keep build()'s order.
+        mapping = np.fromiter(
+            (columns.setdefault(w, len(columns)) for w in piece.words), np.int32, len(piece.words)
+        )
+        self._parts.append((mapping, piece.indptr, piece.docs, piece.counts, piece.lengths))
+
+    def segment(self) -> Segment:
+        """The segment of every piece's chunks."""
+        parts, self._parts = self._parts, []
+        sizes = np.zeros(len(self.columns), dtype=np.int64)
+        for mapping, indptr, *_ in parts:
+            sizes[mapping] += np.diff(indptr)
+        indptr = np.zeros(len(self.columns) + 1, dtype=np.int64)
+        np.cumsum(sizes, out=indptr[1:])
+        docs = np.empty(int(indptr[-1]), dtype=np.int32)
+        counts = np.empty(int(indptr[-1]), dtype=np.float32)
+        # Placed piece by piece where each column's postings go (a counting sort: no sort of every posting,
+        # so the peak is the pieces and the result): pieces come in chunk order, so within a column the
+        # chunks stay ascending.
+        cursor = indptr[:-1].copy()
+        offset = 0
+        for mapping, piece_indptr, piece_docs, piece_counts, piece_lengths in parts:
+            run = np.diff(piece_indptr)
+            rank = np.arange(len(piece_docs), dtype=np.int64) - np.repeat(piece_indptr[:-1], run)
+            places = np.repeat(cursor[mapping], run) + rank
+            docs[places] = piece_docs + np.int32(offset)
+            counts[places] = piece_counts
+            cursor[mapping] += run
+            offset += len(piece_lengths)
+        lengths = np.concatenate([part[4] for part in parts]) if parts else np.zeros(0, dtype=np.int32)
+        return Segment(list(self.columns), dict(self.columns), indptr, docs, counts, lengths)

@@ -13,7 +13,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
-from retrieval.bm25_segment import Segment
+from retrieval.bm25_segment import Pieces, Segment
 from retrieval.indexed_chunk import IndexedChunk as IndexedChunk
 from retrieval.lexical import LexicalIndex, Part, tokens
 from retrieval.lexical_delta import nearest
@@ -25,8 +25,9 @@ from retrieval.token_cache import HEAD_CHARS, TokenCache, Words
 
 # Chunks whose words are held at once while a whole BM25 index is built. Every chunk's words at once (a
 # Python string per word) peaked at 10.9 GB building the 1M-chunk store's index (`make bench-scale`,
-# 2026-12-03); pieces hold a piece's words and the compact counts (PIECE_MEASURE in BENCHMARKS.md).
-BUILD_PIECE = 50_000
+# 2026-12-03). Measured on the 100k-chunk store (the ingest's last step, 2026-12-04): pieces of 5,000
+# peaked at 486 MB and 5.05 s, 10,000 at 525 MB and 4.92 s, 20,000 at 648 MB, 50,000 at 1,058 MB and 5.85 s.
+BUILD_PIECE = 10_000
 # Chunks kept once read (a question reads up to about 60): enough for a conversation's follow-ups.
 _KEPT_CHUNKS = 4096
 
@@ -70,13 +71,15 @@ class Corpus:
 
     def _built_segment(self, notice: Callable[[str], None] | None) -> tuple[Segment, bool]:
         """BM25's counts over every chunk, built BUILD_PIECE chunks at a time, and whether all were found."""
-        pieces: list[Segment] = []
+        if not self.ids:
+            return Segment.build([]), True
+        pieces = Pieces()
         whole = True
         for begin in range(0, len(self.ids), BUILD_PIECE):
             words, found = self._lexical_words(self.ids[begin : begin + BUILD_PIECE], notice)
-            pieces.append(Segment.build(words))
+            pieces.add(Segment.build(words))
             whole = whole and found
-        return (Segment.concat(pieces) if pieces else Segment.build([])), whole
+        return pieces.segment(), whole
 
     def _lexical_words(
         self, ids: list[str], notice: Callable[[str], None] | None
