@@ -171,13 +171,19 @@ def test_a_running_repl_answers_from_another_process_ingest(
         assert "station.md" in screen
 
 
+@pytest.fixture
+def seeded(tmp_path: Path, embedder: Embedder, folders: tuple[Path, Path]) -> Engine:
+    """An engine with the seed document ingested."""
+    engine = make_engine(tmp_path / "store", embedder)
+    engine.ingest([folders[0]])
+    return engine
+
+
 def test_opening_a_version_warms_its_vectors_in_a_thread_that_ends_with_it(
-    tmp_path: Path, embedder: Embedder, folders: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+    seeded: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Chroma's vector index is loaded beside the corpus's opening, in a thread joined before it returns."""
-    seeds, _ = folders
-    engine = make_engine(tmp_path / "store", embedder)
-    engine.ingest([seeds])
+    engine = seeded
     warmed: list[str] = []
     real = ChunkStore.warm_vectors
 
@@ -199,12 +205,10 @@ class FailingChunks:
 
 
 def test_a_failing_warm_up_raises_nothing_and_a_store_without_a_build_skips_it(
-    tmp_path: Path, embedder: Embedder, folders: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+    seeded: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The warm-up is only a head start: its failure is left to the question's own search to report."""
-    seeds, _ = folders
-    engine = make_engine(tmp_path / "store", embedder)
-    engine.ingest([seeds])
+    engine = seeded
     monkeypatch.setattr(engine.store, "chunks", FailingChunks())
     engine.store.warm_vectors()  # no exception
     monkeypatch.setattr(engine.store, "build", None)
