@@ -59,15 +59,6 @@ class Segment:
         docs = (keys % rows).astype(np.int32)
         return cls(list(columns), columns, indptr, docs, counts.astype(np.float32), lengths)
 
-    @classmethod
-    def concat(cls, pieces: Sequence[Segment]) -> Segment:
-        """One segment of the pieces' chunks, each piece's after the one before: what build() gives for all
-        their chunks at once."""
-        merged = Pieces()
-        for piece in pieces:
-            merged.add(piece)
-        return merged.segment()
-
     def postings(self, word: str) -> tuple[np.ndarray, np.ndarray] | None:
         """The chunks holding word and its count in each (None where none does)."""
         column = self.columns.get(word)

@@ -28,7 +28,7 @@ import pytest
 
 import retrieval.corpus
 import retrieval.lexical_delta
-from retrieval.bm25_segment import COUNTS, EMPTY, WORDS, Segment
+from retrieval.bm25_segment import COUNTS, EMPTY, WORDS, Pieces, Segment
 from retrieval.corpus import Corpus
 from retrieval.engine import Engine
 from retrieval.lexical import LexicalIndex, tokens
@@ -262,12 +262,15 @@ def test_a_whole_build_in_pieces_equals_one_build(indexed: Engine, monkeypatch: 
 
 
 @pytest.mark.parametrize("size", [1, 3, 250, 999, 1000])
-def test_segments_concatenated_equal_one_segment(size: int) -> None:
-    """Randomised: Segment.concat of pieces of any size is Segment.build over all their chunks."""
+def test_segments_built_in_pieces_equal_one_segment(size: int) -> None:
+    """Randomised: Pieces of any size give what Segment.build does over all their chunks at once."""
     rng = random.Random(size)
     chunks = [chunk_words(rng, f"t{rng.randrange(9)}") for _ in range(1000)]
     whole = Segment.build(chunks)
-    pieced = Segment.concat([Segment.build(chunks[i : i + size]) for i in range(0, len(chunks), size)])
+    pieces = Pieces()
+    for begin in range(0, len(chunks), size):
+        pieces.add(Segment.build(chunks[begin : begin + size]))
+    pieced = pieces.segment()
     assert list(pieced.words) == list(whole.words)
     for name in ("indptr", "docs", "counts", "lengths"):
         got, wanted = getattr(pieced, name), getattr(whole, name)
