@@ -1,7 +1,8 @@
 """One committed version of the index: its manifest, its chunk ids and the BM25 index over them.
 
 Opening a version reads no chunk: the manifest names the chunk ids, BM25's counts are memory-mapped from
-the base an earlier opening persisted (lexical_store.py), plus the chunks committed since it, indexed from
+the base persisted by the ingest that committed a version (or by the first opening that found none;
+lexical_store.py), plus the chunks committed since it, indexed from
 their cached words (lexical_delta.py, token_cache.py), and a question reads the few dozen chunks it
 considers by id. Reading every chunk from Chroma, then building BM25, at opening was most of a cold start
 on a large store (`make bench-scale`).
@@ -25,8 +26,9 @@ from retrieval.token_cache import HEAD_CHARS, TokenCache, Words
 
 # Chunks whose words are held at once while a whole BM25 index is built. Every chunk's words at once (a
 # Python string per word) peaked at 10.9 GB building the 1M-chunk store's index (`make bench-scale`,
-# 2026-12-03). Measured on the 100k-chunk store (the ingest's last step, 2026-12-04): pieces of 5,000
-# peaked at 486 MB and 5.05 s, 10,000 at 525 MB and 4.92 s, 20,000 at 648 MB, 50,000 at 1,058 MB and 5.85 s.
+# 2026-12-03). Measured on the 100k-chunk store (the ingest's last step alone, BUILD_PIECE set in a
+# `python -c`, 2026-12-04): pieces kept as whole segments peaked at 486 MB and 5.05 s at 5,000, 525 MB and
+# 4.92 s at 10,000, 648 MB at 20,000, 1,058 MB and 5.85 s at 50,000; with Pieces, 10,000: 473 MB, 4.74 s.
 BUILD_PIECE = 10_000
 # Chunks kept once read (a question reads up to about 60): enough for a conversation's follow-ups.
 _KEPT_CHUNKS = 4096
@@ -71,8 +73,6 @@ class Corpus:
 
     def _built_segment(self, notice: Callable[[str], None] | None) -> tuple[Segment, bool]:
         """BM25's counts over every chunk, built BUILD_PIECE chunks at a time, and whether all were found."""
-        if not self.ids:
-            return Segment.build([]), True
         pieces = Pieces()
         whole = True
         for begin in range(0, len(self.ids), BUILD_PIECE):

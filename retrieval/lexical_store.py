@@ -3,13 +3,13 @@
 Building BM25 from every chunk's cached words was most of a cold start on a large store (15.1 of 24.6 s at
 100k chunks, `make bench-scale`'s profile). A base is one segment (bm25_segment.py), the sorted chunk ids
 its rows are and each document's title, in `index/bm25-<collection>/v<version>-<digest>/`: written by the
-opening that built it, at that committed version, and named by the digest of what it indexes (the ids and
-their titles). A later version opens the base nearest it and adds the chunks committed since as a small
-segment built in memory (lexical_delta.py); the chunks removed since are masked. A base is written into a
-`.partial-<pid>-*` folder and renamed whole, so a writer killed midway leaves only that folder, which
-readers ignore and a later opening removes once its process is gone. An unreadable base is named in a
-notice and removed; a read-only store writes nothing. All but the two most recently used bases are pruned:
-a reader that mapped one keeps its pages after the unlink (Linux).
+ingest that committed that version (its last step opens it), or by the first opening that found none, and
+named by the digest of what it indexes (the ids and their titles). A later version opens the base nearest
+it and adds the chunks committed since as a small segment built in memory (lexical_delta.py); the chunks
+removed since are masked. A base is written into a `.partial-<pid>-*` folder and renamed whole, so a writer
+killed midway leaves only that folder, which readers ignore and a later opening removes once its process is
+gone. An unreadable base is named in a notice and removed; a read-only store writes nothing. All but the two
+most recently used bases are pruned: a reader that mapped one keeps its pages after the unlink (Linux).
 """
 
 from __future__ import annotations
