@@ -10,12 +10,14 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
+import torch
 
 from retrieval.embedding import resolve_model_path
 from retrieval.scorer_model import load_scorer_net, trained_names
 from training.calibrate import best_by_question, choose_threshold, figures, fit_logistic
 from training.split import split_articles
-from training.train import train
+from training.train import batches, pool_loss, train
 
 TITLES = [f"article-{n}.txt" for n in range(24)]
 WITH_SQUAD2 = set(TITLES[:18])
@@ -61,19 +63,54 @@ def test_the_threshold_trades_answers_for_abstentions() -> None:
     assert choose_threshold(nothing, {"unanswerable": 1}) > 0.5  # abstaining is all there is to gain
 
 
+def _pool(kind: str, qid: str, labels: list[int]) -> list[dict[str, object]]:
+    return [
+        {"kind": kind, "qid": qid, "label": y, "question": "q", "sentence": "s" * n, "context": ""}
+        for n, y in enumerate(labels)
+    ]
+
+
+def test_batches_keep_each_question_whole() -> None:
+    rows = [r for n in range(40) for r in _pool("answerable", f"q{n}", [1, 0, 0, 0, 0, 0])]
+    rows += [r for n in range(20) for r in _pool("out_of_corpus", f"q{n}", [0, 0, 0, 0])]
+    plan = batches(rows, seed=3)
+    assert sorted(map(id, (r for b in plan for r in b))) == sorted(map(id, rows))
+    assert all(len(b) <= 32 for b in plan)
+    where = {(r["kind"], r["qid"]): n for n, b in enumerate(plan) for r in b}
+    assert all(where[(r["kind"], r["qid"])] == n for n, b in enumerate(plan) for r in b)
+    assert batches(rows, seed=3) == plan and batches(rows, seed=4) != plan
+
+
+def test_the_pool_loss_rewards_ranking_the_answer_first() -> None:
+    batch = (
+        _pool("answerable", "a", [0, 1, 0])
+        + _pool("unanswerable", "u", [0, 0])
+        + _pool("answerable", "b", [1])
+    )
+    right = pool_loss(torch.tensor([-2.0, 3.0, -1.0, 5.0, 5.0, 0.0]), batch)
+    wrong = pool_loss(torch.tensor([3.0, -2.0, -1.0, 5.0, 5.0, 0.0]), batch)
+    assert 0 < right.item() < 0.05 < wrong.item()
+    # Only pool "a" counts: an unanswerable pool and a pool with no negative have nothing to rank.
+    assert pool_loss(torch.tensor([0.0, 0.0, 0.0, 9.0, -9.0, 7.0]), batch).item() == pytest.approx(np.log(3))
+    assert pool_loss(torch.tensor([1.0, 2.0]), _pool("out_of_corpus", "o", [0, 0])).item() == 0.0
+
+
 def test_a_short_training_run_writes_weights_the_scorer_loads(tmp_path: Path) -> None:
     examples = tmp_path / "examples.jsonl"
     rows = [
         {
             "part": "train",
             "kind": "answerable",
-            "order": 0,
+            "qid": f"q{n // 2}",
+            "order": n % 2,
             "question": "Who manages release 2.4?",
             "sentence": s,
             "context": "notes",
             "label": y,
         }
-        for s, y in [("The release manager is Priya Raman.", 1), ("Decaf is in the left cupboard.", 0)] * 4
+        for n, (s, y) in enumerate(
+            [("The release manager is Priya Raman.", 1), ("Decaf is in the left cupboard.", 0)] * 4
+        )
     ]
     examples.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
     weights = tmp_path / "scorer.safetensors"

@@ -27,19 +27,67 @@ WEIGHT_DECAY = 0.01
 # all 8 of every pool measured 55 minutes on these 2 cores (1.7 s a batch). The candidates that decide an
 # abstention are the top ones, and the lower negatives of an answerable pool add little.
 TRAIN_POOL = {"answerable": 6, "unanswerable": 4, "out_of_corpus": 4}
+# The listwise loss's weight beside the pointwise one (which keeps the logit a calibratable log-odds).
+LISTWISE = 1.0
+
+
+def questions(rows: list[Row]) -> list[list[Row]]:
+    """The rows grouped by question (kind and id), in the order they first appear."""
+    groups: dict[tuple[str, str], list[Row]] = {}
+    for r in rows:
+        groups.setdefault((r["kind"], r["qid"]), []).append(r)
+    return list(groups.values())
 
 
 def batches(rows: list[Row], seed: int) -> list[list[Row]]:
-    """Shuffled batches of rows of similar length (less padding), in shuffled order."""
-    order = list(rows)
-    random.Random(seed).shuffle(order)
+    """Shuffled batches of whole questions (about BATCH rows each), so each batch can rank within a pool."""
+    groups = questions(rows)
+    random.Random(seed).shuffle(groups)
+    # Questions of similar length side by side (less padding), within blocks of about 50 batches.
+    span = max(1, BATCH * 50 // 8)
+    for begin in range(0, len(groups), span):
+        groups[begin : begin + span] = sorted(groups[begin : begin + span], key=_longest)
     out: list[list[Row]] = []
-    span = BATCH * 50
-    for begin in range(0, len(order), span):
-        block = sorted(order[begin : begin + span], key=lambda r: len(r["sentence"]) + len(r["context"]))
-        out += [block[i : i + BATCH] for i in range(0, len(block), BATCH)]
+    batch: list[Row] = []
+    for group in groups:
+        if batch and len(batch) + len(group) > BATCH:
+            out.append(batch)
+            batch = []
+        batch = batch + group
+    if batch:
+        out.append(batch)
     random.Random(seed + 1).shuffle(out)
     return out
+
+
+def _longest(group: list[Row]) -> int:
+    return max(len(r["question"]) + len(r["sentence"]) + len(r["context"]) for r in group)
+
+
+def pool_loss(logit: torch.Tensor, batch: list[Row]) -> torch.Tensor:
+    """Listwise loss: for each answerable pool with a positive and a negative, minus the log of the share of
+    its softmax that falls on its positives (the network learns to rank inside a pool, which is how it is
+    used; the pointwise loss alone ranked below the hand-set score: 0.61 against 0.74)."""
+    terms: list[torch.Tensor] = []
+    begin = 0
+    for group in _runs(batch):
+        z = logit[begin : begin + len(group)]
+        positive = torch.tensor([r["label"] == 1 for r in group])
+        if group[0]["kind"] == "answerable" and positive.any() and not positive.all():
+            terms.append(torch.logsumexp(z, 0) - torch.logsumexp(z[positive], 0))
+        begin += len(group)
+    return torch.stack(terms).mean() if terms else logit.sum() * 0.0
+
+
+def _runs(batch: list[Row]) -> list[list[Row]]:
+    """A batch's rows split into runs of one question each (batches() keeps a question's rows together)."""
+    runs: list[list[Row]] = []
+    for r in batch:
+        if runs and (runs[-1][0]["kind"], runs[-1][0]["qid"]) == (r["kind"], r["qid"]):
+            runs[-1].append(r)
+        else:
+            runs.append([r])
+    return runs
 
 
 def pairs(rows: list[Row]) -> list[Pair]:
@@ -48,7 +96,14 @@ def pairs(rows: list[Row]) -> list[Pair]:
 
 
 def train(
-    examples: Path, base_folder: Path, out: Path, layers: int, epochs: float, seed: int, progress: bool = True
+    examples: Path,
+    base_folder: Path,
+    out: Path,
+    layers: int,
+    epochs: float,
+    seed: int,
+    progress: bool = True,
+    listwise: float = LISTWISE,
 ) -> dict[str, float]:
     """Train on the rows of part 'train' (labels 0/1), save the trained weights as fp16; returns figures."""
     torch.manual_seed(seed)
@@ -90,7 +145,8 @@ def train(
     for step, batch in enumerate(plan):
         ids, types, mask = as_tensors(encoder.encode(pairs(batch)))
         labels = torch.tensor([float(r["label"]) for r in batch])
-        loss = loss_fn(net(ids, types, mask), labels)
+        logit = net(ids, types, mask)
+        loss = loss_fn(logit, labels) + listwise * pool_loss(logit, batch)
         optimiser.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
