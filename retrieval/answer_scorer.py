@@ -13,7 +13,8 @@ import numpy as np
 
 from retrieval.candidates import Candidate
 from retrieval.errors import ModelError
-from retrieval.onnx_models import ModelCache, Notice
+from retrieval.onnx_encoder import rows_per_run
+from retrieval.onnx_models import VARIANTS, ModelCache, Notice
 from retrieval.package_files import shipped
 from retrieval.scorer_inputs import Pair, PairEncoder
 
@@ -77,10 +78,15 @@ class ScorerSpec:
 
 
 KIND = "scorer"
+# int8, one pair at a time (its activations are quantized per run, so a pair alone never depends on its
+# neighbours). Measured on 300 calibration pools of 8 (Intel Xeon, AVX-512, one thread): 38 ms a pool
+# against fp32's 125 ms in one batch; its logits correlate 0.993 with fp32's, pick the same best sentence in
+# 94% of pools, and rank as well (network top-1 0.693 against 0.687). The fusion is fitted on its logits.
+VARIANT = "int8"
 
 
 def built_scorer(
-    weights: Path, base_folder: Path, cache: ModelCache, notice: Notice | None
+    weights: Path, base_folder: Path, cache: ModelCache, notice: Notice | None, variant: str = VARIANT
 ) -> tuple[Path, dict[str, Any]]:
     """The cache folder holding the scorer's ONNX file (exported from the shipped weights if not yet)."""
 
@@ -93,12 +99,48 @@ def built_scorer(
     trained = cache.source_sha256(weights)
     base = cache.source_sha256(base_folder / "model.safetensors")
     source = hashlib.sha256(f"{trained}+{base}".encode()).hexdigest()
-    # fp32 only: the scorer's 3 layers rescore 8 sentences a question, a few ms either way.
-    return cache.built(KIND, source, ("fp32",), build, "fp32", notice)
+    return cache.built(KIND, source, VARIANTS, build, variant, notice)
+
+
+class ScorerNetwork:
+    """The scorer's network run by onnxruntime: (question, sentence, context) -> logit."""
+
+    def __init__(
+        self,
+        weights: Path,
+        base_folder: Path,
+        cache: ModelCache,
+        device: str = "cpu",
+        threads: int = 1,
+        notice: Notice | None = None,
+        variant: str = VARIANT,
+    ) -> None:
+        from retrieval.onnx_encoder import providers, session
+
+        self.variant = variant
+        built, _ = built_scorer(weights, base_folder, cache, notice, variant)
+        self.session = session(built / f"{variant}.onnx", threads, providers(device))
+        try:
+            self.encoder = PairEncoder(base_folder / "tokenizer.json")
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"Cannot read the tokenizer in {base_folder}: {exc}") from exc
+
+    def pair_logits(self, pairs: Sequence[Pair]) -> np.ndarray:
+        """The network's logit for each (question, sentence, context); int8 runs one pair at a time."""
+        if not pairs:
+            return np.zeros(0)
+        step = rows_per_run(self.variant, len(pairs))
+        out = [self._run(pairs[begin : begin + step]) for begin in range(0, len(pairs), step)]
+        return np.concatenate(out).astype(np.float64)
+
+    def _run(self, pairs: Sequence[Pair]) -> np.ndarray:
+        ids, types, mask = self.encoder.encode(pairs)
+        feed = {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}
+        return np.asarray(self.session.run(None, feed)[0]).reshape(len(pairs))
 
 
 class AnswerScorer:
-    """P(the sentence answers the question) for candidate sentences, in one batched forward pass."""
+    """P(the sentence answers the question) for candidate sentences: the shipped network, fused."""
 
     def __init__(
         self,
@@ -108,9 +150,9 @@ class AnswerScorer:
         device: str = "cpu",
         threads: int = 1,
         notice: Notice | None = None,
+        variant: str = VARIANT,
     ) -> None:
-        from retrieval.onnx_encoder import providers, session
-
+        """variant: which of VARIANTS runs (the fusion and threshold were fitted on VARIANT's logits)."""
         self.spec = ScorerSpec.read(folder)
         weights = folder / WEIGHTS_FILE
         if not weights.is_file():
@@ -121,12 +163,8 @@ class AnswerScorer:
                 f"The answer scorer's weights file {weights} is corrupt (its sha256 is not the one in "
                 f"{folder / SPEC_FILE}); {REBUILD}"
             )
-        built, _ = built_scorer(weights, base_folder, models, notice)
-        self.session = session(built / "fp32.onnx", threads, providers(device))
-        try:
-            self.encoder = PairEncoder(base_folder / "tokenizer.json")
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"Cannot read the tokenizer in {base_folder}: {exc}") from exc
+        self.network = ScorerNetwork(weights, base_folder, models, device, threads, notice, variant)
+        self.variant = variant
         self.threshold = self.spec.threshold
 
     def logits(self, question: str, found: Sequence[Candidate]) -> np.ndarray:
@@ -134,12 +172,8 @@ class AnswerScorer:
         return self.pair_logits([Pair(question, _sentence(c), context_of(c)) for c in found])
 
     def pair_logits(self, pairs: Sequence[Pair]) -> np.ndarray:
-        """The network's logit for each (question, sentence, context), in one run."""
-        if not pairs:
-            return np.zeros(0)
-        ids, types, mask = self.encoder.encode(pairs)
-        feed = {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}
-        return np.asarray(self.session.run(None, feed)[0], dtype=np.float64)
+        """The network's logit for each (question, sentence, context)."""
+        return self.network.pair_logits(pairs)
 
     def probabilities(
         self, question: str, found: Sequence[Candidate], handset: Sequence[float], top_dense: float

