@@ -18,8 +18,8 @@ from training.examples import Row
 
 BATCH = 32
 # 8e-5 with 10% warm-up, near the top of the usual range for fine-tuning MiniLM-sized encoders (2e-5..1e-4):
-# one epoch of ~37k pairs is what fits these 2 cores in ~21 minutes, so few steps must go far. The fresh
-# classifier starts from nothing and takes 1e-3.
+# two epochs of ~37k pairs (2,461 steps) are what fit these 2 cores in half an hour, so few steps must go far.
+# The fresh classifier starts from nothing and takes 1e-3.
 LEARNING_RATE = 8e-5
 HEAD_LEARNING_RATE = 1e-3
 WARMUP = 0.1
@@ -29,6 +29,8 @@ WEIGHT_DECAY = 0.01
 # abstention are the top ones, and the lower negatives of an answerable pool add little.
 TRAIN_POOL = {"answerable": 6, "unanswerable": 4, "out_of_corpus": 4}
 # The listwise loss's weight beside the pointwise one (which keeps the logit a calibratable log-odds).
+# Measured by quarter-epoch pilots (3 layers, network top-1 on the calibration articles' answerable pools):
+# pointwise alone 0.42, listwise alone 0.50, both at weight 1 0.54. Other weights were not tried.
 LISTWISE = 1.0
 
 
