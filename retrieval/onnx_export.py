@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -133,23 +134,20 @@ def optimize(raw: Path, out: Path) -> None:
 
 
 def build_encoder(folder: Path, out: Path) -> None:
-    """fp32.onnx and int8.onnx in out: exported, quantized (from the plain graph), then each optimized."""
-    raw_fp32, raw_int8 = out / "fp32.raw.onnx", out / "int8.raw.onnx"
-    try:
-        export_encoder(folder, raw_fp32)
-        quantize(raw_fp32, raw_int8)
-        optimize(raw_fp32, out / "fp32.onnx")
-        optimize(raw_int8, out / "int8.onnx")
-    finally:
-        raw_fp32.unlink(missing_ok=True)
-        raw_int8.unlink(missing_ok=True)
+    """fp32.onnx and int8.onnx in out: the encoder exported, quantized, each optimized."""
+    _build_variants(lambda raw: export_encoder(folder, raw), out)
 
 
 def build_scorer(weights: Path, base_folder: Path, out: Path) -> None:
-    """fp32.onnx and int8.onnx in out: the scorer exported, quantized, then each optimized."""
+    """fp32.onnx and int8.onnx in out: the answer scorer exported, quantized, each optimized."""
+    _build_variants(lambda raw: export_scorer(weights, base_folder, raw), out)
+
+
+def _build_variants(export: Callable[[Path], None], out: Path) -> None:
+    """export writes the plain fp32 graph; int8 is quantized from it; both are saved optimized."""
     raw_fp32, raw_int8 = out / "fp32.raw.onnx", out / "int8.raw.onnx"
     try:
-        export_scorer(weights, base_folder, raw_fp32)
+        export(raw_fp32)
         quantize(raw_fp32, raw_int8)
         optimize(raw_fp32, out / "fp32.onnx")
         optimize(raw_int8, out / "int8.onnx")

@@ -15,7 +15,13 @@ import torch
 
 from retrieval.embedding import resolve_model_path
 from retrieval.scorer_model import load_scorer_net, trained_names
-from training.calibrate import best_by_question, choose_threshold, figures, fit_logistic
+from training.calibrate import (
+    answering_threshold,
+    best_by_question,
+    choose_threshold,
+    figures,
+    fit_logistic,
+)
 from training.split import split_articles
 from training.train import batches, pool_loss, train
 
@@ -61,6 +67,22 @@ def test_the_threshold_trades_answers_for_abstentions() -> None:
     }
     nothing = best_by_question([_row("unanswerable", "u1", False)], np.array([0.5]))
     assert choose_threshold(nothing, {"unanswerable": 1}) > 0.5  # abstaining is all there is to gain
+
+
+def test_the_shipped_threshold_still_answers_95_percent() -> None:
+    rows = [_row("answerable", f"a{n}", n % 4 != 0) for n in range(40)]
+    rows += [_row("out_of_corpus", f"o{n}", False) for n in range(10)]
+    values = np.array([0.30 + n / 100 for n in range(40)] + [0.05 + n / 100 for n in range(10)])
+    best = best_by_question(rows, values)
+    totals = {"answerable": 40, "out_of_corpus": 10}
+    threshold = answering_threshold(best, totals)
+    # 38 of 40 answered is the most abstention 95% allows: everything under the third answerable question.
+    assert 0.31 < threshold <= 0.32
+    assert figures(best, threshold, totals)["answered_rate"] == 0.95
+    assert figures(best, threshold, totals)["out_of_corpus_abstained"] == 1.0
+    # No answerable question at all: nothing to keep answering, so the lowest threshold (never abstain).
+    only = best_by_question(rows[40:], values[40:])
+    assert answering_threshold(only, {"out_of_corpus": 10}) < 0.05
 
 
 def _pool(kind: str, qid: str, labels: list[int]) -> list[dict[str, object]]:
