@@ -13,7 +13,7 @@ import numpy as np
 
 from retrieval.candidates import Candidate
 from retrieval.errors import ModelError
-from retrieval.onnx_encoder import rows_per_run
+from retrieval.onnx_encoder import providers, rows_per_run, session
 from retrieval.onnx_models import VARIANTS, ModelCache, Notice
 from retrieval.package_files import shipped
 from retrieval.scorer_inputs import Pair, PairEncoder
@@ -115,8 +115,6 @@ class ScorerNetwork:
         notice: Notice | None = None,
         variant: str = VARIANT,
     ) -> None:
-        from retrieval.onnx_encoder import providers, session
-
         self.variant = variant
         built, _ = built_scorer(weights, base_folder, cache, notice, variant)
         self.session = session(built / f"{variant}.onnx", threads, providers(device))
@@ -164,8 +162,12 @@ class AnswerScorer:
                 f"{folder / SPEC_FILE}); {REBUILD}"
             )
         self.network = ScorerNetwork(weights, base_folder, models, device, threads, notice, variant)
-        self.variant = variant
         self.threshold = self.spec.threshold
+
+    @property
+    def variant(self) -> str:
+        """Which ONNX variant runs."""
+        return self.network.variant
 
     def logits(self, question: str, found: Sequence[Candidate]) -> np.ndarray:
         """The network's logit for each candidate."""
