@@ -2,7 +2,8 @@
 
 Bad input tried: a scorer folder that is empty, weights whose bytes changed (sha256 mismatch), a spec that
 is not JSON, a spec naming fusion features citebot does not know, an unknown CITEBOT_SCORER value, a
-CITEBOT_MIN_CONFIDENCE outside 0-1.
+CITEBOT_MIN_CONFIDENCE outside 0-1, a question far longer than the scorer's window (truncated), German and
+Japanese text with an emoji, no pairs at all.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bot.render import answer_text
@@ -18,7 +20,7 @@ from bot.slack.blocks import answer_blocks
 from retrieval.answer_scorer import MODELS, SPEC_FILE, WEIGHTS_FILE, AnswerScorer
 from retrieval.embedding import Embedder, resolve_model_path
 from retrieval.errors import ModelError
-from retrieval.scorer_inputs import Pair
+from retrieval.scorer_inputs import CONTEXT_TOKENS, QUESTION_TOKENS, SENTENCE_TOKENS, Pair
 from retrieval.types import Answer, Citation
 from tests.conftest import MODEL_CACHE, make_engine, shared_scorer
 from tests.console import one_error, run_script
@@ -56,6 +58,22 @@ def test_the_int8_file_that_runs_agrees_with_fp32() -> None:
     assert (int8.pair_logits(pairs) == a).all()
     # int8 runs each pair alone: a pair's logit is the same whatever stands beside it.
     assert int8.pair_logits(pairs[2:3])[0] == a[2]
+
+
+def test_long_foreign_and_empty_inputs_are_scored_not_crashed() -> None:
+    """A question far past the window is truncated; non-English text and emoji score; no pairs is no work."""
+    scorer = shared_scorer()
+    long_question = "Who manages the release of the quarterly figures " * 80
+    pairs = [
+        Pair(long_question, "The release manager is Priya Raman. " * 40, "release " * 200),
+        Pair("Wer leitet das Release 2.4?", "Das Release 2.4 leitet Priya Raman.", "Notizen"),
+        Pair("リリースの担当者は誰ですか?", "担当者はプリヤ・ラマンです。🚀", "メモ"),
+    ]
+    logits = scorer.pair_logits(pairs)
+    assert logits.shape == (3,) and np.isfinite(logits).all()
+    ids, _, _ = scorer.network.encoder.encode(pairs[:1])
+    assert ids.shape[1] == QUESTION_TOKENS + SENTENCE_TOKENS + CONTEXT_TOKENS + 4  # [CLS] and three [SEP]
+    assert scorer.pair_logits([]).shape == (0,)
 
 
 def test_padding_does_not_change_a_rows_logit() -> None:
