@@ -18,6 +18,7 @@ from typing import Any
 
 from retrieval.answering import ExtractiveAnswerer
 from retrieval.chunking import sentence_spans
+from retrieval.citations import citation_id
 from retrieval.llm import LLMConfig, LLMError, complete
 from retrieval.prompts import CANNOT_ANSWER, Prompts
 from retrieval.search import Hit
@@ -62,6 +63,17 @@ def split_claims(reply: str) -> list[tuple[str, list[int]]]:
     return claims
 
 
+def in_answer_order(hits: list[Hit], base: Answer) -> list[Hit]:
+    """The hits in the order of the answer's passages, so the model's [n] is the answer's passage n.
+
+    The answer scorer lifts passages by their best sentence; the model must see them as the answer lists them.
+    """
+    rank = {p.id: i for i, p in enumerate(base.passages)}
+    return sorted(
+        hits, key=lambda h: rank.get(citation_id(h.chunk.source, h.chunk.start, h.chunk.end), len(rank))
+    )
+
+
 class LLMAnswerer:
     """Asks the model, checks its citations, and falls back to the extractive answer when it must."""
 
@@ -97,7 +109,7 @@ class LLMAnswerer:
         base = self.extractive.answer(question, hits, query=query, previous=previous)
         if base.abstained:
             return base.model_copy(update={"note": NOT_ASKED})
-        shown = hits[: self.shown]
+        shown = in_answer_order(hits, base)[: self.shown]
         system, user = self.prompts.messages(question, fence(shown))
         try:
             reply = complete(self.model, self.config, system, user, on_token)
