@@ -73,8 +73,9 @@ def write_markdown(results: dict[str, Any], path: Path, chart: str) -> None:
             "",
             table(results),
             "",
-            "`citebot + scorer` is citebot with the learned answer scorer on (CITEBOT_SCORER=on; off by "
-            "default). The ablations (BM25 only, dense only) run after citebot on the same index and "
+            "`citebot + scorer` is citebot as it runs by default, with the learned answer scorer on; "
+            "`citebot` is the hand-set answerer alone (CITEBOT_SCORER=off). The ablations (BM25 only, "
+            "dense only) run after citebot on the same index and "
             "reuse its question vectors, so their latency leaves out embedding the question. The textbook "
             "pipeline never abstains, so the two abstention rows beside it are not run (-); nor are the "
             "abstention rows for the ablations, whose answerer is citebot's. Ratios are "

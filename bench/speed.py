@@ -122,17 +122,20 @@ def main() -> None:
         reingest = [wall([CITEBOT, "ingest", str(ROOT / "seeds")], env) for _ in range(3)]
         cold_runs = [wall_and_rss([CITEBOT, "ask", QUESTIONS[0]], env) for _ in range(5)]
         cold = [seconds for seconds, _ in cold_runs]
+        # The same cold ask with the answer scorer off: what loading the scorer adds to a start.
+        env_off = {**env, "CITEBOT_SCORER": "off"}
+        cold_off = [wall_and_rss([CITEBOT, "ask", QUESTIONS[0]], env_off)[0] for _ in range(5)]
         help_runs = [wall([CITEBOT, "--help"], env) for _ in range(5)]
 
         from retrieval.engine import Engine, EngineConfig
         from retrieval.store import StoreLocation
 
-        engine = Engine(EngineConfig(StoreLocation(work / "store")))
+        engine = Engine(EngineConfig(StoreLocation(work / "store"), scorer=False))
         began = time.perf_counter()
         summary = engine.ingest([ROOT / "seeds"])
         reingest_in_process = time.perf_counter() - began
         engine.ask(QUESTIONS[0])
-        # The same engine with the answer scorer on, asked in turn with it (so both see the same load).
+        # The same store with the answer scorer on (the default), asked in turn with it (the same load).
         scored = Engine(EngineConfig(StoreLocation(work / "store"), scorer=True))
         scored.embedder = engine.embedder
         scored.ask(QUESTIONS[0])
@@ -155,6 +158,7 @@ def main() -> None:
             "cold_ask_wall_s_median": round(statistics.median(cold), 2),
             "cold_ask_wall_s_max": round(max(cold), 2),
             "cold_ask_peak_rss_mb_max": round(max(rss for _, rss in cold_runs)),
+            "cold_ask_scorer_off_wall_s_median": round(statistics.median(cold_off), 2),
             "help_wall_s_median": round(statistics.median(help_runs), 3),
             "variant": engine.embedder.variant,
             "warm_answer_ms_p50": round(percentile(warm, 50), 1),

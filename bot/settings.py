@@ -88,7 +88,7 @@ class Settings(BaseSettings):
         description="A PDF, Word file, deck or web page parsed for longer fails (seconds).",
     )
     scorer: Literal["on", "off"] = Field(
-        "off",
+        "on",
         description="on: the learned answer scorer ranks sentences and decides abstention; off: hand-set.",
     )
     scorer_folder: Path = Field(

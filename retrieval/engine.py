@@ -66,9 +66,10 @@ class EngineConfig:
     model_cache: Path = field(default_factory=default_cache)
     ingest_threads: int = DEFAULT_INGEST_THREADS
     answer: AnswerSettings = field(default_factory=AnswerSettings)
-    # The learned answer scorer (models/). Off by default: on SQuAD's unseen articles it abstains on 0.98 of
-    # out-of-corpus questions, but it abstained on the seed document's own question (models/answer-scorer.md).
-    scorer: bool = False
+    # The learned answer scorer (models/), on by default: on SQuAD articles it never saw (`make bench`) it
+    # abstains on 0.96 of questions about articles the store lacks (0.46 without it) and gives the right
+    # sentence to more of the answerable ones (0.734 against 0.715); BENCHMARKS.md, "On by default".
+    scorer: bool = True
     scorer_folder: Path = MODELS
     # Abstain under this probability instead of the threshold fitted with the scorer (None: the fitted one).
     min_confidence: float | None = None

@@ -89,7 +89,7 @@ def test_padding_does_not_change_a_rows_logit() -> None:
 
 
 def test_answers_carry_a_calibrated_confidence(corpus: Path, tmp_path: Path, embedder: Embedder) -> None:
-    engine = make_engine(tmp_path / "store", embedder, scorer=True)
+    engine = make_engine(tmp_path / "store", embedder)  # the scorer is on by default
     engine.ingest([corpus])
     answered = engine.ask(QUESTION)
     assert not answered.abstained and "Priya Raman" in answered.citations[0].quote
@@ -100,18 +100,18 @@ def test_answers_carry_a_calibrated_confidence(corpus: Path, tmp_path: Path, emb
     unknown = engine.ask("Which river flows through the capital of Hungary?")
     assert unknown.abstained and unknown.confidence is not None
     assert unknown.confidence < engine.scorer.threshold
-    off = make_engine(tmp_path / "store", embedder).ask(QUESTION)  # the scorer is off by default
+    off = make_engine(tmp_path / "store", embedder, scorer=False).ask(QUESTION)
     assert off.confidence is None and not off.low_confidence
 
 
-def test_ask_json_has_confidence_when_the_scorer_is_on(corpus: Path, tmp_path: Path) -> None:
+def test_ask_json_has_confidence_unless_the_scorer_is_off(corpus: Path, tmp_path: Path) -> None:
     ingested = run_script(tmp_path, "ingest", corpus, "--store", tmp_path / "s")
     assert ingested.returncode == 0, ingested.stderr
-    asked = run_script(tmp_path, "ask", QUESTION, "--json", "--store", tmp_path / "s", CITEBOT_SCORER="on")
+    asked = run_script(tmp_path, "ask", QUESTION, "--json", "--store", tmp_path / "s")  # on by default
     on = json.loads(asked.stdout)
-    assert 0 <= on["confidence"] <= 1 and on["low_confidence"] in (True, False)
-    off = run_script(tmp_path, "ask", QUESTION, "--json", "--store", tmp_path / "s")
-    assert json.loads(off.stdout)["confidence"] is None
+    assert 0 <= on["confidence"] <= 1 and on["low_confidence"] == (on["confidence"] < 0.5)
+    off = run_script(tmp_path, "ask", QUESTION, "--json", "--store", tmp_path / "s", CITEBOT_SCORER="off")
+    assert json.loads(off.stdout)["confidence"] is None and json.loads(off.stdout)["low_confidence"] is False
     bad = run_script(tmp_path, "ask", QUESTION, "--store", tmp_path / "s", CITEBOT_SCORER="maybe")
     assert bad.returncode == 2 and "CITEBOT_SCORER" in one_error(bad.stderr, bad.stdout)
     # A team that wants fewer wrong quotes raises the threshold; a value outside 0-1 is refused.

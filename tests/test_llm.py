@@ -153,10 +153,15 @@ def test_cited_answer_is_shown_with_exact_quotes(server: OpenAIStandIn, store: P
 
 
 def test_citations_are_renumbered_in_order_of_use(server: OpenAIStandIn, store: Path, shared: Path) -> None:
-    """Passage [3] then [1]: citations 1 and 2 in that order, each inside the passage the model named."""
+    """A later passage cited first: citations 1 and 2 in order of use, each inside the passage it named."""
+    # The model sees the passages as the answer lists them (the answer scorer's order): find the two.
+    passages = [p["text"] for p in extractive(store, STOCKHOLM)["passages"]]
+    envoy = next(n for n, text in enumerate(passages, 1) if "broke off" in text)
+    offer = next(n for n, text in enumerate(passages, 1) if "lift certain sanctions" in text)
+    assert envoy > offer  # so that the renumbering is seen
     server.reply(
-        "The North's envoy said the talks broke off [3]. "
-        "The US offered to lift certain sanctions in return for a road map [1]."
+        f"The North's envoy said the talks broke off [{envoy}]. "
+        f"The US offered to lift certain sanctions in return for a road map [{offer}]."
     )
     answer = ask_json(store, STOCKHOLM)
     assert answer["mode"] == "llm"
@@ -166,8 +171,10 @@ def test_citations_are_renumbered_in_order_of_use(server: OpenAIStandIn, store: 
     )
     first, second = answer["citations"]
     assert (first["n"], second["n"]) == (1, 2)
-    check_citation(first, answer["passages"][2], shared)
-    check_citation(second, answer["passages"][0], shared)
+    check_citation(first, answer["passages"][envoy - 1], shared)
+    check_citation(second, answer["passages"][offer - 1], shared)
+    _, user = server.prompt()
+    assert [text for _, _, text in fenced(user)] == passages
 
 
 @pytest.mark.parametrize("bad", [9, 6, 0])
@@ -267,7 +274,8 @@ def with_note(store: Path, note: str) -> str:
     """What `citebot ask` prints for STOCKHOLM when it falls back with this note: the extractive answer."""
     base = run("ask", STOCKHOLM, "--store", store, env={"CITEBOT_LLM": "none"})
     assert base.exit_code == 0 and "Note:" not in base.output, base.output
-    return base.output.replace("\n\n", f"\n\nNote: {note}\n\n", 1)
+    # The note stands right above the sources, below any low-confidence warning.
+    return base.output.replace("\n\nSources:\n", f"\n\nNote: {note}\n\nSources:\n", 1)
 
 
 def closed_port() -> socket.socket:

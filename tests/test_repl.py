@@ -149,9 +149,9 @@ def test_terminal_session(tmp_path: Path, seeded: tuple[Path, Path]) -> None:
         assert "stockholm-talks-editorial.txt, line 17" in cited
         assert "»During the negotiations, the North rebuffed a US offer to lift certain sanctions" in cited
 
-        follow_up = enter(child, FOLLOW_UP, "security guarantees")
-        assert "sanctions relief" in follow_up
-        assert "[1]" in follow_up
+        # The scorer quotes the sentence after the first answer, unsure of it (the unit tests say more).
+        follow_up = enter(child, FOLLOW_UP, "Low confidence")
+        assert "[1]" in follow_up and "During the negotiations" not in follow_up
 
         child.send("half a line")
         child.expect("half a line")
@@ -259,12 +259,12 @@ def test_piped_json_lines_answer_each_question_as_it_comes(tmp_path: Path, seede
 
         follow = send(FOLLOW_UP)
         assert STOCKHOLM in follow["retrieval_query"] and FOLLOW_UP in follow["retrieval_query"]
-        assert "sanctions relief" in follow["answer"] and "security guarantees" in follow["answer"]
-        assert "[1]" in follow["answer"] and follow["citations"]
+        assert "[1]" in follow["answer"] and follow["citations"] and follow["low_confidence"]
+        assert follow["citations"][0]["start"] >= first["citations"][0]["end"]
 
         cited = send(":cite 1")
         assert cited["id"] == follow["citations"][0]["id"]
-        assert "security guarantees" in cited["quote"]
+        assert cited["quote"] == follow["citations"][0]["quote"] and cited["quote"] not in first["answer"]
 
         assert send(":bogus") == {"error": "Unknown command :bogus (type :help)"}
 
@@ -332,9 +332,10 @@ def test_help_lists_every_command(repl: Repl) -> None:
 
 def test_answer_is_printed_with_numbered_sources(repl: Repl) -> None:
     out = repl.send(STOCKHOLM)
-    first, blank, sources, *rest = out.splitlines()
+    first, blank, warning, blank_too, sources, *rest = out.splitlines()
     assert "lift certain sanctions" in first and "[1]" in first
-    assert (blank, sources) == ("", "Sources:")
+    assert warning.startswith("Low confidence (") and "check the quoted source" in warning
+    assert (blank, blank_too, sources) == ("", "", "Sources:")
     assert rest[0].startswith('  [1] stockholm-talks-editorial.txt, line 17: "During the negotiations')
     assert repl.session.last is not None
     assert rest[1] == f"      id {repl.session.last.citations[0].id}"
@@ -464,16 +465,34 @@ def test_number_arguments_reject_non_ascii_digits(repl: Repl) -> None:
 
 
 def test_follow_up_joins_the_previous_question_until_new(repl: Repl) -> None:
-    repl.answer(STOCKHOLM)
+    first = repl.answer(STOCKHOLM)
     joined = repl.answer(FOLLOW_UP)
     assert joined.retrieval_query is not None
     assert STOCKHOLM in joined.retrieval_query and FOLLOW_UP in joined.retrieval_query
-    assert "sanctions relief" in joined.answer and "security guarantees" in joined.answer
+    # It goes on from the first answer, never repeating it. The answer scorer (on by default) quotes the
+    # sentence right after it ("...the offer was too limited in scope") and, rightly unsure, says so; the
+    # hand-set score reaches the North's demands (next test).
+    assert continues(first, joined) and joined.low_confidence
 
     assert repl.send(":new") == "New conversation.\n"
     assert repl.send(":cite 1") == "Error: No answer yet: ask a question first\n"
     fresh = repl.answer(FOLLOW_UP)
     assert fresh.retrieval_query == FOLLOW_UP
+
+
+def continues(first: Answer, follow_up: Answer) -> bool:
+    """Whether follow_up quotes something new from the first answer's document, after its first quote."""
+    before, after = first.citations[0], follow_up.citations[0]
+    return after.source == before.source and after.start >= before.end and after.quote not in first.answer
+
+
+def test_follow_up_with_the_hand_set_score(seeded: tuple[Path, Path], embedder: Embedder) -> None:
+    """CITEBOT_SCORER=off: the follow-up is answered with the North's demands, quoted whole."""
+    repl = Repl(make_engine(seeded[1], embedder, scorer=False), seeded[0])
+    first = repl.answer(STOCKHOLM)
+    joined = repl.answer(FOLLOW_UP)
+    assert continues(first, joined) and joined.confidence is None
+    assert "sanctions relief" in joined.answer and "security guarantees" in joined.answer
 
 
 def test_quit_ends_the_session(repl: Repl) -> None:
