@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -52,6 +53,10 @@ class ScorerSpec:
     coef: tuple[float, ...]
     intercept: float
     threshold: float
+    # The best sentence's fused probability -> P(the answer is right): a logistic on its log-odds, fitted
+    # on the calibration articles' questions (training/calibrate.py, fit_answer_confidence).
+    confidence_coef: float
+    confidence_intercept: float
 
     @staticmethod
     def read(folder: Path) -> ScorerSpec:
@@ -67,6 +72,8 @@ class ScorerSpec:
                 tuple(float(c) for c in fusion["coef"]),
                 float(fusion["intercept"]),
                 float(data["threshold"]),
+                float(data["confidence"]["coef"]),
+                float(data["confidence"]["intercept"]),
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ModelError(
@@ -162,7 +169,14 @@ class AnswerScorer:
                 f"{folder / SPEC_FILE}); {REBUILD}"
             )
         self.network = ScorerNetwork(weights, base_folder, models, device, threads, notice, variant)
-        self.threshold = self.spec.threshold
+        # Abstain under this confidence: the fitted threshold, read as the confidence it gives an answer.
+        self.threshold = self.confidence(self.spec.threshold)
+
+    def confidence(self, best: float) -> float:
+        """How likely an answer is right, from its best sentence's fused probability (calibrated per answer)."""
+        p = min(max(best, 1e-6), 1 - 1e-6)
+        log_odds = math.log(p / (1 - p))
+        return 1 / (1 + math.exp(-(self.spec.confidence_coef * log_odds + self.spec.confidence_intercept)))
 
     @property
     def variant(self) -> str:

@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from retrieval.answer_scorer import AnswerScorer
 
 ABSTAIN_TEXT = "I could not find this in the documents."
-# An answer whose first sentence is less likely right than wrong (the scorer's probability is calibrated on
-# held-back articles) is shown as low-confidence; under the fitted threshold it is not shown at all.
+# An answer less likely right than wrong is shown as low-confidence (its confidence is calibrated per answer
+# on held-back articles: training/calibrate.py, reliability); under the fitted threshold it is not shown.
 LOW_CONFIDENCE = 0.5
 
 
@@ -178,9 +178,10 @@ class ExtractiveAnswerer:
         if self.scorer and fresh:
             # A follow-up ("and in 2019?") is read with the question it follows, as it was retrieved.
             fresh = self._rescored(query or question, fresh, hits)
-            confidence = round(fresh[0].score, 4)
+            likely = self.scorer.confidence(fresh[0].score)
+            confidence = round(likely, 4)
             passages = self._lifted(passages, fresh)
-            abstains = fresh[0].score < self.scorer.threshold
+            abstains = likely < self.scorer.threshold
         else:
             abstains = not fresh or self._abstains(everything, hits)
         if abstains:

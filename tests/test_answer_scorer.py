@@ -1,9 +1,9 @@
 """The learned answer scorer: the shipped network reads, ranks and abstains; its files fail loudly.
 
 Bad input tried: a scorer folder that is empty, weights whose bytes changed (sha256 mismatch), a spec that
-is not JSON, a spec naming fusion features citebot does not know, an unknown CITEBOT_SCORER value, a
-CITEBOT_MIN_CONFIDENCE outside 0-1, a question far longer than the scorer's window (truncated), German and
-Japanese text with an emoji, no pairs at all.
+is not JSON, a spec naming fusion features citebot does not know, a spec without its confidence fit, an
+unknown CITEBOT_SCORER value, a CITEBOT_MIN_CONFIDENCE outside 0-1, a question far longer than the scorer's
+window (truncated), German and Japanese text with an emoji, no pairs at all.
 """
 
 from __future__ import annotations
@@ -149,6 +149,10 @@ def _broken_folder(tmp_path: Path, how: str) -> Path:
         (folder / SPEC_FILE).write_text(json.dumps(spec), encoding="utf-8")
     elif how == "no-weights":
         (folder / WEIGHTS_FILE).unlink()
+    elif how == "no-confidence-fit":  # a spec written before answers had a calibrated confidence
+        spec = json.loads((folder / SPEC_FILE).read_text(encoding="utf-8"))
+        del spec["confidence"]
+        (folder / SPEC_FILE).write_text(json.dumps(spec), encoding="utf-8")
     return folder
 
 
@@ -160,6 +164,7 @@ def _broken_folder(tmp_path: Path, how: str) -> Path:
         ("corrupt", "is corrupt"),
         ("not-json", "missing or unreadable"),
         ("unknown-feature", "unknown fusion features"),
+        ("no-confidence-fit", "missing or unreadable"),
     ],
 )
 def test_a_broken_scorer_file_is_a_clear_error(tmp_path: Path, how: str, says: str) -> None:
@@ -209,3 +214,16 @@ def test_low_confidence_answers_are_shown_as_such() -> None:
     shown = json.dumps(answer_blocks(low, "id1"))
     assert "Low confidence (42%)" in shown and ":warning:" in shown
     assert "Low confidence" not in json.dumps(answer_blocks(sure, "id2"))
+
+
+def test_the_confidence_is_the_fitted_map_of_the_best_sentence() -> None:
+    """An answer's confidence grows with its best sentence's probability, as training computes it."""
+    from training.calibrate import answer_confidence
+
+    scorer = shared_scorer()
+    fitted = {"coef": scorer.spec.confidence_coef, "intercept": scorer.spec.confidence_intercept}
+    best = np.array([1e-9, 0.01, scorer.spec.threshold, 0.2, 0.5, 0.9, 1.0])
+    shown = [scorer.confidence(float(p)) for p in best]
+    assert np.allclose(shown, answer_confidence(best, fitted))
+    assert all(0 < c < 1 for c in shown) and shown == sorted(shown) and len(set(shown)) == len(shown)
+    assert scorer.threshold == scorer.confidence(scorer.spec.threshold)

@@ -1,7 +1,7 @@
 """`make train-scorer`'s parts: the split by article, the fits, and one short real training run.
 
 Bad input tried: titles given twice and in another order (the split must not change), a threshold search
-over pools where every question is unanswerable.
+over pools where every question is unanswerable, best-sentence probabilities of exactly 0 and 1.
 """
 
 from __future__ import annotations
@@ -16,11 +16,14 @@ import torch
 from retrieval.embedding import resolve_model_path
 from retrieval.scorer_model import load_scorer_net, trained_names
 from training.calibrate import (
+    answer_confidence,
     answering_threshold,
     best_by_question,
     choose_threshold,
+    confidence_of,
     figures,
     fit_logistic,
+    reliability,
 )
 from training.split import split_articles
 from training.train import batches, pool_loss, train
@@ -140,3 +143,32 @@ def test_a_short_training_run_writes_weights_the_scorer_loads(tmp_path: Path) ->
     assert done["pairs"] == 8 and done["steps"] == 1
     net = load_scorer_net(weights, resolve_model_path(""))
     assert net.layers == 1 and sorted(net.names) == sorted(trained_names(1))
+
+
+
+def test_the_answer_confidence_lifts_a_probability_that_under_reads() -> None:
+    """Best sentences at 0.2 that are right half the time: the fitted confidence moves toward 0.5."""
+    rng = np.random.default_rng(3)
+    best = {("answerable", f"q{n}"): (0.2, bool(rng.random() < 0.5)) for n in range(400)}
+    best |= {("out_of_corpus", f"o{n}"): (0.01, False) for n in range(400)}
+    fitted = confidence_of(best, best, threshold=0.05)["confidence"]
+    lifted, low = answer_confidence(np.array([0.2, 0.01]), fitted)
+    assert 0.4 < lifted < 0.6 and low < 0.05
+    edges = answer_confidence(np.array([0.0, 1.0]), fitted)  # log-odds kept finite at the ends
+    assert np.all(np.isfinite(edges)) and 0 <= edges[0] < edges[1] <= 1
+
+
+def test_reliability_counts_each_question_once_in_its_band() -> None:
+    best = {
+        ("answerable", "a"): (0.9, True),
+        ("answerable", "b"): (0.6, False),
+        ("unanswerable", "u"): (0.3, False),
+        ("out_of_corpus", "o"): (0.01, False),
+    }
+    bands = reliability(best, threshold=0.1)
+    assert [b["band"] for b in bands] == ["0-0.1", "0.1-0.2", "0.2-0.35", "0.35-0.5", "0.5-0.7", "0.7-1"]
+    assert sum(b["questions"] for b in bands) == 4
+    by_band = {b["band"]: b for b in bands}
+    assert by_band["0.7-1"]["right"] == 1.0 and by_band["0.5-0.7"]["right"] == 0.0
+    assert by_band["0.2-0.35"]["unanswerable"] == 1 and by_band["0-0.1"]["out_of_corpus"] == 1
+    assert by_band["0.1-0.2"]["right"] is None

@@ -33,6 +33,40 @@ def _table(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _calibration_error(bands: list[dict[str, Any]]) -> float:
+    """The questions-weighted mean |mean value - share right| over the bands."""
+    filled = [b for b in bands if b["questions"]]
+    total = sum(b["questions"] for b in filled)
+    return round(sum(b["questions"] * abs(b["mean_confidence"] - b["right"]) for b in filled) / total, 3)
+
+
+def _reliability(spec: dict[str, Any]) -> list[str]:
+    """How often an answer at each confidence is right on the test articles, before and after the fit."""
+    fit = spec["confidence"]
+    before, after = (_calibration_error(spec["reliability"][w]) for w in ("before", "after"))
+    lines = [
+        "## Confidence (test articles only)",
+        "The fusion is fitted on every sentence of every pool, but an answer is the best sentence of its pool:",
+        f"one logistic on that sentence's log-odds (coefficient {fit['coef']:.4f}, intercept {fit['intercept']:.4f}),",
+        "fitted on the calibration articles' questions of every kind, gives the confidence an answer shows.",
+        "Below, each test question (answerable, unanswerable, out of corpus) by its best sentence's value; an",
+        "abstention or a wrong sentence counts as not right. The mean gap between value and how often it is",
+        f"right (weighted by questions) is {before} for the fused probability and {after} for the confidence",
+        "shown: on these articles answers are right more often than their confidence says, a shift between",
+        "articles that the four calibration articles do not show.",
+        "",
+        "| value | band | questions | answerable / unanswerable / out of corpus | mean value | right |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for when, name in (("before", "fused probability"), ("after", "confidence shown")):
+        for band in spec["reliability"][when]:
+            lines.append(
+                f"| {name} | {band['band']} | {band['questions']} | {band['answerable']} / "
+                f"{band['unanswerable']} / {band['out_of_corpus']} | {band['mean_confidence']} | {band['right']} |"
+            )
+    return [*lines, ""]
+
+
 def write_card(spec: dict[str, Any], path: Path) -> None:
     """models/answer-scorer.md from the spec written beside it."""
     q = spec["questions"]
@@ -57,7 +91,9 @@ def write_card(spec: dict[str, Any], path: Path) -> None:
         "- Input: `[CLS] question [SEP] sentence [SEP] document name: sentence before [SEP]` "
         "(32 / 64 / 24 tokens at most).",
         f"- Its logit is fused with citebot's hand-set signals by logistic regression ({spec['chosen']} was chosen",
-        "  on the calibration articles); the fused probability is `confidence` in `ask --json`. An answer whose",
+        "  on the calibration articles), which ranks the sentences. The best sentence's fused probability is",
+        "  then mapped to the answer's `confidence` in `ask --json` (P(the answer is right), fitted per question",
+        "  on the calibration articles; reliability table below). An answer whose",
         f"  best sentence scores under {spec['threshold']} is an abstention: the highest threshold that still",
         "  answered 95% of the calibration articles' answerable questions (`CITEBOT_MIN_CONFIDENCE` sets",
         "  another). The threshold that maximised the balanced objective there abstains far more (table below).",
@@ -90,6 +126,7 @@ def write_card(spec: dict[str, Any], path: Path) -> None:
         + ". Training reads the first 6 of each answerable pool and the first 4 of the others, and every",
         "positive.",
         "",
+        *_reliability(spec),
         "## How it was made",
         f"- `make train-scorer` (seed {spec['seed']}, {spec['epochs']} epoch(s), {spec['training']['pairs']} training pairs,",
         f"  {spec['training']['steps']} steps of about 32, training {spec['training']['seconds']} s on "

@@ -79,6 +79,8 @@ def main() -> None:
         "answer_in_pool": made["answer_in_pool"],
         "training": trained,
         "report": fitted["report"],
+        "confidence": fitted["confidence"],
+        "reliability": fitted["reliability"],
         "seconds": round(time.perf_counter() - began),
         "run": "calibrate-only"
         if args.calibrate_only
