@@ -173,7 +173,7 @@ class AnswerScorer:
         self.threshold = self.confidence(self.spec.threshold)
 
     def confidence(self, best: float) -> float:
-        """How likely an answer is right, from its best sentence's fused probability (calibrated per answer)."""
+        """How likely an answer is right, from its best sentence's fused probability (fitted per answer)."""
         p = min(max(best, 1e-6), 1 - 1e-6)
         log_odds = math.log(p / (1 - p))
         return 1 / (1 + math.exp(-(self.spec.confidence_coef * log_odds + self.spec.confidence_intercept)))

@@ -145,7 +145,6 @@ def test_a_short_training_run_writes_weights_the_scorer_loads(tmp_path: Path) ->
     assert net.layers == 1 and sorted(net.names) == sorted(trained_names(1))
 
 
-
 def test_the_answer_confidence_lifts_a_probability_that_under_reads() -> None:
     """Best sentences at 0.2 that are right half the time: the fitted confidence moves toward 0.5."""
     rng = np.random.default_rng(3)
