@@ -36,8 +36,9 @@ def _table(report: dict[str, Any]) -> list[str]:
 def _calibration_error(bands: list[dict[str, Any]]) -> float:
     """The questions-weighted mean |mean value - share right| over the bands."""
     filled = [b for b in bands if b["questions"]]
-    total = sum(b["questions"] for b in filled)
-    return round(sum(b["questions"] * abs(b["mean_confidence"] - b["right"]) for b in filled) / total, 3)
+    total = sum(int(b["questions"]) for b in filled)
+    gap = sum(float(b["questions"]) * abs(float(b["mean_confidence"]) - float(b["right"])) for b in filled)
+    return round(gap / float(total), 3)
 
 
 def _reliability(spec: dict[str, Any]) -> list[str]:
