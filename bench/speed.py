@@ -124,7 +124,8 @@ def main() -> None:
         cold = [seconds for seconds, _ in cold_runs]
         # The same cold ask with the answer scorer off: what loading the scorer adds to a start.
         env_off = {**env, "CITEBOT_SCORER": "off"}
-        cold_off = [wall_and_rss([CITEBOT, "ask", QUESTIONS[0]], env_off)[0] for _ in range(5)]
+        cold_off_runs = [wall_and_rss([CITEBOT, "ask", QUESTIONS[0]], env_off) for _ in range(5)]
+        cold_off = [seconds for seconds, _ in cold_off_runs]
         help_runs = [wall([CITEBOT, "--help"], env) for _ in range(5)]
 
         from retrieval.engine import Engine, EngineConfig
@@ -149,6 +150,7 @@ def main() -> None:
                     which.ask(question)
                     times.append((time.perf_counter() - began) * 1000)
         repl_ms = repl_latencies(engine, work)
+        repl_scorer_ms = repl_latencies(scored, work)
         results = {
             "machine": describe(),
             "first_ingest_wall_s": round(first_ingest, 2),
@@ -159,6 +161,7 @@ def main() -> None:
             "cold_ask_wall_s_max": round(max(cold), 2),
             "cold_ask_peak_rss_mb_max": round(max(rss for _, rss in cold_runs)),
             "cold_ask_scorer_off_wall_s_median": round(statistics.median(cold_off), 2),
+            "cold_ask_scorer_off_peak_rss_mb_max": round(max(rss for _, rss in cold_off_runs)),
             "help_wall_s_median": round(statistics.median(help_runs), 3),
             "variant": engine.embedder.variant,
             "warm_answer_ms_p50": round(percentile(warm, 50), 1),
@@ -168,6 +171,8 @@ def main() -> None:
             "warm_answer_scorer_on_ms_p95": round(percentile(warm_scorer, 95), 1),
             "repl_answer_ms_p50": round(percentile(repl_ms, 50), 1),
             "repl_answer_ms_p95": round(percentile(repl_ms, 95), 1),
+            "repl_answer_scorer_on_ms_p50": round(percentile(repl_scorer_ms, 50), 1),
+            "repl_answer_scorer_on_ms_p95": round(percentile(repl_scorer_ms, 95), 1),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 0),
             **chunking_seconds(),
         }
