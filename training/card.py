@@ -7,6 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from training.calibrate import answer_confidence
+
 
 def _table(report: dict[str, Any]) -> list[str]:
     lines = [
@@ -31,6 +35,11 @@ def _table(report: dict[str, Any]) -> list[str]:
             f"{f.get('unanswerable_abstained', '-')} | {f.get('out_of_corpus_abstained', '-')} |"
         )
     return lines
+
+
+def _confidence(spec: dict[str, Any], best: float) -> float:
+    """The confidence an answer shows for this best-sentence probability (rounded for the card)."""
+    return round(float(answer_confidence(np.array([best]), spec["confidence"])[0]), 3)
 
 
 def _calibration_error(bands: list[dict[str, Any]]) -> float:
@@ -97,7 +106,9 @@ def write_card(spec: dict[str, Any], path: Path) -> None:
         "  on the calibration articles; reliability table below). An answer whose",
         f"  best sentence scores under {spec['threshold']} is an abstention: the highest threshold that still",
         "  answered 95% of the calibration articles' answerable questions (`CITEBOT_MIN_CONFIDENCE` sets",
-        "  another). The threshold that maximised the balanced objective there abstains far more (table below).",
+        "  another, as a confidence: this one is the confidence "
+        f"{_confidence(spec, spec['threshold'])}). The threshold that maximised the balanced",
+        "  objective there abstains far more (table below).",
         f"- Weights: `answer-scorer.safetensors`, sha256 `{spec['weights_sha256']}`.",
         f"- Base model file sha256 `{spec['base_sha256']}`.",
         "",
