@@ -63,7 +63,7 @@ class Answer(BaseModel):
     note: str | None = None
     retrieval_query: str | None = None
     # The learned scorer's calibrated probability that the first quoted sentence answers the question (for an
-    # abstention: that of the best sentence it passed over); None when the scorer is off.
+    # abstention: that of the best sentence it passed over), fitted per answer; None when the scorer is off.
     confidence: float | None = None
     low_confidence: bool = False
 
