@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -35,6 +34,17 @@ def fusion_inputs(
     return [logit, handset, support, top_dense, float(features["meaning"]), float(features["passage"]), order]
 
 
+def log_odds(p: np.ndarray) -> np.ndarray:
+    """log(p / (1 - p)), kept finite at 0 and 1."""
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
+    return np.asarray(np.log(p / (1 - p)), dtype=np.float64)
+
+
+def answer_confidence(best: np.ndarray, coef: float, intercept: float) -> np.ndarray:
+    """P(the answer is right) from its best sentence's fused probability: a logistic on its log-odds."""
+    return np.asarray(1 / (1 + np.exp(-(coef * log_odds(best) + intercept))), dtype=np.float64)
+
+
 def context_of(c: Candidate) -> str:
     """What the scorer reads beside a sentence: its document's name and the sentence before it."""
     chunk = c.hit.chunk
@@ -57,6 +67,16 @@ class ScorerSpec:
     # on the calibration articles' questions (training/calibrate.py, fit_answer_confidence).
     confidence_coef: float
     confidence_intercept: float
+
+    def fuse(self, rows: Sequence[Sequence[float]]) -> np.ndarray:
+        """The fused probability of each row of fusion inputs (in FUSION_FEATURES order)."""
+        chosen = [FUSION_FEATURES.index(name) for name in self.features]
+        x = np.asarray(rows, dtype=np.float64).reshape(len(rows), len(FUSION_FEATURES))[:, chosen]
+        return np.asarray(1 / (1 + np.exp(-(x @ np.asarray(self.coef) + self.intercept))), dtype=np.float64)
+
+    def confidence(self, best: np.ndarray) -> np.ndarray:
+        """The confidence an answer shows for its best sentence's fused probability (fitted per answer)."""
+        return answer_confidence(best, self.confidence_coef, self.confidence_intercept)
 
     @staticmethod
     def read(folder: Path) -> ScorerSpec:
@@ -174,9 +194,7 @@ class AnswerScorer:
 
     def confidence(self, best: float) -> float:
         """How likely an answer is right, from its best sentence's fused probability (fitted per answer)."""
-        p = min(max(best, 1e-6), 1 - 1e-6)
-        log_odds = math.log(p / (1 - p))
-        return 1 / (1 + math.exp(-(self.spec.confidence_coef * log_odds + self.spec.confidence_intercept)))
+        return float(self.spec.confidence(np.array([best]))[0])
 
     @property
     def variant(self) -> str:
@@ -196,14 +214,11 @@ class AnswerScorer:
     ) -> np.ndarray:
         """The fused, calibrated probability for each candidate (found in hand-set order, best first)."""
         raw = self.logits(question, found)
-        rows = [
-            fusion_inputs(asdict(c.features), h, top_dense, order, float(z))
-            for order, (c, h, z) in enumerate(zip(found, handset, raw, strict=True))
-        ]
-        chosen = [FUSION_FEATURES.index(name) for name in self.spec.features]
-        x = np.asarray(rows, dtype=np.float64).reshape(len(rows), len(FUSION_FEATURES))[:, chosen]
-        return np.asarray(
-            1 / (1 + np.exp(-(x @ np.asarray(self.spec.coef) + self.spec.intercept))), dtype=np.float64
+        return self.spec.fuse(
+            [
+                fusion_inputs(asdict(c.features), h, top_dense, order, float(z))
+                for order, (c, h, z) in enumerate(zip(found, handset, raw, strict=True))
+            ]
         )
 
 

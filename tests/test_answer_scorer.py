@@ -218,12 +218,12 @@ def test_low_confidence_answers_are_shown_as_such() -> None:
 
 def test_the_confidence_is_the_fitted_map_of_the_best_sentence() -> None:
     """An answer's confidence grows with its best sentence's probability, as training computes it."""
-    from training.calibrate import answer_confidence
+    from training.calibrate import shown_confidence
 
     scorer = shared_scorer()
     fitted = {"coef": scorer.spec.confidence_coef, "intercept": scorer.spec.confidence_intercept}
     best = np.array([1e-9, 0.01, scorer.spec.threshold, 0.2, 0.5, 0.9, 1.0])
     shown = [scorer.confidence(float(p)) for p in best]
-    assert np.allclose(shown, answer_confidence(best, fitted))
+    assert np.allclose(shown, shown_confidence(best, fitted))
     assert all(0 < c < 1 for c in shown) and shown == sorted(shown) and len(set(shown)) == len(shown)
     assert scorer.threshold == scorer.confidence(scorer.spec.threshold)

@@ -16,7 +16,6 @@ import torch
 from retrieval.embedding import resolve_model_path
 from retrieval.scorer_model import load_scorer_net, trained_names
 from training.calibrate import (
-    answer_confidence,
     answering_threshold,
     best_by_question,
     choose_threshold,
@@ -24,6 +23,7 @@ from training.calibrate import (
     figures,
     fit_logistic,
     reliability,
+    shown_confidence,
 )
 from training.split import split_articles
 from training.train import batches, pool_loss, train
@@ -151,9 +151,9 @@ def test_the_answer_confidence_lifts_a_probability_that_under_reads() -> None:
     best = {("answerable", f"q{n}"): (0.2, bool(rng.random() < 0.5)) for n in range(400)}
     best |= {("out_of_corpus", f"o{n}"): (0.01, False) for n in range(400)}
     fitted = confidence_of(best, best, threshold=0.05)["confidence"]
-    lifted, low = answer_confidence(np.array([0.2, 0.01]), fitted)
+    lifted, low = shown_confidence(np.array([0.2, 0.01]), fitted)
     assert 0.4 < lifted < 0.6 and low < 0.05
-    edges = answer_confidence(np.array([0.0, 1.0]), fitted)  # log-odds kept finite at the ends
+    edges = shown_confidence(np.array([0.0, 1.0]), fitted)  # log-odds kept finite at the ends
     assert np.all(np.isfinite(edges)) and 0 <= edges[0] < edges[1] <= 1
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.answer_scorer import FUSION_FEATURES, ScorerNetwork, fusion_inputs
+from retrieval.answer_scorer import FUSION_FEATURES, ScorerNetwork, answer_confidence, fusion_inputs, log_odds
 from retrieval.answering import LOW_CONFIDENCE
 from retrieval.onnx_models import ModelCache
 from retrieval.scorer_inputs import Pair
@@ -121,12 +121,6 @@ def answering_threshold(best: dict[Question, tuple[float, bool]], total: dict[st
     return max(allowed, default=min(candidates))
 
 
-def log_odds(p: np.ndarray) -> np.ndarray:
-    """log(p / (1 - p)), kept finite."""
-    p = np.clip(p, 1e-6, 1 - 1e-6)
-    return np.asarray(np.log(p / (1 - p)), dtype=np.float64)
-
-
 def fit_answer_confidence(best: dict[Question, tuple[float, bool]]) -> dict[str, float]:
     """P(the answer is right) from its best sentence's fused probability, fitted per question (Platt).
 
@@ -142,9 +136,9 @@ def fit_answer_confidence(best: dict[Question, tuple[float, bool]]) -> dict[str,
     return {"coef": float(coef[0]), "intercept": intercept}
 
 
-def answer_confidence(value: np.ndarray, fitted: dict[str, float]) -> np.ndarray:
-    """The fitted confidence of best-sentence probabilities (as AnswerScorer.confidence computes it)."""
-    return np.asarray(1 / (1 + np.exp(-(fitted["coef"] * log_odds(value) + fitted["intercept"]))))
+def shown_confidence(value: np.ndarray, fitted: dict[str, float]) -> np.ndarray:
+    """The confidence answers show for these best-sentence probabilities under a fit."""
+    return answer_confidence(value, fitted["coef"], fitted["intercept"])
 
 
 # The confidence bands the reliability table reports: abstained (under the threshold), then up to
@@ -177,7 +171,7 @@ def with_confidence(
 ) -> dict[Question, tuple[float, bool]]:
     """The same questions with their best sentence's probability turned into the answer's confidence."""
     keys = list(best)
-    shown = answer_confidence(np.array([best[k][0] for k in keys]), fitted)
+    shown = shown_confidence(np.array([best[k][0] for k in keys]), fitted)
     return {k: (float(c), best[k][1]) for k, c in zip(keys, shown, strict=True)}
 
 
@@ -259,7 +253,7 @@ def confidence_of(
 ) -> dict[str, Any]:
     """The answer-confidence fit on the calibration articles' questions, and its reliability on the test's."""
     fitted = fit_answer_confidence(calibration)
-    shown_threshold = float(answer_confidence(np.array([threshold]), fitted)[0])
+    shown_threshold = float(shown_confidence(np.array([threshold]), fitted)[0])
     return {
         "confidence": fitted,
         "reliability": {

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from training.calibrate import answer_confidence
+from training.calibrate import shown_confidence
 
 
 def _table(report: dict[str, Any]) -> list[str]:
@@ -39,7 +39,7 @@ def _table(report: dict[str, Any]) -> list[str]:
 
 def _confidence(spec: dict[str, Any], best: float) -> float:
     """The confidence an answer shows for this best-sentence probability (rounded for the card)."""
-    return round(float(answer_confidence(np.array([best]), spec["confidence"])[0]), 3)
+    return round(float(shown_confidence(np.array([best]), spec["confidence"])[0]), 3)
 
 
 def _calibration_error(bands: list[dict[str, Any]]) -> float:

@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 
 from retrieval.answer_scorer import (
-    FUSION_FEATURES,
     MODELS,
     SPEC_FILE,
     WEIGHTS_FILE,
@@ -38,14 +37,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def fused(rows: Sequence[Row], raw: np.ndarray, spec: ScorerSpec) -> np.ndarray:
     """The shipped fusion's probability for every row."""
-    chosen = [FUSION_FEATURES.index(name) for name in spec.features]
-    x = np.array(
+    return spec.fuse(
         [
             fusion_inputs(r["features"], r["handset"], r["top_dense"], r["order"], float(z))
             for r, z in zip(rows, raw, strict=True)
         ]
-    )[:, chosen]
-    return np.asarray(1 / (1 + np.exp(-(x @ np.asarray(spec.coef) + spec.intercept))), dtype=np.float64)
+    )
 
 
 def main() -> None:
