@@ -31,6 +31,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check bot retrieval bench training tests
 	$(VENV)/bin/ruff format --check bot retrieval bench training tests
+	$(VENV)/bin/lint-imports
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy bot retrieval bench training
@@ -91,7 +92,7 @@ bench-scopes: $(STAMP)
 	$(PY) -m bench.scopes
 
 .PHONY: fit-support
-# The cosine an LLM's claim needs to its cited passage (retrieval/support.py's MIN_SUPPORT), fitted on half of
+# The cosine an LLM's claim needs to its cited passage (retrieval/answer/support.py's MIN_SUPPORT), fitted on half of
 # SciFact's train claims split by evidence document and measured on the other half (~3 min on 2 cores).
 fit-support: $(STAMP)
 	$(PY) -m training.support --data $(DATA)

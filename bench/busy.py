@@ -188,9 +188,9 @@ def worker_main(spec: dict[str, Any]) -> None:
 
     if spec["interop"]:
         torch.set_num_interop_threads(spec["interop"])
-    from retrieval.embedding import Embedder
     from retrieval.engine import Engine, EngineConfig
-    from retrieval.store import StoreLocation
+    from retrieval.inference.embedder import Embedder
+    from retrieval.store.chunk_store import StoreLocation
 
     timings: list[float] = []
 
@@ -241,7 +241,7 @@ def worker_main(spec: dict[str, Any]) -> None:
 def build_store(corpus: Path, store: Path) -> None:
     """Ingest corpus into a new store (in its own process, so the measuring parent stays light)."""
     from retrieval.engine import Engine, EngineConfig
-    from retrieval.store import StoreLocation
+    from retrieval.store.chunk_store import StoreLocation
 
     summary = Engine(EngineConfig(StoreLocation(store), device="cpu")).ingest([corpus])
     if summary.failed:

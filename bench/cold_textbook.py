@@ -10,7 +10,7 @@ def main() -> None:
     from langchain_chroma import Chroma
     from langchain_huggingface import HuggingFaceEmbeddings
 
-    from retrieval.embedding import resolve_model_path
+    from retrieval.inference.embedder import resolve_model_path
 
     embeddings = HuggingFaceEmbeddings(model_name=str(resolve_model_path("")))
     store = Chroma(collection_name="textbook", embedding_function=embeddings, persist_directory=sys.argv[1])

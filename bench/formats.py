@@ -27,10 +27,10 @@ from bench.datasets import article_file, sample, scorer_seen
 from bench.machine import describe
 from bench.metrics import contains_answer, first_sentence, percentile
 from bench.systems import Citebot
-from retrieval.answer_scorer import MODELS, SPEC_FILE
+from retrieval.answer.learned_scorer import MODELS, SPEC_FILE
 from retrieval.engine import Engine, EngineConfig
-from retrieval.loaders import SUPPORTED_SUFFIXES, ExtractError
-from retrieval.store import StoreLocation
+from retrieval.ingest.loaders import SUPPORTED_SUFFIXES, ExtractError
+from retrieval.store.chunk_store import StoreLocation
 from retrieval.types import Answer, Citation
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -504,7 +504,7 @@ def compare(
 
 def pdf_speed(paths: list[Path], rounds: int = 3) -> dict[str, Any]:
     """Pages per second of citebot's PDF loader, in this process, best of rounds over the whole set."""
-    import retrieval.loaders.pdf as pdf_loader
+    import retrieval.ingest.loaders.pdf as pdf_loader
 
     files = [(p, p.read_bytes()) for p in paths]
     readable: list[tuple[Path, bytes]] = []
@@ -593,7 +593,7 @@ def run(squad_file: Path, documents: Path, count: int | None, cap: int | None, w
     """Every measurement; returns the results."""
     if missing := {f".{fmt}" for fmt in FORMATS} - SUPPORTED_SUFFIXES:
         raise SystemExit(
-            f"citebot reads no {', '.join(sorted(missing))} files here (retrieval/loaders/__init__.py)"
+            f"citebot reads no {', '.join(sorted(missing))} files here (retrieval/ingest/loaders/__init__.py)"
         )
     articles, questions = load_articles(squad_file, count)
     questions = sample(questions, cap)
@@ -708,7 +708,7 @@ def markdown(results: dict[str, Any]) -> str:
     speed = results["pdf_speed"]
     lines += [
         "",
-        "| PDF extraction (retrieval.loaders.pdf.extract, best of 3) | files | pages | seconds | pages/s |",
+        "| PDF extraction (ingest.loaders.pdf.extract, best of 3) | files | pages | seconds | pages/s |",
         "|---|---|---|---|---|",
     ]
     for name, label in (("rendered", "the rendered SQuAD PDFs"), ("shared", "shared/data/documents/pdf")):

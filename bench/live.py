@@ -120,7 +120,7 @@ def watched(engine: Any, work: Path) -> dict[str, float]:
 def main() -> None:
     """Measure on a fresh store of the seed corpus; print a table and write bench/results/live.json."""
     from retrieval.engine import Engine, EngineConfig
-    from retrieval.store import StoreLocation
+    from retrieval.store.chunk_store import StoreLocation
 
     work = Path(tempfile.mkdtemp(prefix="citebot-live-"))
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "CITEBOT_STORE": str(work / "store")}

@@ -26,7 +26,7 @@ from bench.datasets import (
 from bench.machine import describe
 from bench.report import write_chart, write_markdown
 from bench.systems import Citebot, IngestStats, System, Textbook
-from retrieval.answer_scorer import MODELS, SPEC_FILE
+from retrieval.answer.learned_scorer import MODELS, SPEC_FILE
 from retrieval.engine import Engine
 
 ROOT = Path(__file__).resolve().parent.parent

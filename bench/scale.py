@@ -52,8 +52,8 @@ def log(message: str) -> None:
 # An ingest's last step (Engine.ingest -> LiveIndex.prepare): opening the committed version, which builds
 # and persists its BM25 base and manifest file. A cached store was written by an ingest that may predate it.
 INGEST_LAST_STEP = (
-    "import sys; from pathlib import Path; from retrieval.corpus import Corpus; "
-    "from retrieval.store import ChunkStore, StoreLocation; "
+    "import sys; from pathlib import Path; from retrieval.search.corpus import Corpus; "
+    "from retrieval.store.chunk_store import ChunkStore, StoreLocation; "
     "Corpus(ChunkStore(StoreLocation(Path(sys.argv[1])), create=False))"
 )
 

@@ -18,8 +18,8 @@ from collections.abc import Iterator
 import numpy as np
 
 from bench.scale_corpus import ZIPF_SHIFT, vocabulary
-from retrieval.bm25_segment import Pieces, Segment
-from retrieval.corpus import BUILD_PIECE
+from retrieval.lexical.segment import Pieces, Segment
+from retrieval.search.corpus import BUILD_PIECE
 
 WORDS_PER_CHUNK = 82  # tokens() of bench.scale_corpus.document(0)'s paragraphs, on average
 SEED = 16

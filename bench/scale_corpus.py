@@ -49,7 +49,7 @@ _CODAS = ["", "", "", "n", "r", "l", "s", "t", "m", "nd", "st", "rk", "ng"]
 @functools.cache
 def vocabulary(seed: int = SEED) -> tuple[str, ...]:
     """VOCABULARY distinct pseudo-words of 1-4 syllables, shortest (so most frequent) first, as in English."""
-    from retrieval.lexical import stopwords
+    from retrieval.text.words import stopwords
 
     rng = random.Random(seed)
     # No word BM25 would drop: every drawn content word counts, as the Zipf weights assume.

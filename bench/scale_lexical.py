@@ -21,11 +21,10 @@ from typing import Any
 
 from bench.scale import CACHE
 from bench.scale_corpus import PARAGRAPHS, questions
-from retrieval.bm25_segment import EMPTY, Segment
-from retrieval.corpus import Corpus
-from retrieval.lexical import tokens
-from retrieval.lexical_store import LexicalStore
-from retrieval.store import ChunkStore, StoreLocation
+from retrieval.lexical.segment import EMPTY, Segment
+from retrieval.search.corpus import Corpus
+from retrieval.store.chunk_store import ChunkStore, StoreLocation
+from retrieval.text.words import tokens
 
 DELTAS = (1000, 5000)
 POOL = 40  # about what the retriever asks BM25 for (search.py's pool)
@@ -55,7 +54,7 @@ def main() -> None:
 
     size = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     store = ChunkStore(StoreLocation(CACHE / f"chunks-{size}" / "store"), create=False)
-    shutil.rmtree(LexicalStore(store.location.path, store.location.collection).folder, ignore_errors=True)
+    shutil.rmtree(store.location.layout.bm25_bases(store.location.collection), ignore_errors=True)
     built, seconds = timed(lambda: Corpus(store))
     print(f"{size} chunks, opening with no base (manifest, word cache, build, persist): {seconds:.2f} s")
     mapped, seconds = timed(lambda: Corpus(store))

@@ -25,11 +25,11 @@ from typing import Any
 import numpy as np
 
 from bench.scale_corpus import GENERATOR_VERSION, PARAGRAPHS, SEED, documents
-from retrieval.chunking import CHUNKER_VERSION
-from retrieval.embedding import Embedder
 from retrieval.engine import Engine, EngineConfig
-from retrieval.store import StoreLocation
-from retrieval.store_folder import STORE_FORMAT
+from retrieval.inference.embedder import Embedder
+from retrieval.ingest.chunking import CHUNKER_VERSION
+from retrieval.store.chunk_store import StoreLocation
+from retrieval.store.folder import STORE_FORMAT
 from retrieval.types import ModelIdentity
 
 PARAMETERS = "build.json"
@@ -83,7 +83,7 @@ def write_path_digest() -> str:
 
 def tokens_digest() -> str:
     """sha256 of the tokeniser's words for the first documents' text (what the word cache holds)."""
-    from retrieval.lexical import tokens
+    from retrieval.text.words import tokens
 
     sample = "\n".join(text for _, text in documents(3)) + " U.S. won't it's I'd vitamin D"
     return hashlib.sha256(" ".join(tokens(sample)).encode("utf-8")).hexdigest()

@@ -36,7 +36,7 @@ def measure(store: Path, questions: Sequence[str], chroma_url: str | None = None
     answer once, then time every question warm."""
     began = time.perf_counter()
     from retrieval.engine import Engine, EngineConfig
-    from retrieval.store import StoreLocation
+    from retrieval.store.chunk_store import StoreLocation
 
     # The issue-16 target is "without the scorer": the hand-set answerer, as those figures were measured.
     engine = Engine(EngineConfig(StoreLocation(store, chroma_url), scorer=False), create=False)

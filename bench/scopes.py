@@ -29,8 +29,8 @@ from bench.report import save_and_print
 from bench.systems import Result, result_of
 from retrieval.engine import Engine, EngineConfig
 from retrieval.scope import Scopes
-from retrieval.search import Hit
-from retrieval.store import StoreLocation
+from retrieval.search.hybrid import Hit
+from retrieval.store.chunk_store import StoreLocation
 from retrieval.types import Answer
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -90,7 +90,7 @@ def synthetic_paragraph(size: int) -> str:
 
 def chunking_seconds() -> dict[str, float]:
     """Seconds to chunk one-paragraph texts of 1, 2 and 5 MB (10^6 ASCII characters each)."""
-    from retrieval.chunking import chunk
+    from retrieval.ingest.chunking import chunk
 
     results = {}
     for megabytes in CHUNKING_MB:
@@ -129,7 +129,7 @@ def main() -> None:
         help_runs = [wall([CITEBOT, "--help"], env) for _ in range(5)]
 
         from retrieval.engine import Engine, EngineConfig
-        from retrieval.store import StoreLocation
+        from retrieval.store.chunk_store import StoreLocation
 
         engine = Engine(EngineConfig(StoreLocation(work / "store"), scorer=False))
         began = time.perf_counter()

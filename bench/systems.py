@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bench.metrics import first_sentence
-from retrieval.answer_scorer import MODELS, AnswerScorer
-from retrieval.answering import ExtractiveAnswerer
+from retrieval.answer.extractive import ExtractiveAnswerer
+from retrieval.answer.learned_scorer import MODELS, AnswerScorer
 from retrieval.chain import build_chain
-from retrieval.embedding import Embedder, default_cache, resolve_model_path
 from retrieval.engine import Engine, EngineConfig
-from retrieval.search import HybridRetriever
-from retrieval.store import StoreLocation
+from retrieval.inference.embedder import Embedder, resolve_model_path
+from retrieval.inference.model_cache import default_model_cache
+from retrieval.search.hybrid import HybridRetriever
+from retrieval.store.chunk_store import StoreLocation
 from retrieval.types import Answer
 
 Place = tuple[str, int, int]
@@ -130,7 +131,7 @@ class Citebot:
 @functools.cache
 def shipped_scorer() -> AnswerScorer:
     """The answer scorer citebot ships, loaded once for every system that uses it."""
-    return AnswerScorer(MODELS, resolve_model_path(""), default_cache())
+    return AnswerScorer(MODELS, resolve_model_path(""), default_model_cache())
 
 
 @contextmanager

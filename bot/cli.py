@@ -18,6 +18,7 @@ from bot.ingest_report import ensure_ingested, run_ingest
 from bot.options import collection_option, store_option
 from bot.render import json_line
 from retrieval.errors import InputError
+from retrieval.store.layout import StoreLayout
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -79,7 +80,7 @@ class CitebotGroup(click.Group):
 
 def unexpected(exc: BaseException) -> str:
     """A foreign exception in a few words, with anything shaped like a secret hidden."""
-    from retrieval.redaction import redact
+    from retrieval.text.redaction import redact
 
     return redact(f"{type(exc).__name__}: {' '.join(str(exc).split())[:160]}", [])
 
@@ -134,7 +135,7 @@ def ingest(
     targets = list(paths) or [settings.corpus]
     if watch:
         from bot.watch_report import run_watch
-        from retrieval.watching import check_paths
+        from retrieval.ingest.watching import check_paths
 
         check_paths(targets)  # before the model loads: a missing path is bad input (exit 2), as for ingest
         # --rebuild applies to the first ingest only; --json prints one summary line per ingest.
@@ -278,12 +279,12 @@ def slack(
         slack_settings.scopes, settings.collection
     )  # before a store is made (unknown names after)
     if watched:
-        from retrieval.watching import check_paths
+        from retrieval.ingest.watching import check_paths
 
         check_paths(watched)  # a missing path is bad input (exit 2), before the slow start-up
     engine = engine_for(settings)  # first: it refuses a store folder that holds anything but a store
     try:
-        feedback = FeedbackStore(slack_settings.feedback_db or settings.store / "feedback.sqlite3")
+        feedback = FeedbackStore(slack_settings.feedback_db or StoreLayout(settings.store).feedback)
     except FeedbackPathError as exc:
         raise BadInput(str(exc)) from exc
     except FeedbackError as exc:
@@ -331,7 +332,7 @@ def feedback(as_json: bool, store: Path | None) -> None:
     from bot.slack.settings import read_slack_settings
 
     settings = load_settings(store=store)
-    path = read_slack_settings().feedback_db or settings.store / "feedback.sqlite3"
+    path = read_slack_settings().feedback_db or StoreLayout(settings.store).feedback
     if not path.exists():
         click.echo("No feedback yet.")
         return

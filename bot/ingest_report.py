@@ -13,7 +13,7 @@ import click
 
 if TYPE_CHECKING:
     from bot.settings import Settings
-    from retrieval.indexing import IngestSummary
+    from retrieval.ingest.indexer import IngestSummary
 
 
 def summary_line(summary: IngestSummary) -> str:

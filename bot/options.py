@@ -18,7 +18,7 @@ store_option = click.option(
 
 def _collection_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """A --collection value, checked before anything is opened (never a path: no `/`, no `..`)."""
-    from retrieval.store_names import check_collection_name
+    from retrieval.store.names import check_collection_name
 
     if value is None:
         return None

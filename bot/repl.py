@@ -17,11 +17,11 @@ from bot.repl_view import answer_view, cited_view, print_plain, sources_view, wh
 from bot.settings import Settings
 from retrieval.conversation import Turn
 from retrieval.errors import CitebotError
+from retrieval.store.layout import StoreLayout
 from retrieval.types import Answer
 
 PROMPT = "citebot> "
 SPINNER_AFTER_S = 0.3
-HISTORY_FILE = "repl_history"
 BANNER = "citebot: ask about your documents. :help for commands, Ctrl-D to leave."
 HELP = """Type a question, or a command:
   :cite N         open citation N of the last answer in context
@@ -250,6 +250,6 @@ def run(engine: Any, settings: Settings, json_mode: bool) -> None:
     engine.chain()
     engine.embedder.embed_query("warm up")
     if interactive:
-        run_terminal(session, settings.store / HISTORY_FILE)
+        run_terminal(session, StoreLayout(settings.store).repl_history)
     else:
         run_piped(session, sys.stdin)

@@ -10,7 +10,7 @@ from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import SettingsError as SettingsError
-from retrieval.llm import LLMConfig
+from retrieval.answer.llm import LLMConfig
 from retrieval.package_files import shipped
 
 # The engine's modules (langchain, numpy, chromadb) are imported only when an engine is configured, so that
@@ -21,22 +21,26 @@ if TYPE_CHECKING:
 PROJECT_SEEDS = shipped("seeds")
 
 
-# The embedder's measured thread counts (retrieval/embedding.py), read when settings are built, not imported.
+# The embedder's measured thread counts (retrieval/inference/embedder.py), read when settings are built,
+# not imported.
 def _answer_threads() -> int:
-    from retrieval.embedding import DEFAULT_THREADS
+    from retrieval.inference.embedder import DEFAULT_THREADS
 
     return DEFAULT_THREADS
 
 
 def _ingest_threads() -> int:
-    from retrieval.embedding import DEFAULT_INGEST_THREADS
+    from retrieval.inference.embedder import DEFAULT_INGEST_THREADS
 
     return DEFAULT_INGEST_THREADS
 
 
 def _model_cache() -> Path:
     """XDG's cache folder (~/.cache unless XDG_CACHE_HOME says otherwise) + citebot."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "citebot"
+    from retrieval.inference.model_cache import default_model_cache
+
+    cache_home = os.environ.get("XDG_CACHE_HOME")
+    return default_model_cache(Path(cache_home) if cache_home else None)
 
 
 class Settings(BaseSettings):
@@ -135,7 +139,7 @@ class Settings(BaseSettings):
     def engine_config(self) -> EngineConfig:
         """What the engine needs from these settings."""
         from retrieval.engine import EngineConfig
-        from retrieval.store import StoreLocation
+        from retrieval.store.chunk_store import StoreLocation
 
         return EngineConfig(
             location=StoreLocation(self.store, self.chroma_url or None, self.collection),

@@ -15,10 +15,10 @@ import click
 from bot.ingest_report import print_problems, run_ingest, summary_json
 from bot.render import safe
 from retrieval.errors import BusyError, CitebotError
-from retrieval.watching import Ending, WatchCallbacks, WatchTiming, watch
+from retrieval.ingest.watching import Ending, WatchCallbacks, WatchTiming, watch
 
 if TYPE_CHECKING:
-    from retrieval.indexing import IngestSummary
+    from retrieval.ingest.indexer import IngestSummary
 
 ALL_GONE = "none of the watched paths is left (each has disappeared); stopped watching"
 log = logging.getLogger("citebot.watch")

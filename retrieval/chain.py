@@ -10,8 +10,8 @@ from langchain_core.runnables import Runnable, RunnableLambda
 
 from retrieval.conversation import Question, Turn, is_follow_up, retrieval_query
 from retrieval.errors import InputError
-from retrieval.scoped_search import ScopedRetriever
-from retrieval.search import Hit, HybridRetriever
+from retrieval.search.hybrid import Hit, HybridRetriever
+from retrieval.search.scoped import ScopedRetriever
 from retrieval.types import Answer
 
 MAX_QUESTION_CHARS = 2000

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field, field_validator
 
-from retrieval.lexical import tokens
+from retrieval.text.words import tokens
 
 OPENERS = frozenset(
     [

@@ -9,38 +9,45 @@ from typing import Any
 
 from langchain_core.runnables import Runnable
 
-from retrieval.answer_scorer import MODELS, AnswerScorer
-from retrieval.answering import AnswerSettings, ExtractiveAnswerer
-from retrieval.build_record import BuildRecord, ingest_differences, model_differences, refuse, store_variant
+from retrieval.answer.extractive import AnswerSettings, ExtractiveAnswerer
+from retrieval.answer.learned_scorer import MODELS, AnswerScorer
+from retrieval.answer.llm import LLMConfig, chat_model
+from retrieval.answer.llm_answering import LLMAnswerer
+from retrieval.answer.prompts import load_prompts
+from retrieval.answer.support import SupportCheck
 from retrieval.chain import Answerer, ask_chain, build_chain
-from retrieval.citations import look_up
 from retrieval.conversation import Turn
-from retrieval.corpus import Corpus
-from retrieval.embedding import (
+from retrieval.errors import BuildMismatchError, StoreError
+from retrieval.inference.embedder import (
     DEFAULT_INGEST_THREADS,
     DEFAULT_THREADS,
     Embedder,
-    default_cache,
     resolve_model_path,
 )
-from retrieval.errors import BuildMismatchError, StoreError
-from retrieval.extraction import DEFAULT_TIME_LIMIT_S
-from retrieval.freshness import Freshness
-from retrieval.indexing import Indexer, IngestSummary, Progress
-from retrieval.llm import LLMConfig, chat_model
-from retrieval.llm_answering import LLMAnswerer
-from retrieval.loaders import parser_versions
-from retrieval.loading import DEFAULT_MAX_FILE_BYTES
+from retrieval.inference.model_cache import default_model_cache
+from retrieval.ingest.chunking import CHUNKER_VERSION
+from retrieval.ingest.extraction import DEFAULT_TIME_LIMIT_S
+from retrieval.ingest.files import DEFAULT_MAX_FILE_BYTES
+from retrieval.ingest.indexer import Indexer, IngestSummary, Progress
+from retrieval.ingest.loaders import parser_versions
 from retrieval.package_files import shipped
-from retrieval.prompts import load_prompts
-from retrieval.search import HybridRetriever
-from retrieval.snapshot import LiveIndex, Snapshot
-from retrieval.store import ChunkStore, DocRecord, StoredChunk, StoreLocation, forget_clients
-from retrieval.store_folder import set_aside_damaged
-from retrieval.store_names import check_chroma_url, check_collection_name
-from retrieval.support import SupportCheck
+from retrieval.search.citations import look_up
+from retrieval.search.corpus import Corpus
+from retrieval.search.freshness import Freshness
+from retrieval.search.hybrid import HybridRetriever
+from retrieval.search.snapshot import LiveIndex, Snapshot
+from retrieval.store.build_record import (
+    BuildRecord,
+    ingest_differences,
+    model_differences,
+    refuse,
+    store_variant,
+)
+from retrieval.store.chunk_store import ChunkStore, DocRecord, StoredChunk, StoreLocation, forget_clients
+from retrieval.store.folder import set_aside_damaged
+from retrieval.store.names import check_chroma_url, check_collection_name
+from retrieval.store.writer_lock import writer_lock
 from retrieval.types import Answer, CitedPassage
-from retrieval.writer_lock import writer_lock
 
 PROMPTS = shipped("prompts")  # the checkout's prompts/, or the installed package's copy
 
@@ -63,7 +70,7 @@ class EngineConfig:
     parse_time_limit_s: float = DEFAULT_TIME_LIMIT_S
     threads: int = DEFAULT_THREADS
     # Where ONNX files built from the model folders live (one per machine is enough; see onnx_models.py).
-    model_cache: Path = field(default_factory=default_cache)
+    model_cache: Path = field(default_factory=default_model_cache)
     ingest_threads: int = DEFAULT_INGEST_THREADS
     answer: AnswerSettings = field(default_factory=AnswerSettings)
     # The learned answer scorer (models/), on by default: on SQuAD articles it never saw (`make bench`) it
@@ -203,7 +210,9 @@ class Engine:
         embedder = self.embedder if self.embedder.requested_variant == wanted else self._embedder(wanted)
         target = ChunkStore(self.config.location, generation=live.generations().next())
         target.write_build(
-            BuildRecord(embedder.identity(), self.config.chunk_chars, parsers=parser_versions())
+            BuildRecord(
+                embedder.identity(), self.config.chunk_chars, CHUNKER_VERSION, parsers=parser_versions()
+            )
         )
         summary = self._indexer(target, embedder).ingest(paths, progress)
         target.make_live()
@@ -213,7 +222,9 @@ class Engine:
 
     def wanted_build(self) -> BuildRecord:
         """How this engine builds a store: its model (loaded to know its variant) and its chunking."""
-        return BuildRecord(self.embedder.identity(), self.config.chunk_chars, parsers=parser_versions())
+        return BuildRecord(
+            self.embedder.identity(), self.config.chunk_chars, CHUNKER_VERSION, parsers=parser_versions()
+        )
 
     def check_answerable(self) -> None:
         """Refuse to answer from vectors another model made (chunking does not matter to questions)."""
@@ -221,7 +232,7 @@ class Engine:
         if self._answerable or recorded is None:
             return
         # Only the model matters here: the parsers' versions (a module import each) are an ingest's concern.
-        wanted = BuildRecord(self.embedder.identity(), self.config.chunk_chars)
+        wanted = BuildRecord(self.embedder.identity(), self.config.chunk_chars, CHUNKER_VERSION)
         if differences := model_differences(recorded, wanted):
             raise refuse(self.config.location.describe(), differences)
         self._answerable = True

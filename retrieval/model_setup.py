@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from retrieval.answer_scorer import WEIGHTS_FILE, built_scorer
-from retrieval.embedding import ROWS_PER_PASS, resolve_model_path
-from retrieval.onnx_encoder import built_encoder, fastest_variant, is_supported
-from retrieval.onnx_models import VARIANTS, ModelCache, Notice, cpu_key
+from retrieval.answer.learned_scorer import WEIGHTS_FILE, built_scorer
+from retrieval.inference.embedder import ROWS_PER_PASS, resolve_model_path
+from retrieval.inference.encoder import built_encoder, fastest_variant, is_supported
+from retrieval.inference.model_cache import VARIANTS, ModelCache, Notice, cpu_key
 
 
 def prepare_models(

@@ -15,13 +15,13 @@ from typing import Any
 from langchain_core.runnables import Runnable
 
 from retrieval.chain import ask_chain, build_chain
-from retrieval.citations import parse_citation_id, unknown_citation
 from retrieval.conversation import Turn
 from retrieval.engine import Engine
 from retrieval.errors import InputError, NotFoundError
-from retrieval.freshness import Freshness
-from retrieval.scoped_search import ScopedRetriever, union_idf
-from retrieval.store_names import check_collection_name
+from retrieval.search.citations import parse_citation_id, unknown_citation
+from retrieval.search.freshness import Freshness
+from retrieval.search.scoped import ScopedRetriever, union_idf
+from retrieval.store.names import check_collection_name
 from retrieval.types import Answer, CitedPassage
 
 

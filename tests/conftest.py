@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 from bot.slack.feedback import FeedbackStore
-from retrieval.answer_scorer import MODELS, AnswerScorer
-from retrieval.embedding import Embedder, resolve_model_path
+from retrieval.answer.learned_scorer import MODELS, AnswerScorer
 from retrieval.engine import Engine, EngineConfig
-from retrieval.store import StoreLocation
+from retrieval.inference.embedder import Embedder, resolve_model_path
+from retrieval.store.chunk_store import StoreLocation
 from tests.slack_standin import SlackStandIn
 
 ROOT = Path(__file__).resolve().parent.parent

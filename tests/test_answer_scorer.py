@@ -17,10 +17,10 @@ import pytest
 
 from bot.render import answer_text
 from bot.slack.blocks import answer_blocks
-from retrieval.answer_scorer import MODELS, SPEC_FILE, WEIGHTS_FILE, AnswerScorer
-from retrieval.embedding import Embedder, resolve_model_path
+from retrieval.answer.learned_scorer import MODELS, SPEC_FILE, WEIGHTS_FILE, AnswerScorer
 from retrieval.errors import ModelError
-from retrieval.scorer_inputs import CONTEXT_TOKENS, QUESTION_TOKENS, SENTENCE_TOKENS, Pair
+from retrieval.inference.embedder import Embedder, resolve_model_path
+from retrieval.inference.scorer_inputs import CONTEXT_TOKENS, QUESTION_TOKENS, SENTENCE_TOKENS, Pair
 from retrieval.types import Answer, Citation
 from tests.conftest import MODEL_CACHE, make_engine, shared_scorer
 from tests.console import one_error, run_script

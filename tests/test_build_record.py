@@ -17,10 +17,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from bot.cli import cli
-from retrieval.build_record import BuildRecord
-from retrieval.embedding import Embedder
 from retrieval.engine import Engine, EngineConfig
-from retrieval.store import StoreLocation
+from retrieval.inference.embedder import Embedder
+from retrieval.store.build_record import BuildRecord
+from retrieval.store.chunk_store import StoreLocation
 from tests.conftest import STOCKHOLM, make_engine
 from tests.test_crash import CHUNK_CHARS, FILES, start_ingest, stop_at, wait_for_line, write_corpus
 

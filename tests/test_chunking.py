@@ -6,7 +6,8 @@ import random
 
 import pytest
 
-from retrieval.chunking import Chunk, Span, chunk, chunk_spans, paragraph_spans, sentence_spans
+from retrieval.ingest.chunking import Chunk, chunk, chunk_spans
+from retrieval.text.sentences import Span, paragraph_spans, sentence_spans
 
 LONG_A = (
     "The facilities team descales the office coffee machine every Friday afternoon, "

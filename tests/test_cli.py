@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from bot.cli import cli
-from retrieval.chunking import chunk
+from retrieval.ingest.chunking import chunk
 from tests.conftest import SEED_FILE, SEEDS, STOCKHOLM
 from tests.console import run_script
 

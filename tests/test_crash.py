@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.embedding import Embedder
 from retrieval.engine import Engine
-from retrieval.loading import fingerprint
-from retrieval.store import DocRecord
+from retrieval.inference.embedder import Embedder
+from retrieval.store.chunk_store import DocRecord
+from retrieval.text.content import fingerprint
 from tests.conftest import make_engine
 
 pytestmark = pytest.mark.slow
@@ -33,7 +33,7 @@ INTERRUPTED = (
 # each per batch of BATCH files), and (when asked) stops for good right after the Nth commit.
 HOOK = """
 import os, time
-from retrieval.store import ChunkStore
+from retrieval.store.chunk_store import ChunkStore
 
 _log = os.environ["CRASHTEST_LOG"]
 _pause = int(os.environ.get("CRASHTEST_PAUSE_AFTER_COMMIT", "0"))

@@ -17,17 +17,18 @@ from pathlib import Path
 
 import pytest
 
-# Issue 15's format loaders (retrieval/loaders/pdf.py and the rest) are not registered yet: until they are,
+# Issue 15's format loaders (retrieval/ingest/loaders/pdf.py and the rest) are not registered yet: until
+# they are,
 # this module is skipped as a whole, and says so in the test summary.
-from retrieval.loaders import SUPPORTED_SUFFIXES
+from retrieval.ingest.loaders import SUPPORTED_SUFFIXES
 
 if not {".pdf", ".docx", ".pptx", ".html"} <= SUPPORTED_SUFFIXES:
     pytest.skip("issue 15: the PDF, Word, PowerPoint and HTML loaders", allow_module_level=True)
 
-from retrieval.embedding import Embedder
 from retrieval.engine import Engine
-from retrieval.extraction import Extractor
-from retrieval.loaders import ExtractError
+from retrieval.inference.embedder import Embedder
+from retrieval.ingest.extraction import Extractor
+from retrieval.ingest.loaders import ExtractError
 from retrieval.types import Location
 from tests.conftest import make_engine
 from tests.console import run_script

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 from bot.threads import configure_threads
-from retrieval.chunking import sentence_spans
-from retrieval.embedding import (
+from retrieval.errors import ModelError
+from retrieval.inference.embedder import (
     DEFAULT_MODEL,
     DEFAULT_THREADS,
     ROWS_PER_PASS,
@@ -29,9 +29,9 @@ from retrieval.embedding import (
     _Loaded,
     resolve_model_path,
 )
-from retrieval.errors import ModelError
-from retrieval.onnx_encoder import OnnxEncoder, is_supported
-from retrieval.onnx_models import VARIANTS
+from retrieval.inference.encoder import OnnxEncoder, is_supported
+from retrieval.inference.model_cache import VARIANTS
+from retrieval.text.sentences import sentence_spans
 from tests.conftest import MODEL_CACHE, SEED_FILE, SEEDS, STOCKHOLM
 from tests.console import run_script
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.embedding import Embedder
+from retrieval.inference.embedder import Embedder
 from tests.conftest import make_engine
 from tests.console import script_env
 

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.embedding import Embedder
 from retrieval.engine import rebuild_store
 from retrieval.errors import StoreError
-from retrieval.loading import fingerprint
-from retrieval.store import StoreLocation, forget_clients
+from retrieval.inference.embedder import Embedder
+from retrieval.store.chunk_store import StoreLocation, forget_clients
+from retrieval.text.content import fingerprint
 from tests.chroma_server import chroma_process
 from tests.conftest import make_engine
 from tests.console import CITEBOT, run_script

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from retrieval.answering import ABSTAIN_TEXT, AnswerSettings, ExtractiveAnswerer
-from retrieval.corpus import IndexedChunk
-from retrieval.lexical import LexicalIndex, stem, tokens
-from retrieval.search import Hit
+from retrieval.answer.extractive import ABSTAIN_TEXT, AnswerSettings, ExtractiveAnswerer
+from retrieval.lexical.index import LexicalIndex
+from retrieval.search.corpus import IndexedChunk
+from retrieval.search.hybrid import Hit
+from retrieval.text.words import stem, tokens
 from retrieval.types import Answer
 
 DOC = (

@@ -26,16 +26,17 @@ import bm25s
 import numpy as np
 import pytest
 
-import retrieval.corpus
-import retrieval.lexical_delta
-from retrieval.bm25_segment import COUNTS, EMPTY, WORDS, Pieces, Segment
-from retrieval.corpus import Corpus
+import retrieval.lexical.delta
+import retrieval.search.corpus
 from retrieval.engine import Engine
-from retrieval.lexical import LexicalIndex, tokens
-from retrieval.lexical_delta import delta_from
-from retrieval.lexical_store import IDS, META, PARTIAL, Base, LexicalStore
-from retrieval.store import ChunkStore
-from retrieval.token_cache import TokenCache
+from retrieval.lexical.bases import IDS, META, PARTIAL, Base, LexicalStore
+from retrieval.lexical.delta import delta_from
+from retrieval.lexical.index import LexicalIndex
+from retrieval.lexical.segment import COUNTS, EMPTY, WORDS, Pieces, Segment
+from retrieval.lexical.word_cache import TokenCache
+from retrieval.search.corpus import Corpus
+from retrieval.store.chunk_store import ChunkStore
+from retrieval.text.words import tokens
 
 QUERIES = [
     "What did the US offer in Stockholm?",
@@ -49,7 +50,7 @@ TWIN = "The tundra caribou migration crosses the river in late May, counted by t
 
 def persisted(engine: Engine) -> LexicalStore:
     """The engine's collection's persisted indexes."""
-    return LexicalStore(engine.config.location.path, engine.config.location.collection)
+    return LexicalStore(engine.config.location.layout.bm25_bases(engine.config.location.collection))
 
 
 def bm25s_words(corpus: Corpus) -> list[list[str]]:
@@ -124,7 +125,7 @@ def test_reopening_reads_no_word_cache_and_builds_nothing(
 ) -> None:
     """With the index persisted, the word cache can be deleted: opening neither reads it nor builds BM25."""
     Corpus(indexed.store)
-    cache = TokenCache(indexed.config.location.path, indexed.config.location.collection)
+    cache = TokenCache(indexed.config.location.layout.word_cache(indexed.config.location.collection))
     for suffix in ("", "-wal", "-shm"):
         Path(f"{cache.path}{suffix}").unlink(missing_ok=True)
 
@@ -184,11 +185,11 @@ def test_a_missing_index_is_rebuilt_quietly(indexed: Engine) -> None:
 KILLED_WRITER = """
 import os, signal, sys
 from pathlib import Path
-import retrieval.corpus
-import retrieval.lexical_delta
-from retrieval.bm25_segment import Segment
+import retrieval.search.corpus
+import retrieval.lexical.delta
+from retrieval.lexical.segment import Segment
 from retrieval.engine import Engine, EngineConfig
-from retrieval.store import StoreLocation
+from retrieval.store.chunk_store import StoreLocation
 
 real_save = Segment.save
 
@@ -197,7 +198,7 @@ def save_then_die(self, *args, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)
 
 Segment.save = save_then_die
-retrieval.lexical_delta.REBUILD_SHARE = 0.0  # a new base, not a delta
+retrieval.lexical.delta.REBUILD_SHARE = 0.0  # a new base, not a delta
 location = StoreLocation(Path(sys.argv[1]), collection=sys.argv[2])
 Engine(EngineConfig(location, device="cpu", scorer=False)).ingest([Path(sys.argv[3])])
 """
@@ -208,7 +209,7 @@ def test_an_ingest_killed_writing_the_base_leaves_its_partial_cleaned_and_answer
 ) -> None:
     """An ingest SIGKILLed between saving the base's arrays and the rename, its chunks committed: the
     partial folder is ignored, the next opening builds the base itself, then removes the partial."""
-    monkeypatch.setattr(retrieval.lexical_delta, "REBUILD_SHARE", 0.0)
+    monkeypatch.setattr(retrieval.lexical.delta, "REBUILD_SHARE", 0.0)
     old = Corpus(indexed.store)
     (corpus / "glacier.md").write_text("# Glacier\n\nThe glacier camp is on the ice cap.\n", encoding="utf-8")
     location = indexed.config.location
@@ -251,7 +252,7 @@ def test_a_whole_build_in_pieces_equals_one_build(indexed: Engine, monkeypatch: 
     """A base built BUILD_PIECE chunks at a time holds what one build over every chunk does."""
     whole = Corpus(indexed.store).lexical.parts[0].segment
     shutil.rmtree(persisted(indexed).folder)
-    monkeypatch.setattr(retrieval.corpus, "BUILD_PIECE", 2)
+    monkeypatch.setattr(retrieval.search.corpus, "BUILD_PIECE", 2)
     pieced = Corpus(indexed.store)
     segment = pieced.lexical.parts[0].segment
     assert len(pieced) > 4 and list(segment.words) == list(whole.words)
@@ -309,7 +310,7 @@ def test_new_bases_prune_old_ones_and_old_readers_still_answer(
     indexed: Engine, corpus: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Versions changed past the share get new bases; the third prunes the first, which its reader maps."""
-    monkeypatch.setattr(retrieval.lexical_delta, "REBUILD_SHARE", 0.0)
+    monkeypatch.setattr(retrieval.lexical.delta, "REBUILD_SHARE", 0.0)
     Corpus(indexed.store)
     first = Corpus(indexed.store)
     assert mapped(first.lexical)
@@ -340,7 +341,7 @@ def test_files_added_and_removed_since_the_base_are_a_delta(
     indexed: Engine, corpus: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Within the share, a new version maps the base, masks the removed chunks, indexes only the added."""
-    monkeypatch.setattr(retrieval.lexical_delta, "REBUILD_SHARE", 0.5)
+    monkeypatch.setattr(retrieval.lexical.delta, "REBUILD_SHARE", 0.5)
     Corpus(indexed.store)
     [entry] = persisted(indexed).entries()
     (corpus / "glacier.md").write_text("# Glacier\n\nThe tundra glacier camp.\n", encoding="utf-8")

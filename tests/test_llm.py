@@ -17,9 +17,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from bot.cli import cli
-from retrieval.embedding import Embedder
-from retrieval.llm import LLMConfig
-from retrieval.prompts import CANNOT_ANSWER
+from retrieval.answer.llm import LLMConfig
+from retrieval.answer.prompts import CANNOT_ANSWER
+from retrieval.inference.embedder import Embedder
 from tests.conftest import STOCKHOLM, make_engine
 from tests.openai_standin import OpenAIStandIn, tokens_of
 

@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import cli
-from retrieval.embedding import Embedder
+from retrieval.inference.embedder import Embedder
 from tests.conftest import SEEDS, STOCKHOLM, make_engine
 from tests.processes import stop
 

@@ -1,4 +1,4 @@
-"""An LLM's citations must be supported by the passage sentence they quote (retrieval/support.py).
+"""An LLM's citations must be supported by the passage sentence they quote (retrieval/answer/support.py).
 
 Bad input tried: a reply "HACKED [1]" (an obeyed injection with a valid marker), a true sentence beside an
 invented one that cites the same passage, a claim about another subject citing a real passage, and a
@@ -14,11 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.embedding import Embedder
-from retrieval.indexed_chunk import IndexedChunk
-from retrieval.llm import LLMConfig
-from retrieval.llm_answering import NONE_SUPPORTED, UNSUPPORTED
-from retrieval.support import (
+from retrieval.answer.llm import LLMConfig
+from retrieval.answer.llm_answering import NONE_SUPPORTED, UNSUPPORTED
+from retrieval.answer.support import (
     MIN_SUPPORT,
     NUMBERS_WEIGHT,
     Support,
@@ -27,6 +25,8 @@ from retrieval.support import (
     numbers_share,
     support_score,
 )
+from retrieval.inference.embedder import Embedder
+from retrieval.search.indexed_chunk import IndexedChunk
 from retrieval.types import Answer
 from tests.conftest import STOCKHOLM, make_engine
 from tests.openai_standin import OpenAIStandIn

@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
-from retrieval.loaders import Extracted, ExtractError, pdf, powerpoint, web_page, word
-from retrieval.loading import discover
-from retrieval.regions import PAGE, SECTION, SLIDE
+from retrieval.ingest.files import discover
+from retrieval.ingest.loaders import Extracted, ExtractError, pdf, powerpoint, web_page, word
+from retrieval.text.regions import PAGE, SECTION, SLIDE
 
 SHARED_DOCUMENTS = Path("/work/shared/data/documents")
 _FORBIDDEN = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -398,7 +398,7 @@ def test_parser_versions_name_the_library_without_importing_it() -> None:
     """parser_version() is cheap: it reads package metadata, and no parser library is imported for it."""
     code = (
         "import sys\n"
-        "from retrieval.loaders import pdf, powerpoint, web_page, word\n"
+        "from retrieval.ingest.loaders import pdf, powerpoint, web_page, word\n"
         "print([m.parser_version() for m in (pdf, word, powerpoint, web_page)])\n"
         "print(sorted(n for n in ('pypdfium2', 'docx', 'pptx', 'bs4', 'lxml') if n in sys.modules))\n"
     )

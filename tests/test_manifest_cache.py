@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.embedding import Embedder
 from retrieval.engine import Engine
-from retrieval.manifest_cache import ManifestCache
+from retrieval.inference.embedder import Embedder
+from retrieval.store.manifest_cache import ManifestCache
 from tests.conftest import make_engine
 
 ROTA = "The night porter of the glassworks is Ilse Brandt.\n"

@@ -23,12 +23,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrieval.embedding import Embedder, _load_encoder, resolve_model_path
 from retrieval.engine import Engine, EngineConfig
 from retrieval.errors import ModelError
-from retrieval.onnx_encoder import OnnxEncoder, is_supported, providers, session
-from retrieval.onnx_models import BUILD_FILE, MAKE_MODELS, cpu_key, file_sha256
-from retrieval.store import StoreLocation
+from retrieval.inference.embedder import Embedder, _load_encoder, resolve_model_path
+from retrieval.inference.encoder import OnnxEncoder, is_supported, providers, session
+from retrieval.inference.model_cache import BUILD_FILE, MAKE_MODELS, cpu_key, file_sha256
+from retrieval.store.chunk_store import StoreLocation
 from tests.conftest import MODEL_CACHE, SEED_FILE, STOCKHOLM, make_engine
 from tests.console import CITEBOT, one_error, run_script, script_env
 from tests.torch_blocker import BLOCKED, assert_blocked, blocked_env, refused

@@ -9,8 +9,15 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import cli
+from retrieval.answer.prompts import (
+    CANNOT_ANSWER,
+    SYSTEM_FILE,
+    USER_FILE,
+    VARIABLES,
+    PromptError,
+    load_prompts,
+)
 from retrieval.engine import PROMPTS
-from retrieval.prompts import CANNOT_ANSWER, SYSTEM_FILE, USER_FILE, VARIABLES, PromptError, load_prompts
 from tests.conftest import STOCKHOLM
 from tests.openai_standin import OpenAIStandIn
 

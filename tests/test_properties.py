@@ -22,10 +22,10 @@ from hypothesis import strategies as st
 from bot.cli import cli
 from bot.render import safe
 from retrieval.chain import MAX_QUESTION_CHARS
-from retrieval.citations import citation_id, parse_citation_id
-from retrieval.embedding import Embedder
 from retrieval.engine import Engine
 from retrieval.errors import InputError
+from retrieval.inference.embedder import Embedder
+from retrieval.search.citations import citation_id, parse_citation_id
 from retrieval.types import Answer
 from tests.conftest import make_engine
 

@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from bot.slack.logs import redact_logs
-from retrieval.redaction import redact, redact_url
+from retrieval.text.redaction import redact, redact_url
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.loaders import ExtractError, extract, parser_version
-from retrieval.regions import PAGE, SECTION, SLIDE, Place, Region, RegionMap
-from retrieval.store_records import DocRecord
+from retrieval.ingest.loaders import ExtractError, extract, parser_version
+from retrieval.store.records import DocRecord
+from retrieval.text.regions import PAGE, SECTION, SLIDE, Place, Region, RegionMap
 
 
 def test_a_span_is_placed_on_its_page_or_across_a_break() -> None:

@@ -22,11 +22,12 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from bot.cli import cli
-from bot.repl import BANNER, HELP, HISTORY_FILE, Session
+from bot.repl import BANNER, HELP, Session
 from bot.settings import load_settings
 from retrieval.chain import MAX_QUESTION_CHARS
-from retrieval.embedding import Embedder
 from retrieval.engine import Engine
+from retrieval.inference.embedder import Embedder
+from retrieval.store.layout import StoreLayout
 from retrieval.types import Answer
 from tests.conftest import SEED_FILE, SEEDS, STOCKHOLM, make_engine
 
@@ -130,7 +131,7 @@ def recall_previous(child: pexpect.spawn, expected: str) -> None:
 
 def history_entries(store: Path) -> list[str]:
     """The lines prompt_toolkit saved in the store's history file, oldest first."""
-    text = (store / HISTORY_FILE).read_text(encoding="utf-8")
+    text = StoreLayout(store).repl_history.read_text(encoding="utf-8")
     return [line[1:] for line in text.splitlines() if line.startswith("+")]
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from bench.scale_corpus import PARAGRAPHS, document, questions
 from bench.scale_store import build
-from retrieval.chunking import chunk
-from retrieval.embedding import Embedder
+from retrieval.inference.embedder import Embedder
+from retrieval.ingest.chunking import chunk
 from tests.conftest import MODEL_CACHE, make_engine
 
 

@@ -28,8 +28,8 @@ from bot.cli import cli
 from bot.errors import BadInput
 from bot.slack.logs import RedactSecrets
 from bot.slack.scopes import LiveScopes, ScopeFileError, ScopeMap, channel_scopes, parse_scopes, read_scopes
-from retrieval.embedding import Embedder
 from retrieval.engine import Engine
+from retrieval.inference.embedder import Embedder
 from tests.conftest import SEED_FILE, make_engine
 from tests.slack_standin import SlackStandIn
 

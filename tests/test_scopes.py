@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.embedding import Embedder
 from retrieval.engine import Engine
 from retrieval.errors import InputError, NotFoundError
-from retrieval.lexical import LexicalIndex
+from retrieval.inference.embedder import Embedder
+from retrieval.lexical.index import LexicalIndex
 from retrieval.scope import Scope, Scopes
-from retrieval.scoped_search import union_idf
+from retrieval.search.scoped import union_idf
 from tests.chroma_server import running_chroma
 from tests.conftest import make_engine
 

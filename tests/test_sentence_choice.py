@@ -8,13 +8,15 @@ from typing import Any
 
 import pytest
 
-from retrieval.answer_form import answer_form
-from retrieval.answering import AnswerSettings, ExtractiveAnswerer
-from retrieval.citations import citation_id
-from retrieval.corpus import IndexedChunk
+from retrieval.answer.extractive import AnswerSettings, ExtractiveAnswerer
+from retrieval.answer.form import answer_form
 from retrieval.engine import Engine
-from retrieval.lexical import LexicalIndex, coverage, distinctive_coverage, proximity, tokens
-from retrieval.search import Hit
+from retrieval.lexical.coverage import coverage, distinctive_coverage, proximity
+from retrieval.lexical.index import LexicalIndex
+from retrieval.search.citations import citation_id
+from retrieval.search.corpus import IndexedChunk
+from retrieval.search.hybrid import Hit
+from retrieval.text.words import tokens
 
 DOC = (
     "Pharmacies\n\n"

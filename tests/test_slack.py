@@ -33,9 +33,9 @@ from bot.slack.feedback import FeedbackStore
 from bot.slack.scopes import LiveScopes
 from bot.slack.settings import SlackSettings
 from bot.slack.transports import EVENTS_PATH, http_server
-from retrieval.embedding import Embedder
 from retrieval.engine import Engine
 from retrieval.errors import StoreError
+from retrieval.inference.embedder import Embedder
 from retrieval.types import Answer
 from tests.conftest import SEED_FILE, STOCKHOLM, make_engine
 from tests.slack_standin import SlackStandIn, action_body, event_body, sign, slash_body

@@ -29,8 +29,8 @@ from bot.slack.app import GONE, THANKS, SlackBot
 from bot.slack.feedback import FeedbackStore
 from bot.slack.scopes import LiveScopes
 from bot.slack.settings import SlackSettings
-from retrieval.embedding import Embedder
 from retrieval.engine import Engine
+from retrieval.inference.embedder import Embedder
 from tests.conftest import SEED_FILE, STOCKHOLM, make_engine
 from tests.slack_standin import SlackStandIn, action_body, slash_body
 from tests.test_slack import FOLLOW_UP, Running, button_value, mention, posted, running

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.embedding import Embedder
 from retrieval.engine import Engine
-from retrieval.store import ChunkStore
-from retrieval.store_version import VERSION
+from retrieval.inference.embedder import Embedder
+from retrieval.store.chunk_store import ChunkStore
+from retrieval.store.version import VERSION
 from tests.chroma_server import running_chroma
 from tests.conftest import SEED_FILE, STOCKHOLM, make_engine
 from tests.test_repl import CITEBOT, child_env, enter, start, terminal

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from retrieval.embedding import Embedder
 from retrieval.engine import Engine, EngineConfig
 from retrieval.errors import InputError, StoreError
-from retrieval.store import StoreLocation
+from retrieval.inference.embedder import Embedder
+from retrieval.store.chunk_store import StoreLocation
 from tests.chroma_server import running_chroma
 from tests.conftest import STOCKHOLM, make_engine
 

@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-import retrieval.corpus
-from retrieval.corpus import Corpus
+import retrieval.search.corpus
 from retrieval.engine import Engine
-from retrieval.lexical import LexicalIndex, tokens
-from retrieval.lexical_store import LexicalStore
-from retrieval.token_cache import HEAD_CHARS, TokenCache, Words
+from retrieval.lexical.index import LexicalIndex
+from retrieval.lexical.word_cache import HEAD_CHARS, TokenCache, Words
+from retrieval.search.corpus import Corpus
+from retrieval.text.words import tokens
 
 QUERIES = ["What did the US offer in Stockholm?", "coffee machine descaled Friday", "release manager Priya"]
 
@@ -52,8 +52,8 @@ def indexed(engine: Engine, corpus: Path) -> Iterator[Engine]:
 def cache_of(engine: Engine) -> TokenCache:
     """The engine's word cache (the persisted BM25 index removed, so that an opening reads the cache)."""
     location = engine.config.location
-    shutil.rmtree(LexicalStore(location.path, location.collection).folder, ignore_errors=True)
-    return TokenCache(location.path, location.collection)
+    shutil.rmtree(location.layout.bm25_bases(location.collection), ignore_errors=True)
+    return TokenCache(location.layout.word_cache(location.collection))
 
 
 def test_ingest_keeps_every_chunks_words_and_opening_reads_them(
@@ -69,7 +69,7 @@ def test_ingest_keeps_every_chunks_words_and_opening_reads_them(
         seen.append(text)
         return tokens(text)
 
-    monkeypatch.setattr(retrieval.corpus, "tokens", counting)
+    monkeypatch.setattr(retrieval.search.corpus, "tokens", counting)
     read: list[list[str]] = []
     real_get = indexed.store.get_chunks
     monkeypatch.setattr(indexed.store, "get_chunks", lambda ids: read.append(ids) or real_get(ids))

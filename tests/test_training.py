@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from retrieval.embedding import resolve_model_path
-from retrieval.scorer_model import load_scorer_net, trained_names
+from retrieval.inference.embedder import resolve_model_path
+from retrieval.inference.scorer_net import load_scorer_net, trained_names
 from training.calibrate import (
     answering_threshold,
     best_by_question,

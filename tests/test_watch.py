@@ -23,8 +23,8 @@ from click.testing import CliRunner
 from bot.cli import cli
 from bot.watch_report import watch_in_background
 from retrieval.engine import Engine
-from retrieval.indexing import IngestSummary
-from retrieval.watching import WatchTiming, is_noise
+from retrieval.ingest.indexer import IngestSummary
+from retrieval.ingest.watching import WatchTiming, is_noise
 from tests.conftest import SEED_FILE
 from tests.processes import stop as stop_process
 from tests.processes import wait_until_listening

@@ -12,10 +12,16 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.answer_scorer import FUSION_FEATURES, ScorerNetwork, answer_confidence, fusion_inputs, log_odds
-from retrieval.answering import LOW_CONFIDENCE
-from retrieval.onnx_models import ModelCache
-from retrieval.scorer_inputs import Pair
+from retrieval.answer.extractive import LOW_CONFIDENCE
+from retrieval.answer.learned_scorer import (
+    FUSION_FEATURES,
+    ScorerNetwork,
+    answer_confidence,
+    fusion_inputs,
+    log_odds,
+)
+from retrieval.inference.model_cache import ModelCache
+from retrieval.inference.scorer_inputs import Pair
 from training.examples import Row
 
 # The mix of figures a threshold is judged by: half for quoting the right sentence to answerable questions,

@@ -16,12 +16,12 @@ from typing import Any
 
 from bench.datasets import SquadQuestion, squad2_unanswerable, write_squad
 from bench.metrics import contains_answer, covers
-from retrieval.answer_scorer import context_of
-from retrieval.answering import AnswerSettings, ExtractiveAnswerer
-from retrieval.candidates import Candidate
+from retrieval.answer.candidates import Candidate
+from retrieval.answer.extractive import AnswerSettings, ExtractiveAnswerer
+from retrieval.answer.learned_scorer import context_of
 from retrieval.engine import Engine, EngineConfig
-from retrieval.search import HybridRetriever
-from retrieval.store import StoreLocation
+from retrieval.search.hybrid import HybridRetriever
+from retrieval.store.chunk_store import StoreLocation
 
 # One pooled candidate as make_examples writes it (a JSON object).
 Row = dict[str, Any]

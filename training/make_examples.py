@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.datasets import article_file
-from retrieval.answering import AnswerSettings
+from retrieval.answer.extractive import AnswerSettings
 from training.examples import PoolMaker, build_stores, squad_questions
 from training.split import split_articles
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.answer_scorer import (
+from retrieval.answer.learned_scorer import (
     MODELS,
     SPEC_FILE,
     WEIGHTS_FILE,
@@ -25,8 +25,8 @@ from retrieval.answer_scorer import (
     ScorerSpec,
     fusion_inputs,
 )
-from retrieval.embedding import resolve_model_path
-from retrieval.onnx_models import ModelCache
+from retrieval.inference.embedder import resolve_model_path
+from retrieval.inference.model_cache import ModelCache
 from training.calibrate import best_by_question, confidence_of, logits
 from training.card import write_card
 from training.examples import Row

@@ -7,9 +7,9 @@ import json
 import time
 from pathlib import Path
 
-from retrieval.answer_scorer import MODELS, SPEC_FILE, WEIGHTS_FILE
-from retrieval.embedding import resolve_model_path
-from retrieval.onnx_models import file_sha256
+from retrieval.answer.learned_scorer import MODELS, SPEC_FILE, WEIGHTS_FILE
+from retrieval.inference.embedder import resolve_model_path
+from retrieval.inference.model_cache import file_sha256
 from training.calibrate import calibrate
 from training.card import write_card
 from training.make_examples import make_examples

@@ -1,4 +1,4 @@
-"""`make fit-support`: how close an LLM's claim must be to its cited passage (retrieval/support.py).
+"""`make fit-support`: how close an LLM's claim must be to its cited passage (retrieval/answer/support.py).
 
 SciFact's train claims with SUPPORT evidence: a claim paired with its evidence abstract should pass; paired
 with the abstract BM25 ranks nearest among those that are not its evidence (a related passage that does
@@ -26,9 +26,9 @@ import numpy as np
 
 from bench.machine import describe
 from bench.report import save_and_print
-from retrieval.embedding import Embedder
-from retrieval.lexical import LexicalIndex
-from retrieval.support import numbers_share, support_score
+from retrieval.answer.support import numbers_share, support_score
+from retrieval.inference.embedder import Embedder
+from retrieval.lexical.index import LexicalIndex
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "results" / "support.json"

@@ -12,8 +12,8 @@ import torch
 from safetensors.torch import save_file
 
 from bench.machine import describe
-from retrieval.scorer_inputs import Pair, PairEncoder
-from retrieval.scorer_model import ScorerNet, as_tensors, initial_weights, read_base
+from retrieval.inference.scorer_inputs import Pair, PairEncoder
+from retrieval.inference.scorer_net import ScorerNet, as_tensors, initial_weights, read_base
 from training.examples import Row
 
 BATCH = 32

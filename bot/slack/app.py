@@ -31,8 +31,8 @@ from bot.slack.settings import SlackSettings
 from bot.slack.tokens import slack_error
 from retrieval.conversation import Turn
 from retrieval.errors import CitebotError
-from retrieval.redaction import redact
 from retrieval.scope import Scope, Scopes
+from retrieval.text.redaction import redact
 from retrieval.types import Answer, Citation, Location, Passage
 
 log = logging.getLogger("citebot.slack")

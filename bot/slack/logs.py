@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from retrieval.redaction import redact
+from retrieval.text.redaction import redact
 
 
 class RedactSecrets(logging.Filter):

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from retrieval.errors import InputError
-from retrieval.store_names import check_collection_name
+from retrieval.store.names import check_collection_name
 
 log = logging.getLogger("citebot.slack")
 # Slack's conversation ids: C (channel), G (private channel or group DM), D (direct message).

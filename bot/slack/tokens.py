@@ -10,7 +10,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.slack.settings import SlackSettings
-from retrieval.redaction import redact_url
+from retrieval.text.redaction import redact_url
 
 BOT_REFUSED = "Slack refused the bot token ({error})"
 APP_REFUSED = "Slack refused the app token ({error})"

@@ -1,0 +1,216 @@
+"""The model cache: ONNX files built once per model from its local weights, checked by sha256 on every load.
+
+Layout: `<cache>/<kind>-<first 16 hex of the source weights' sha256>/` holds `fp32.onnx`, `int8.onnx` (the
+encoder) and `build.json` (the source's sha256, each file's sha256, and per CPU the measured speed of each
+variant and the one chosen). A file whose sha256 differs from build.json's is rebuilt where torch can be
+imported, and otherwise is a ModelError naming `make models`; building never downloads anything.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+from retrieval.errors import ModelError
+
+# What reports progress to a person (the door passes one that writes to stderr): building takes ~20 s.
+Notice = Callable[[str], None]
+BUILD_FILE = "build.json"
+# 2: the files are saved optimized (onnx_export.optimize) and loaded without optimizing again.
+BUILD_FORMAT = 2
+VARIANTS = ("fp32", "int8")
+MAKE_MODELS = "build them with `make models` (needs torch, which only building uses)"
+# A variant is correct when every probe sentence's vector keeps at least this cosine to fp32's (issue 14's
+# parity bar; the per-channel int8 encoder measured 0.984 at worst, 0.992 on average, on SciFact sentences).
+MIN_COSINE = 0.98
+
+# Probe sentences for choosing a variant: ordinary prose of the lengths citebot embeds (questions, sentences,
+# passages), written for this purpose; what matters is their length mix, not their content.
+PROBE = [
+    "What did the committee decide about the budget?",
+    "Who is responsible for the release?",
+    "When does the office open on public holidays?",
+    "The quarterly report was delayed because two teams changed their figures at the last minute.",
+    "Payments above the limit need a second signature from the finance department before they are sent.",
+    "The museum reopened in March after a two-year renovation that restored the original glass roof.",
+    "Most of the river's water comes from snow that melts in the mountains during late spring.",
+    "Engineers replaced the old pumps, which had failed three times during the winter storms.",
+    "Members of staff who work from home must lock their screens whenever they leave the desk, and report "
+    "a lost laptop to the service desk within one hour, even when the device is encrypted.",
+    "The agreement was signed by both parties in the presence of witnesses, but it did not take effect until "
+    "the parliament ratified it two years later, after a long debate about fishing rights.",
+    "In the first half of the century the town grew quickly around its harbour; shipbuilding employed one "
+    "worker in four, and the railway that opened in 1852 carried coal from the valleys to the quays. When "
+    "the yards closed, the harbour was turned into a marina and the warehouses into flats and offices.",
+    "Volunteers counted the birds on the island every morning for six weeks and found that the colony had "
+    "doubled since the last survey, which the researchers credit to the removal of rats ten years earlier.",
+]
+
+
+def default_model_cache(cache_home: Path | None = None) -> Path:
+    """Where built ONNX files live unless a setting says otherwise: citebot/ in the user's cache folder."""
+    return (cache_home or Path.home() / ".cache") / "citebot"
+
+
+def file_sha256(path: Path) -> str:
+    """The file's sha256 in hex."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def cpu_key() -> str:
+    """This CPU's model name and the vector extensions that decide how fast int8 runs on it."""
+    name, flags = "unknown CPU", set[str]()
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and name == "unknown CPU":
+                name = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = set(value.split())
+    except OSError:
+        pass
+    extensions = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8") if f in flags]
+    return " ".join([name, *extensions])
+
+
+class ModelCache:
+    """One cache folder of built ONNX files, shared by every process and store on the machine."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.expanduser()
+
+    def source_sha256(self, weights: Path) -> str:
+        """The sha256 of a source weights file, remembered by size and mtime (hashing 90 MB costs ~0.1 s)."""
+        try:
+            stat = weights.stat()
+        except OSError as exc:
+            raise ModelError(f"Cannot read {weights}: {exc.strerror or exc}") from exc
+        memo_file = self.root / "sources.json"
+        key = f"{weights.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+        memo = _read_json(memo_file) or {}
+        known = memo.get(key)
+        if isinstance(known, str):
+            return known
+        try:
+            digest = file_sha256(weights)
+        except OSError as exc:
+            raise ModelError(f"Cannot read {weights}: {exc.strerror or exc}") from exc
+        memo[key] = digest
+        # A cache that cannot be written only costs the hash next time.
+        with suppress(OSError):
+            self.root.mkdir(parents=True, exist_ok=True)
+            _write_json(memo_file, memo)
+        return digest
+
+    def folder(self, kind: str, source_sha: str) -> Path:
+        """Where the files built from one source live."""
+        return self.root / f"{kind}-{source_sha[:16]}"
+
+    @contextmanager
+    def _building(self) -> Iterator[None]:
+        """One builder at a time on this machine (another process waits, then finds the files built)."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            handle = (self.root / ".lock").open("a")
+        except OSError as exc:
+            raise ModelError(f"Cannot write the model cache {self.root}: {exc.strerror or exc}") from exc
+        with handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+
+    def built(
+        self,
+        kind: str,
+        source_sha: str,
+        variants: tuple[str, ...],
+        build: Callable[[Path], None],
+        verify: str,
+        notice: Notice | None = None,
+    ) -> tuple[Path, dict[str, Any]]:
+        """The folder holding every variant (the one about to be loaded checked by sha256); built if not."""
+        folder = self.folder(kind, source_sha)
+        record = self._checked(folder, source_sha, variants, verify)
+        if record is not None:
+            return folder, record
+        with self._building():
+            record = self._checked(folder, source_sha, variants, verify)
+            if record is not None:
+                return folder, record
+            try:
+                import torch  # noqa: F401 (only to learn whether building is possible here)
+            except ImportError:
+                raise ModelError(
+                    f"The ONNX files for the {kind} are missing or corrupt in {folder}; {MAKE_MODELS}"
+                ) from None
+            if notice:
+                notice(f"Building the {kind}'s ONNX files in {folder} (once per model and machine)…")
+            began = time.perf_counter()
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / BUILD_FILE).unlink(missing_ok=True)
+                build(folder)
+                files = {v: file_sha256(folder / f"{v}.onnx") for v in variants}
+            except OSError as exc:
+                raise ModelError(f"Cannot build the {kind}'s ONNX files in {folder}: {exc}") from exc
+            record = {
+                "format": BUILD_FORMAT,
+                "kind": kind,
+                "source_sha256": source_sha,
+                "files": files,
+                "build_seconds": round(time.perf_counter() - began, 1),
+                "speed": {},
+            }
+            self.save(folder, record)
+            return folder, record
+
+    def save(self, folder: Path, record: dict[str, Any]) -> None:
+        """Write build.json (atomically)."""
+        try:
+            _write_json(folder / BUILD_FILE, record)
+        except OSError as exc:
+            raise ModelError(f"Cannot write {folder / BUILD_FILE}: {exc.strerror or exc}") from exc
+
+    def _checked(
+        self, folder: Path, source_sha: str, variants: tuple[str, ...], verify: str
+    ) -> dict[str, Any] | None:
+        """build.json if it names the source and every file is there, and `verify`'s matches its sha256."""
+        # Only the file about to be loaded is hashed ("" hashes none): fp32's 90 MB costs ~60 ms a start.
+        record = _read_json(folder / BUILD_FILE)
+        if not isinstance(record, dict) or record.get("format") != BUILD_FORMAT:
+            return None
+        if record.get("source_sha256") != source_sha:
+            return None
+        files = record.get("files")
+        if not isinstance(files, dict):
+            return None
+        for variant in variants:
+            path = folder / f"{variant}.onnx"
+            try:
+                if not path.is_file() or (variant == verify and files.get(variant) != file_sha256(path)):
+                    return None
+            except OSError:
+                return None
+        return record
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _write_json(path: Path, data: Any) -> None:
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    partial.replace(path)

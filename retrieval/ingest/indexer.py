@@ -1,0 +1,279 @@
+"""Incremental ingest: add new files, replace changed ones, drop deleted ones; atomic per file."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from retrieval.errors import LoadError
+from retrieval.inference.embedder import Embedder
+from retrieval.ingest.chunking import chunk
+from retrieval.ingest.extraction import DEFAULT_TIME_LIMIT_S, Extractor
+from retrieval.ingest.files import (
+    DEFAULT_MAX_FILE_BYTES,
+    Discovery,
+    Document,
+    SourceFile,
+    decode,
+    discover,
+    is_inside,
+    read_bytes,
+)
+from retrieval.ingest.loaders import parser_version
+from retrieval.lexical.word_cache import TokenCache, Words
+from retrieval.store.chunk_store import ChunkStore, DocRecord, StoredChunk, chunk_id, now_iso
+from retrieval.store.sentence_vectors import SentenceVectors
+from retrieval.store.texts import TextStore
+from retrieval.text.content import fingerprint, text_sha256
+from retrieval.text.sentences import sentence_spans
+
+Progress = Callable[[str, int], None]
+"""Called with a step name ('files' or 'sentences') and how many more are done."""
+
+
+@dataclass
+class IngestSummary:
+    """What one ingest run did."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    # Files of types citebot does not read (images, archives...) under the folders ingested.
+    ignored: int = 0
+    chunks: int = 0
+    seconds: float = 0.0
+    failures: list[str] = field(default_factory=list)
+    skips: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, int | float]:
+        """The summary as `--json` prints it."""
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+            "failed": self.failed,
+            "skipped": self.skipped,
+            "ignored": self.ignored,
+            "chunks": self.chunks,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass
+class _Pending:
+    document: Document
+    root: Path
+    is_new: bool
+    chunks: list[StoredChunk]
+
+
+def _stored_chunks(document: Document, max_chars: int) -> list[StoredChunk]:
+    out = []
+    for piece in chunk(document.text, max_chars=max_chars):
+        digest = fingerprint(piece.text.encode("utf-8"))
+        out.append(
+            StoredChunk(
+                chunk_id(document.source, piece.start, piece.end, digest),
+                document.source,
+                piece.start,
+                piece.end,
+                piece.text,
+                document.text.count("\n", 0, piece.start) + 1,
+            )
+        )
+    return out
+
+
+def _sentence_spans(text: str) -> list[tuple[int, int]]:
+    return sentence_spans(text, 0, len(text)) or [(0, len(text))]
+
+
+class Indexer:
+    """Brings the store in line with the files under some paths."""
+
+    def __init__(
+        self,
+        store: ChunkStore,
+        embedder: Embedder,
+        max_chars: int = 1000,
+        batch_chunks: int = 256,
+        max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+        parse_time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+    ):
+        self.store = store
+        self.embedder = embedder
+        self.max_chars = max_chars
+        self.batch_chunks = batch_chunks
+        self.max_file_bytes = max_file_bytes
+        self.parse_time_limit_s = parse_time_limit_s
+        self.texts = TextStore(store.location.path)
+        self.words = TokenCache(store.location.layout.word_cache(store.location.collection))
+
+    def sweep(self, manifest: dict[str, DocRecord]) -> int:
+        """Delete chunks no manifest record names (left by an interrupted run; only under the writer lock)."""
+        live = {cid for record in manifest.values() for cid in record.chunk_ids}
+        orphans = sorted(self.store.chunk_ids() - live)
+        self.store.delete_chunks(orphans)
+        return len(orphans)
+
+    def ingest(self, paths: Iterable[Path], progress: Progress | None = None) -> IngestSummary:
+        """Index the files under paths; report per-file failures in the summary, never abort on one."""
+        began = time.perf_counter()
+        paths = list(paths)
+        found = discover(paths, self.max_file_bytes)
+        summary = IngestSummary(
+            failed=len(found.failed),
+            skipped=len(found.skipped),
+            ignored=found.ignored,
+            failures=found.failed,
+            skips=found.skipped,
+        )
+        manifest = self.store.documents()
+        damaged = list(self.store.damaged)
+        self.sweep(manifest)
+        by_path = {record.path: record for record in manifest.values()}
+        pending: list[_Pending] = []
+        with Extractor(self.parse_time_limit_s) as extractor:
+            for file in found.files:
+                item = self._prepare(_known_as(file, by_path), manifest, summary, extractor)
+                if progress:
+                    progress("files", 1)
+                if item:
+                    pending.append(item)
+                if sum(len(p.chunks) for p in pending) >= self.batch_chunks:
+                    self._write(pending, manifest, summary, progress)
+                    pending = []
+        self._write(pending, manifest, summary, progress)
+        self._remove_deleted(paths, found, manifest, summary)
+        # Texts no record names any more (a replaced PDF's old text); a reader still citing one falls back
+        # to the indexed passage, as for any changed file.
+        self.texts.prune({r.text_file(self.store.location.path) for r in manifest.values() if r.text_sha256})
+        for record_id in damaged:
+            # A record that could not be read names chunks already swept; its file is added anew when seen.
+            if record_id not in manifest:
+                self.store.forget(record_id)
+        self.store.mark_ingested(now_iso())
+        summary.seconds = time.perf_counter() - began
+        return summary
+
+    def _prepare(
+        self, file: SourceFile, manifest: dict[str, DocRecord], summary: IngestSummary, extractor: Extractor
+    ) -> _Pending | None:
+        record = manifest.get(file.source)
+        try:
+            if record and record.path != str(file.path) and os.path.exists(record.path):
+                raise LoadError(
+                    f"{file.path}: another file with the same name is indexed ({record.path}); "
+                    "ingest their common parent folder instead"
+                )
+            data = read_bytes(file, self.max_file_bytes)
+            if record and self._unchanged(record, file, data):
+                summary.unchanged += 1
+                return None
+            document = decode(file, data, extractor)
+        except LoadError as exc:
+            summary.failed += 1
+            summary.failures.append(str(exc))
+            return None
+        return _Pending(document, file.root, record is None, _stored_chunks(document, self.max_chars))
+
+    def _unchanged(self, record: DocRecord, file: SourceFile, data: bytes) -> bool:
+        """Same bytes, same path, read by the same parser, and its extracted text still kept."""
+        if record.sha256 != fingerprint(data) or record.path != str(file.path):
+            return False
+        if record.parser != parser_version(file.path.suffix):
+            return False  # a new parser version reads it again (its text, and so its chunks, may differ)
+        return not record.text_sha256 or os.path.isfile(record.text_file(self.store.location.path))
+
+    def _write(
+        self,
+        pending: list[_Pending],
+        manifest: dict[str, DocRecord],
+        summary: IngestSummary,
+        progress: Progress | None,
+    ) -> None:
+        spans = [_sentence_spans(c.text) for p in pending for c in p.chunks]
+        all_chunks = [c for p in pending for c in p.chunks]
+        texts = [
+            c.text[a:b] for c, chunk_spans in zip(all_chunks, spans, strict=True) for a, b in chunk_spans
+        ]
+        vectors = self.embedder.embed(
+            texts, progress=(lambda n: progress("sentences", n)) if progress else None
+        )
+        at = 0
+        ready: dict[str, tuple[StoredChunk, list[float]]] = {}
+        for stored, chunk_spans in zip(all_chunks, spans, strict=True):
+            sentences = SentenceVectors.build(chunk_spans, vectors[at : at + len(chunk_spans)])
+            at += len(chunk_spans)
+            ready[stored.id] = (replace(stored, sentences=sentences.pack()), sentences.chunk_vector())
+        # One chunk write for the whole batch, then one manifest write whose record per file is that file's
+        # commit: Chroma's per-call cost dominates small files. A crash before the records leaves orphans.
+        written = [ready[c.id] for item in pending for c in item.chunks]
+        self.store.put_chunks([c for c, _ in written], [v for _, v in written])
+        # Their BM25 words too, so that no reader has to tokenise them (a cache: a failure costs only time).
+        self.words.put({c.id: Words.of(c.text) for c, _ in written})
+        for item in pending:
+            # The extracted text is in place before the record naming it commits.
+            if item.document.extracted:
+                self.texts.put(item.document.text)
+        records = [
+            DocRecord(
+                source=item.document.source,
+                path=str(item.document.path),
+                root=str(item.root),
+                sha256=item.document.sha256,
+                title=item.document.title,
+                chunk_ids=tuple(c.id for c in item.chunks),
+                ingested_at=now_iso(),
+                text_sha256=text_sha256(item.document.text) if item.document.extracted else "",
+                regions=item.document.regions.to_json() if item.document.regions else "",
+                parser=item.document.parser,
+            )
+            for item in pending
+        ]
+        if records:
+            self.store.commit(records)
+        superseded: set[str] = set()
+        for item, record in zip(pending, records, strict=True):
+            old = manifest.get(record.source)
+            if old:
+                superseded |= set(old.chunk_ids) - set(record.chunk_ids)
+            manifest[record.source] = record
+            summary.chunks += len(item.chunks)
+            if item.is_new:
+                summary.added += 1
+            else:
+                summary.updated += 1
+        self.store.delete_chunks(sorted(superseded))
+
+    def _remove_deleted(
+        self, paths: list[Path], found: Discovery, manifest: dict[str, DocRecord], summary: IngestSummary
+    ) -> None:
+        """Drop files under the given folders that the walk no longer lists (deleted, or now skipped)."""
+        folders = [str(Path(p).expanduser().resolve()) for p in paths if Path(p).is_dir()]
+        listed = {str(f.path) for f in found.files}
+        unseen = [str(u) for u in found.unreadable]
+        for source, record in list(manifest.items()):
+            inside = any(is_inside(record.path, folder) for folder in folders)
+            # Files under a folder that could not be read are kept as they are: nothing is lost to a glitch.
+            if not inside or record.path in listed or any(is_inside(record.path, u) for u in unseen):
+                continue
+            self.store.forget(source)
+            self.store.delete_chunks(list(record.chunk_ids))
+            del manifest[source]
+            summary.removed += 1
+
+
+def _known_as(file: SourceFile, by_path: dict[str, DocRecord]) -> SourceFile:
+    """The file under the name it is already indexed by, if another ingest reached it from another folder."""
+    record = by_path.get(str(file.path))
+    if record is None or record.source == file.source:
+        return file
+    return replace(file, source=record.source, root=Path(record.root))

@@ -1,0 +1,29 @@
+"""The collections one store folder or Chroma server holds, each with how many files it indexes now."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from retrieval.store.generations import read_generations
+from retrieval.store.names import MANIFEST_SUFFIX, generation_names
+
+
+def collection_names(client: Any) -> list[str]:
+    """citebot's collections, by the names users give them (generations and heads folded in)."""
+    names = set()
+    for listed in client.list_collections():
+        # `x`, `x-docs`, `x.g2`, `x.g2-docs`, `x.head`: a collection's name holds no dot and never ends in
+        # -docs (store_names), so what comes before the first dot, less -docs, is the name.
+        base = str(listed.name).split(".")[0]
+        names.add(base[: -len(MANIFEST_SUFFIX)] if base.endswith(MANIFEST_SUFFIX) else base)
+    return sorted(names)
+
+
+def collection_counts(client: Any) -> dict[str, int]:
+    """Each collection's count of indexed files, in its live generation (0 where it holds none yet)."""
+    counts: dict[str, int] = {}
+    listed = {str(c.name) for c in client.list_collections()}
+    for name in collection_names(client):
+        manifest = generation_names(name, read_generations(client, name).live)[1]
+        counts[name] = int(client.get_collection(manifest).count()) if manifest in listed else 0
+    return counts
