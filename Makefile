@@ -29,12 +29,12 @@ demo: $(STAMP)
 	$(VENV)/bin/citebot ask "$(QUESTION)"
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check bot retrieval bench training tests
-	$(VENV)/bin/ruff format --check bot retrieval bench training tests
+	$(VENV)/bin/ruff check bot retrieval bench training tests evaluation
+	$(VENV)/bin/ruff format --check bot retrieval bench training tests evaluation
 	$(VENV)/bin/lint-imports
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy bot retrieval bench training
+	$(VENV)/bin/mypy bot retrieval bench training evaluation
 
 unit: $(STAMP)
 	$(PY) -m pytest -q

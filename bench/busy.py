@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from bench.machine import describe
-from bench.metrics import percentile
 from bench.speed import QUESTIONS as SEED_QUESTIONS
+from evaluation.machine import describe
+from evaluation.metrics import percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 BURNERS = {

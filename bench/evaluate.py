@@ -6,9 +6,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.datasets import Claim, SquadQuestion, as_question
-from bench.metrics import contains_answer, covers, hit_at, ndcg_at, percentile, recall_at
 from bench.systems import System
+from evaluation.datasets import Claim, SquadQuestion, as_question
+from evaluation.metrics import contains_answer, covers, hit_at, ndcg_at, percentile, recall_at
 
 
 def _rate(count: int, total: int) -> float:

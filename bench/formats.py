@@ -23,10 +23,10 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from bench.datasets import article_file, sample, scorer_seen
-from bench.machine import describe
-from bench.metrics import contains_answer, first_sentence, percentile
 from bench.systems import Citebot
+from evaluation.datasets import article_file, sample, scorer_seen
+from evaluation.machine import describe
+from evaluation.metrics import contains_answer, first_sentence, percentile
 from retrieval.answer.learned_scorer import MODELS, SPEC_FILE
 from retrieval.engine import Engine, EngineConfig
 from retrieval.ingest.loaders import SUPPORTED_SUFFIXES, ExtractError

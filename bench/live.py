@@ -17,9 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.machine import describe
-from bench.metrics import percentile
 from bench.speed import CITEBOT, QUESTIONS, ROOT
+from evaluation.machine import describe
+from evaluation.metrics import percentile
 
 RESULTS = ROOT / "bench" / "results" / "live.json"
 NOTE = "The {place} field station keeps its glacier camp on the {cap} ice cap.\n"

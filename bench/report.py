@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -29,13 +28,6 @@ ROWS = [
     ("peak RSS of that process (MB)", "cold", "peak_rss_mb"),
 ]
 ORDER = ["citebot", "citebot + scorer", "bm25 only", "dense only", "dense only, fp32", "textbook"]
-
-
-def save_and_print(path: Path, results: dict[str, Any]) -> None:
-    """Write a results file (indented JSON) and print the same on stdout."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(results, indent=2))
 
 
 def _value(results: dict[str, Any], system: str, group: str, key: str) -> Any:

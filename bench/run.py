@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import evaluate
-from bench.datasets import (
+from bench.report import write_chart, write_markdown
+from bench.systems import Citebot, IngestStats, System, Textbook
+from evaluation.datasets import (
     SquadQuestion,
     sample,
     scorer_seen,
@@ -23,9 +25,7 @@ from bench.datasets import (
     write_scifact,
     write_squad,
 )
-from bench.machine import describe
-from bench.report import write_chart, write_markdown
-from bench.systems import Citebot, IngestStats, System, Textbook
+from evaluation.machine import describe
 from retrieval.answer.learned_scorer import MODELS, SPEC_FILE
 from retrieval.engine import Engine
 

@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from bench.busy import load_average
-from bench.machine import describe
 from bench.scale_corpus import PARAGRAPHS, questions
 from bench.scale_plot import write_plot
 from bench.scale_served import served
 from bench.speed import CITEBOT, wall, wall_and_rss
 from bench.speed import QUESTIONS as SEED_QUESTIONS
+from evaluation.machine import describe
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"

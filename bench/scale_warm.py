@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.metrics import percentile
+from evaluation.metrics import percentile
 
 
 def warm_latencies(engine: Any, questions: Sequence[str]) -> tuple[list[float], int]:

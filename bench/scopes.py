@@ -21,12 +21,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.datasets import sample, write_scifact, write_squad
 from bench.evaluate import squad
-from bench.machine import describe
-from bench.metrics import hit_at
-from bench.report import save_and_print
 from bench.systems import Result, result_of
+from evaluation.datasets import sample, write_scifact, write_squad
+from evaluation.machine import describe
+from evaluation.metrics import hit_at
+from evaluation.results import save_and_print
 from retrieval.engine import Engine, EngineConfig
 from retrieval.scope import Scopes
 from retrieval.search.hybrid import Hit

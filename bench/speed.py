@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.machine import describe
-from bench.metrics import percentile
+from evaluation.machine import describe
+from evaluation.metrics import percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 CITEBOT = str(Path(sys.executable).parent / "citebot")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from bench.metrics import first_sentence
+from evaluation.metrics import first_sentence
 from retrieval.answer.extractive import ExtractiveAnswerer
 from retrieval.answer.learned_scorer import MODELS, AnswerScorer
 from retrieval.chain import build_chain

@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.datasets import SquadQuestion, squad2_unanswerable, write_squad
-from bench.metrics import contains_answer, covers
+from evaluation.datasets import SquadQuestion, squad2_unanswerable, write_squad
+from evaluation.metrics import contains_answer, covers
 from retrieval.answer.candidates import Candidate
 from retrieval.answer.extractive import AnswerSettings, ExtractiveAnswerer
 from retrieval.answer.learned_scorer import context_of

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench.datasets import article_file
+from evaluation.datasets import article_file
 from retrieval.answer.extractive import AnswerSettings
 from training.examples import PoolMaker, build_stores, squad_questions
 from training.split import split_articles

@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from bench.machine import describe
-from bench.report import save_and_print
+from evaluation.machine import describe
+from evaluation.results import save_and_print
 from retrieval.answer.support import numbers_share, support_score
 from retrieval.inference.embedder import Embedder
 from retrieval.lexical.index import LexicalIndex

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from bench.machine import describe
+from evaluation.machine import describe
 from retrieval.inference.scorer_inputs import Pair, PairEncoder
 from retrieval.inference.scorer_net import ScorerNet, as_tensors, initial_weights, read_base
 from training.examples import Row
