@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from retrieval.errors import InputError
+
+if TYPE_CHECKING:
+    from retrieval.engine import Engine
 
 
 def _no_constants(name: str) -> Any:
@@ -31,7 +34,7 @@ def _batch_item(raw: bytes, first: bool) -> dict[str, Any]:
     return item
 
 
-def batch_lines(handle: IO[bytes], engine: Any) -> Iterator[tuple[dict[str, Any], bool]]:
+def batch_lines(handle: IO[bytes], engine: Engine) -> Iterator[tuple[dict[str, Any], bool]]:
     """Each non-blank line answered: (the answer with its id, True), or (the line's error, False)."""
     for number, raw in enumerate(handle, start=1):
         if not raw.strip():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -13,6 +12,7 @@ from typing import IO, TYPE_CHECKING, Any
 import click
 
 from bot.ask_batch import batch_lines
+from bot.engines import engine_for
 from bot.errors import BadInput, doors
 from bot.ingest_report import ensure_ingested, run_ingest
 from bot.options import collection_option, store_option
@@ -31,19 +31,6 @@ def load_settings(**overrides: Any) -> Settings:
     from bot.settings import load_settings as load
 
     return load(**overrides)
-
-
-def engine_for(settings: Settings, create: bool = True) -> Any:
-    """The engine for these settings (imported here so `citebot --help` stays fast)."""
-    from bot.threads import configure_threads
-
-    # Answering's threads decide the wait policy (1 thread measured best without PASSIVE, make bench-busy);
-    # ingest's batches on every core keep torch's default policy, as they always had.
-    configure_threads(settings.threads)
-    from retrieval.engine import Engine
-
-    # Building the ONNX files (once per machine) takes ~15 s: say so on stderr rather than seem to hang.
-    return Engine(settings.engine_config(), create=create, notice=lambda text: click.echo(text, err=True))
 
 
 class CitebotGroup(click.Group):
@@ -257,68 +244,9 @@ def slack(
     CITEBOT_SLACK_SCOPES names a TOML file mapping channels to the collections answered there; without it,
     every channel is answered from --collection (watched paths are ingested into it).
     """
-    import logging
+    from bot.slack.serve import serve
 
-    from bot.slack.app import build_app
-    from bot.slack.feedback import FeedbackError, FeedbackPathError, FeedbackStore
-    from bot.slack.logs import redact_logs
-    from bot.slack.scopes import channel_scopes, check_scopes_file
-    from bot.slack.settings import load_slack_settings
-    from bot.slack.tokens import BOT_REFUSED, SlackRefused, check_tokens, refusal
-    from bot.slack.transports import run_http, run_socket_mode
-
-    slack_settings = load_slack_settings(http=use_http)
-    settings = load_settings(store=store, collection=collection)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    redact_logs([*slack_settings.secrets, settings.llm_api_key])
-    try:  # before the slow start-up, and before saying "listening"
-        check_tokens(slack_settings, http=use_http)
-    except SlackRefused as exc:
-        raise click.ClickException(str(exc)) from exc
-    check_scopes_file(
-        slack_settings.scopes, settings.collection
-    )  # before a store is made (unknown names after)
-    if watched:
-        from retrieval.ingest.watching import check_paths
-
-        check_paths(watched)  # a missing path is bad input (exit 2), before the slow start-up
-    engine = engine_for(settings)  # first: it refuses a store folder that holds anything but a store
-    try:
-        feedback = FeedbackStore(slack_settings.feedback_db or StoreLayout(settings.store).feedback)
-    except FeedbackPathError as exc:
-        raise BadInput(str(exc)) from exc
-    except FeedbackError as exc:
-        raise click.ClickException(str(exc)) from exc
-    if watched:
-        engine.check_answerable()  # the watched paths are the documents: a new store gets no demo corpus
-    else:
-        ensure_ingested(engine, settings)
-    scopes = channel_scopes(engine, slack_settings.scopes)
-    engine.chain()
-    engine.embedder.embed_query("warm up")
-    try:
-        app = build_app(engine, slack_settings, feedback, http=use_http, scopes=scopes)
-    except Exception as exc:  # bolt's BoltError when auth.test fails: the token was revoked since the check
-        raise click.ClickException(refusal(exc, BOT_REFUSED, slack_settings)) from exc
-    stop = threading.Event()
-    if watched:
-        from bot.watch_report import watch_in_background
-
-        # The first ingest runs in the thread too: the bot answers from the index as it is meanwhile.
-        watcher = watch_in_background(engine, list(watched), stop, ignore=[settings.store])
-    click.echo(
-        f"citebot is listening ({'HTTP on ' + host + ':' + str(port) if use_http else 'Socket Mode'}).",
-        err=True,
-    )
-    try:
-        if use_http:
-            run_http(app, host, port)
-        else:
-            run_socket_mode(app, slack_settings.app_token)
-    finally:
-        stop.set()
-        if watched:
-            watcher.join(timeout=5)  # mid-ingest it is left (a daemon): each committed batch is whole
+    serve(use_http, port, host, watched, store, collection)
 
 
 @cli.command()

@@ -7,12 +7,13 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
 if TYPE_CHECKING:
     from bot.settings import Settings
+    from retrieval.engine import Engine
     from retrieval.ingest.indexer import IngestSummary
 
 
@@ -65,7 +66,7 @@ def summary_json(summary: IngestSummary) -> str:
 
 
 def run_ingest(
-    engine: Any,
+    engine: Engine,
     paths: list[Path],
     as_json: bool,
     to_stderr: bool = False,
@@ -100,7 +101,7 @@ def run_ingest(
     return 1 if summary.failed else 0
 
 
-def ensure_ingested(engine: Any, settings: Settings) -> None:
+def ensure_ingested(engine: Engine, settings: Settings) -> None:
     """Ingest the default corpus first into a store created just now; refuse one another model built.
 
     Only a new store: an existing one that reads as empty may be damaged, and is not filled with the demo.

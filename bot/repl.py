@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -19,6 +19,9 @@ from retrieval.conversation import Turn
 from retrieval.errors import CitebotError
 from retrieval.store.layout import StoreLayout
 from retrieval.types import Answer
+
+if TYPE_CHECKING:
+    from retrieval.engine import Engine
 
 PROMPT = "citebot> "
 SPINNER_AFTER_S = 0.3
@@ -49,7 +52,7 @@ class Session:
     """One conversation: the engine, the turns so far, the last answer and the output mode."""
 
     def __init__(
-        self, engine: Any, settings: Settings, console: Console, json_mode: bool, rich: bool
+        self, engine: Engine, settings: Settings, console: Console, json_mode: bool, rich: bool
     ) -> None:
         self.engine = engine
         self.settings = settings
@@ -240,7 +243,7 @@ def run_terminal(session: Session, history: Path) -> None:
             break
 
 
-def run(engine: Any, settings: Settings, json_mode: bool) -> None:
+def run(engine: Engine, settings: Settings, json_mode: bool) -> None:
     """Start the REPL: interactive on a terminal, line by line from a pipe."""
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     console = (

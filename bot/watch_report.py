@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -18,6 +18,7 @@ from retrieval.errors import BusyError, CitebotError
 from retrieval.ingest.watching import Ending, WatchCallbacks, WatchTiming, watch
 
 if TYPE_CHECKING:
+    from retrieval.engine import Engine
     from retrieval.ingest.indexer import IngestSummary
 
 ALL_GONE = "none of the watched paths is left (each has disappeared); stopped watching"
@@ -46,7 +47,7 @@ class WatchDoor:
 
     def __init__(
         self,
-        engine: Any,
+        engine: Engine,
         paths: list[Path],
         as_json: bool = False,
         wait: bool = False,
@@ -123,7 +124,7 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 
 def run_watch(
-    engine: Any,
+    engine: Engine,
     paths: list[Path],
     as_json: bool,
     wait: bool = False,
@@ -150,7 +151,7 @@ def run_watch(
 
 
 def watch_in_background(
-    engine: Any,
+    engine: Engine,
     paths: list[Path],
     stop: threading.Event,
     ignore: list[Path] | None = None,

@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
@@ -34,6 +34,9 @@ from retrieval.errors import CitebotError
 from retrieval.scope import Scope, Scopes
 from retrieval.text.redaction import redact
 from retrieval.types import Answer, Citation, Location, Passage
+
+if TYPE_CHECKING:
+    from retrieval.engine import Engine
 
 log = logging.getLogger("citebot.slack")
 EMPTY_MENTION = "Ask me a question after the mention, e.g. `@citebot What did the US offer in Stockholm?`"
@@ -67,7 +70,7 @@ class SlackBot:
 
     def __init__(
         self,
-        engine: Any,
+        engine: Engine,
         settings: SlackSettings,
         feedback: FeedbackStore,
         workers: Executor,
@@ -298,7 +301,7 @@ class SlackBot:
 
 
 def build_app(
-    engine: Any,
+    engine: Engine,
     settings: SlackSettings,
     feedback: FeedbackStore,
     http: bool,

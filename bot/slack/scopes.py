@@ -19,10 +19,13 @@ import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from retrieval.errors import InputError
 from retrieval.store.names import check_collection_name
+
+if TYPE_CHECKING:
+    from retrieval.engine import Engine
 
 log = logging.getLogger("citebot.slack")
 # Slack's conversation ids: C (channel), G (private channel or group DM), D (direct message).
@@ -189,7 +192,7 @@ def check_scopes_file(path: Path | None, fallback: str) -> None:
         raise BadInput(str(exc)) from exc
 
 
-def channel_scopes(engine: Any, path: Path | None) -> LiveScopes:
+def channel_scopes(engine: Engine, path: Path | None) -> LiveScopes:
     """The scopes a starting bot answers by (an invalid file is bad input: exit 2), re-read on SIGHUP."""
     from bot.errors import BadInput
 

@@ -1,0 +1,24 @@
+"""The engine as the doors build it: one per command, from the settings built at the door."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+    from retrieval.engine import Engine
+
+
+def engine_for(settings: Settings, create: bool = True) -> Engine:
+    """The engine for these settings (imported here so `citebot --help` stays fast)."""
+    from bot.threads import configure_threads
+
+    # Answering's threads decide the wait policy (1 thread measured best without PASSIVE, make bench-busy);
+    # ingest's batches on every core keep torch's default policy, as they always had.
+    configure_threads(settings.threads)
+    from retrieval.engine import Engine
+
+    # Building the ONNX files (once per machine) takes ~15 s: say so on stderr rather than seem to hang.
+    return Engine(settings.engine_config(), create=create, notice=lambda text: click.echo(text, err=True))
