@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from langchain_core.runnables import Runnable, RunnableLambda
@@ -30,7 +31,27 @@ class Answerer(Protocol):
     ) -> Answer: ...
 
 
-def _prepare(value: Question | str | dict[str, Any]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Asked:
+    """A question made ready: its text, the query retrieval searches for, what it follows on from."""
+
+    question: str
+    query: str
+    previous: list[str]
+    on_token: Callable[[str], None] | None
+    began: float
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """A question with the passages retrieved for it."""
+
+    asked: Asked
+    hits: list[Hit]
+    retrieve_ms: float
+
+
+def _prepare(value: Question | str | dict[str, Any]) -> Asked:
     on_token = value.pop("on_token", None) if isinstance(value, dict) else None
     question = (
         value
@@ -48,42 +69,41 @@ def _prepare(value: Question | str | dict[str, Any]) -> dict[str, Any]:
         # A terminal in another encoding hands click undecodable bytes as lone surrogates.
         raise InputError(f"The question is not valid UTF-8 text (character {exc.start + 1})") from exc
     follow_up = is_follow_up(text, question.history)
-    return {
-        "question": text,
-        "query": retrieval_query(text, question.history),
-        "previous": question.history[-1].cited if follow_up else [],
-        "on_token": on_token,
-        "began": time.perf_counter(),
-    }
+    return Asked(
+        question=text,
+        query=retrieval_query(text, question.history),
+        previous=question.history[-1].cited if follow_up else [],
+        on_token=on_token,
+        began=time.perf_counter(),
+    )
 
 
 def build_chain(retriever: HybridRetriever | ScopedRetriever, answerer: Answerer) -> Runnable[Any, Answer]:
     """question -> Answer, as one Runnable."""
 
-    def retrieve(state: dict[str, Any]) -> dict[str, Any]:
+    # The hits go to the answerer as they are: the retriever's LangChain face (invoke -> Documents) is for
+    # outside callers, and a round trip through it would look every chunk up again.
+    def retrieve(asked: Asked) -> Retrieved:
         began = time.perf_counter()
-        documents = retriever.invoke(state["query"])
-        return {
-            **state,
-            "hits": retriever.hits(documents),
-            "retrieve_ms": (time.perf_counter() - began) * 1000,
-        }
+        hits = retriever.search(asked.query)
+        return Retrieved(asked, hits, (time.perf_counter() - began) * 1000)
 
-    def answer(state: dict[str, Any]) -> Answer:
+    def answer(retrieved: Retrieved) -> Answer:
+        asked = retrieved.asked
         began = time.perf_counter()
         result = answerer.answer(
-            state["question"],
-            state["hits"],
-            query=state["query"],
-            previous=state["previous"],
-            on_token=state["on_token"],
+            asked.question,
+            retrieved.hits,
+            query=asked.query,
+            previous=asked.previous,
+            on_token=asked.on_token,
         )
         done = time.perf_counter()
-        result.retrieval_query = state["query"]
+        result.retrieval_query = asked.query
         result.timings_ms = {
-            "retrieve": round(state["retrieve_ms"], 2),
+            "retrieve": round(retrieved.retrieve_ms, 2),
             "answer": round((done - began) * 1000, 2),
-            "total": round((done - state["began"]) * 1000, 2),
+            "total": round((done - asked.began) * 1000, 2),
         }
         return result
 

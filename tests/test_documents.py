@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 
 # Issue 15's format loaders (retrieval/ingest/loaders/pdf.py and the rest) are not registered yet: until
-# they are,
-# this module is skipped as a whole, and says so in the test summary.
+# they are, this module is skipped as a whole, and says so in the test summary.
 from retrieval.ingest.loaders import SUPPORTED_SUFFIXES
 
 if not {".pdf", ".docx", ".pptx", ".html"} <= SUPPORTED_SUFFIXES:

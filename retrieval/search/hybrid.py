@@ -162,20 +162,6 @@ class HybridRetriever(BaseRetriever):
             out[cid] = (1 - self.sentence_weight) * chunk_cos + self.sentence_weight * best_sentence
         return out
 
-    def hits(self, documents: list[Document]) -> list[Hit]:
-        """The hits behind documents this retriever returned (chunks looked up in its snapshot)."""
-        chunks = self.corpus.chunks_for(str(d.id) for d in documents)
-        return [
-            Hit(
-                chunks[str(d.id)],
-                float(d.metadata["score"]),
-                float(d.metadata["dense"]),
-                float(d.metadata["bm25"]),
-            )
-            for d in documents
-            if str(d.id) in chunks
-        ]
-
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun
     ) -> list[Document]:

@@ -58,16 +58,6 @@ class ScopedRetriever(BaseRetriever):
         idf = union_idf([r.corpus.lexical for r in self.retrievers])
         return self.retrievers[0].fused(query, chunks, meaning, bm25_of, k, idf)
 
-    def hits(self, documents: list[Document]) -> list[Hit]:
-        """The hits behind documents this retriever returned (each looked up in its own collection)."""
-        out: list[Hit] = []
-        by_name = {r.store.location.collection: r for r in self.retrievers}
-        for document in documents:
-            retriever = by_name.get(str(document.metadata.get("collection", "")))
-            if retriever is not None:
-                out.extend(retriever.hits([document]))
-        return out
-
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun
     ) -> list[Document]:
