@@ -24,8 +24,9 @@ $(STAMP): pyproject.toml
 models: $(STAMP)
 	$(VENV)/bin/citebot models
 
+# The demo's store is .citebot here: later commands in this folder (or below it) find it.
 demo: $(STAMP)
-	$(VENV)/bin/citebot ingest seeds
+	$(VENV)/bin/citebot ingest --store .citebot seeds
 	$(VENV)/bin/citebot ask "$(QUESTION)"
 
 lint: $(STAMP)

@@ -12,9 +12,9 @@ from typing import IO, TYPE_CHECKING, Any
 import click
 
 from bot.ask_batch import batch_lines
-from bot.engines import engine_for
+from bot.engines import engine_for, engine_to_read
 from bot.errors import BadInput, doors
-from bot.ingest_report import ensure_ingested, run_ingest
+from bot.ingest_report import run_ingest
 from bot.options import collection_option, store_option
 from bot.render import json_line
 from retrieval.errors import InputError
@@ -27,10 +27,14 @@ if TYPE_CHECKING:
 # pydantic-settings takes 0.3 s to import: it loads when a command builds its settings, never for
 # `citebot --help` or a usage error.
 def load_settings(**overrides: Any) -> Settings:
-    """The settings, built once at the door (bot.settings.load_settings)."""
+    """The settings, built once at the door (bot.settings.load_settings); -v says which store they name."""
     from bot.settings import load_settings as load
 
-    return load(**overrides)
+    settings = load(**overrides)
+    context = click.get_current_context(silent=True)
+    if context is not None and context.find_root().params.get("verbose"):
+        click.echo(f"Store: {settings.store} ({settings.store_origin()})", err=True)
+    return settings
 
 
 class CitebotGroup(click.Group):
@@ -74,8 +78,9 @@ def unexpected(exc: BaseException) -> str:
 
 @click.group(cls=CitebotGroup, invoke_without_command=True)
 @click.version_option(package_name="citebot")
+@click.option("-v", "--verbose", is_flag=True, help="Say on stderr which store the command reads and why.")
 @click.pass_context
-def cli(ctx: click.Context) -> None:
+def cli(ctx: click.Context, verbose: bool) -> None:
     """Ask questions about your documents; every answer cites the exact passage it comes from."""
     if ctx.invoked_subcommand is None:
         if sys.stdin.isatty() and sys.stdout.isatty():
@@ -155,9 +160,8 @@ def ask(
     """Answer QUESTION from the indexed documents, with citations."""
     if batch is None and (question is None or not question.strip()):
         raise InputError('The question is empty: citebot ask "What did the US offer in Stockholm?"')
-    settings = load_settings(store=store, k=k, collection=collection)
-    engine = engine_for(settings)
-    ensure_ingested(engine, settings)
+    engine = engine_to_read(load_settings(store=store, k=k, collection=collection))
+    engine.check_answerable()
     if batch is not None:
         ok = True
         for result, good in batch_lines(batch, engine):
@@ -180,7 +184,7 @@ def cite(citation: str, as_json: bool, store: Path | None, collection: str | Non
     """Show the passage a CITATION id points to, with the lines around it (only in its collection)."""
     from bot.render import cited_text
 
-    cited = engine_for(load_settings(store=store, collection=collection), create=False).cite(citation)
+    cited = engine_to_read(load_settings(store=store, collection=collection)).cite(citation)
     click.echo(json_line(cited.model_dump()) if as_json else cited_text(cited))
 
 
@@ -193,7 +197,9 @@ def status(as_json: bool, store: Path | None, collection: str | None = None) -> 
     """Show the store, its collections, what is indexed, the model and the last ingest."""
     from bot.render import status_text
 
-    info = engine_for(load_settings(store=store, collection=collection), create=False).status()
+    settings = load_settings(store=store, collection=collection)
+    info = engine_to_read(settings).status()
+    info["store_origin"] = settings.store_origin()
     click.echo(json.dumps(info) if as_json else status_text(info))
 
 
@@ -210,8 +216,8 @@ def repl(
     from bot import repl as loop
 
     settings = load_settings(store=store, k=k, collection=collection)
-    engine = engine_for(settings)
-    ensure_ingested(engine, settings)
+    engine = engine_to_read(settings)
+    engine.check_answerable()
     loop.run(engine, settings, as_json)
 
 

@@ -22,3 +22,20 @@ def engine_for(settings: Settings, create: bool = True) -> Engine:
 
     # Building the ONNX files (once per machine) takes ~15 s: say so on stderr rather than seem to hang.
     return Engine(settings.engine_config(), create=create, notice=lambda text: click.echo(text, err=True))
+
+
+def engine_to_read(settings: Settings) -> Engine:
+    """The engine of a store and collection that exist: reading never makes a store or a collection."""
+    from retrieval.errors import NoStoreError
+
+    try:
+        return engine_for(settings, create=False)
+    except NoStoreError as exc:
+        if settings.chroma_url or "store" in settings.model_fields_set:
+            raise
+        from bot.store_finder import STORE_FOLDER, user_store
+
+        raise NoStoreError(
+            f"No citebot store found (no {STORE_FOLDER} in the current folder or above it, and no per-user "
+            f"store at {user_store()}); run `citebot ingest FOLDER` to make one"
+        ) from exc

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from bot.settings import Settings
     from retrieval.engine import Engine
     from retrieval.ingest.indexer import IngestSummary
 
@@ -99,15 +98,3 @@ def run_ingest(
     else:
         click.echo(summary_line(summary), err=to_stderr)
     return 1 if summary.failed else 0
-
-
-def ensure_ingested(engine: Engine, settings: Settings) -> None:
-    """Ingest the default corpus first into a store created just now; refuse one another model built.
-
-    Only a new store: an existing one that reads as empty may be damaged, and is not filled with the demo.
-    """
-    if engine.created and engine.is_empty():
-        click.echo(f"The store is empty: ingesting {settings.corpus} first.", err=True)
-        run_ingest(engine, [settings.corpus], as_json=False, to_stderr=True)
-    # Every door that answers comes here first: a store whose vectors another model made is refused now.
-    engine.check_answerable()

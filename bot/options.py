@@ -12,7 +12,8 @@ store_option = click.option(
     "--store",
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
-    help="Store folder (default .citebot, or CITEBOT_STORE).",
+    help="Store folder (default: CITEBOT_STORE, else the nearest .citebot from here upward, else your "
+    "per-user store; `citebot status` says which).",
 )
 
 

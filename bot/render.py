@@ -122,6 +122,8 @@ def status_text(status: dict[str, Any]) -> str:
     lines = [f"{names[k] + ':':<15}{safe(str(v)) if v is not None else 'never'}" for k, v in shown.items()]
     if status.get("damaged_records"):
         lines[-1] += " manifest records unreadable (their files are indexed anew by the next ingest)"
+    if status.get("store_origin"):
+        lines.insert(1, f"{'Chosen as:':<15}{status['store_origin']}")
     if len(status.get("collections") or {}) > 1:  # one is the store line's own "(collection NAME)"
         listed = ", ".join(
             f"{safe(name)}{' (this one)' if name == status.get('collection') else ''}: {count} files"

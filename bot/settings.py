@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot import store_finder
 from bot.errors import SettingsError as SettingsError
 from retrieval.answer.llm import LLMConfig
 from retrieval.package_files import shipped
@@ -48,10 +49,14 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CITEBOT_", extra="ignore", populate_by_name=True)
 
-    store: Path = Field(Path(".citebot"), description="Store folder (embedded Chroma, caches, history).")
+    store: Path = Field(
+        default_factory=store_finder.default_store,
+        description="Store folder (embedded Chroma, caches, history); default: the nearest .citebot from the "
+        "current folder upward, else the per-user store.",
+    )
     chroma_url: str | None = Field(None, description="http://host:port of a Chroma server to use instead.")
     collection: str = Field("citebot", min_length=1, description="The collection used (1-63 characters).")
-    corpus: Path = Field(PROJECT_SEEDS, description="What `ask` ingests first when the store is empty.")
+    corpus: Path = Field(PROJECT_SEEDS, description="What `citebot ingest` with no PATH ingests.")
     model: str = Field("", description="Embedding model folder; empty means the packaged all-MiniLM-L6-v2.")
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="Where the model runs; auto takes a GPU."
@@ -120,6 +125,10 @@ class Settings(BaseSettings):
         "flag", description="What to do with a model sentence that cites no passage."
     )
     prompts: Path = Field(shipped("prompts"), description="Folder of the prompt templates.")
+
+    def store_origin(self) -> str:
+        """How the store was chosen (named, found upward, or the per-user one)."""
+        return store_finder.store_origin(self.store, "store" in self.model_fields_set)
 
     def llm_config(self) -> LLMConfig | None:
         """The model endpoint, or None for extractive answers."""

@@ -9,6 +9,14 @@ class InputError(CitebotError):
     """The user gave something unusable: an empty question, a missing path, a malformed id."""
 
 
+class NoStoreError(InputError):
+    """There is no store where the user asked (stores are made by `citebot ingest` only)."""
+
+
+class UnknownCollectionError(InputError):
+    """The store has no collection of that name (collections are made by `citebot ingest` only)."""
+
+
 class BuildMismatchError(InputError):
     """The store was built another way (model, dimension, chunking, format) than this citebot would use."""
 

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import click
 
-from bot.engines import engine_for
+from bot.engines import engine_for, engine_to_read
 from bot.errors import BadInput
-from bot.ingest_report import ensure_ingested
 from bot.settings import load_settings
 from retrieval.store.layout import StoreLayout
 
@@ -48,17 +47,16 @@ def serve(
         from retrieval.ingest.watching import check_paths
 
         check_paths(watched)  # a missing path is bad input (exit 2), before the slow start-up
-    engine = engine_for(settings)  # first: it refuses a store folder that holds anything but a store
+    # First: it refuses a store folder that holds anything but a store. Without --watch the bot reads what
+    # `citebot ingest` made; with it, the watched paths are ingested into the store (made if need be).
+    engine = engine_for(settings) if watched else engine_to_read(settings)
     try:
         feedback = FeedbackStore(slack_settings.feedback_db or StoreLayout(settings.store).feedback)
     except FeedbackPathError as exc:
         raise BadInput(str(exc)) from exc
     except FeedbackError as exc:
         raise click.ClickException(str(exc)) from exc
-    if watched:
-        engine.check_answerable()  # the watched paths are the documents: a new store gets no demo corpus
-    else:
-        ensure_ingested(engine, settings)
+    engine.check_answerable()
     scopes = channel_scopes(engine, slack_settings.scopes)
     engine.chain()
     engine.embedder.embed_query("warm up")

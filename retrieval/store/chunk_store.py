@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
-from retrieval.errors import StoreError
+from retrieval.errors import StoreError, UnknownCollectionError
 from retrieval.store.build_record import BuildRecord, check_format
 from retrieval.store.client import forget_clients as forget_clients
 from retrieval.store.client import open_client, read_only_copy, writable
@@ -105,8 +105,7 @@ class ChunkStore:
                 where = self.location.describe()
                 raise StoreError(f"The store {where} is damaged: its collection has disappeared; {REBUILD}")
             if not create:
-                where = self.location.describe()
-                raise StoreError(f"The store {where} has nothing indexed yet; run `citebot ingest` first")
+                raise self._unknown_collection()
             self.created = True
         if name in present:
             self.chunks = self.client.get_collection(name)
@@ -246,6 +245,14 @@ class ChunkStore:
             for i, item_id in enumerate(ids):
                 yield item_id, (metas[i] if "metadatas" in include else docs[i])
             offset += len(ids)
+
+    def _unknown_collection(self) -> UnknownCollectionError:
+        """The error for a collection this store lacks: it names the ones it has."""
+        names = ", ".join(collection_counts(self.client)) or "none yet"
+        return UnknownCollectionError(
+            f"The store {self.location.where()} has no collection {self.location.collection!r} "
+            f"(it has: {names}); `citebot ingest --collection {self.location.collection} FOLDER` makes it"
+        )
 
     def collections(self) -> dict[str, int]:
         """Every collection of this store folder or server, with its count of indexed files."""

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from retrieval.errors import InputError, StoreError
+from retrieval.errors import InputError, NoStoreError, StoreError
 from retrieval.store.atomic_file import write_atomically
 from retrieval.store.layout import CHROMA, DATABASE, MARKER
 
@@ -59,7 +59,7 @@ def check_folder(path: Path, create: bool) -> bool:
             f"{path} is not a citebot store (no {MARKER}); choose another --store or remove that folder"
         )
     if not create:
-        raise StoreError(f"No citebot store at {path} yet; run `citebot ingest` first")
+        raise NoStoreError(f"No citebot store at {path}; run `citebot ingest FOLDER` to make one")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
