@@ -139,10 +139,11 @@ class Indexer:
         damaged = list(self.store.damaged)
         self.sweep(manifest)
         by_path = {record.path: record for record in manifest.values()}
+        files = unique_names([_known_as(file, by_path) for file in found.files], manifest)
         pending: list[_Pending] = []
         with Extractor(self.parse_time_limit_s) as extractor:
-            for file in found.files:
-                item = self._prepare(_known_as(file, by_path), manifest, summary, extractor)
+            for file in files:
+                item = self._prepare(file, manifest, summary, extractor)
                 if progress:
                     progress("files", 1)
                 if item:
@@ -269,6 +270,33 @@ class Indexer:
             self.store.delete_chunks(list(record.chunk_ids))
             del manifest[source]
             summary.removed += 1
+
+
+def unique_names(files: list[SourceFile], manifest: dict[str, DocRecord]) -> list[SourceFile]:
+    """Files under names no other file holds: `notes.md` of a second folder becomes `docs-b/notes.md`.
+
+    A name is held by another file indexed under it that still exists, or by a file earlier in this ingest
+    (the folders' order on the command line decides who keeps the plain name). A file already indexed keeps
+    its name (_known_as), so ids never change once given.
+    """
+    held = {source for source, record in manifest.items() if os.path.exists(record.path)}
+    owner = {source: record.path for source, record in manifest.items()}
+    out: list[SourceFile] = []
+    for file in files:
+        source = file.source
+        folders = [file.root, *file.root.parents]
+        depth = 0
+        while source in held and owner.get(source) != str(file.path):
+            if depth < len(folders) and folders[depth].name:
+                source = f"{folders[depth].name}/{source}"
+                depth += 1
+            else:  # as far up as the root: the file's whole path is its name
+                source = file.path.as_posix().lstrip("/")
+                break
+        held.add(source)
+        owner[source] = str(file.path)
+        out.append(file if source == file.source else replace(file, source=source))
+    return out
 
 
 def _known_as(file: SourceFile, by_path: dict[str, DocRecord]) -> SourceFile:
