@@ -12,7 +12,7 @@ from typing import IO, TYPE_CHECKING, Any
 import click
 
 from bot.ask_batch import batch_lines
-from bot.engines import engine_for, engine_to_read
+from bot.engines import engine_for, engine_to_read, load_settings
 from bot.errors import BadInput, doors
 from bot.ingest_report import run_ingest
 from bot.options import collection_option, store_option
@@ -21,20 +21,7 @@ from retrieval.errors import InputError
 from retrieval.store.layout import StoreLayout
 
 if TYPE_CHECKING:
-    from bot.settings import Settings
-
-
-# pydantic-settings takes 0.3 s to import: it loads when a command builds its settings, never for
-# `citebot --help` or a usage error.
-def load_settings(**overrides: Any) -> Settings:
-    """The settings, built once at the door (bot.settings.load_settings); -v says which store they name."""
-    from bot.settings import load_settings as load
-
-    settings = load(**overrides)
-    context = click.get_current_context(silent=True)
-    if context is not None and context.find_root().params.get("verbose"):
-        click.echo(f"Store: {settings.store} ({settings.store_origin()})", err=True)
-    return settings
+    pass
 
 
 class CitebotGroup(click.Group):
@@ -322,6 +309,16 @@ def models(as_json: bool) -> None:
         click.echo(f"Encoder: {encoder['model']} runs on {encoder['runs_on']}")
     if "scorer" in report:
         click.echo(f"Answer scorer: {report['scorer']['folder']}")
+
+
+def _add_catalog_commands() -> None:
+    from bot.catalog_commands import collections, docs, forget
+
+    for command in (docs, forget, collections):
+        cli.add_command(command)
+
+
+_add_catalog_commands()
 
 
 def main() -> None:

@@ -1,14 +1,27 @@
-"""The engine as the doors build it: one per command, from the settings built at the door."""
+"""The settings and the engine as the doors build them: once per command."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 if TYPE_CHECKING:
     from bot.settings import Settings
     from retrieval.engine import Engine
+
+
+# pydantic-settings takes 0.3 s to import: it loads when a command builds its settings, never for
+# `citebot --help` or a usage error.
+def load_settings(**overrides: Any) -> Settings:
+    """The settings, built once at the door (bot.settings.load_settings); -v says which store they name."""
+    from bot.settings import load_settings as load
+
+    settings = load(**overrides)
+    context = click.get_current_context(silent=True)
+    if context is not None and context.find_root().params.get("verbose"):
+        click.echo(f"Store: {settings.store} ({settings.store_origin()})", err=True)
+    return settings
 
 
 def engine_for(settings: Settings, create: bool = True) -> Engine:

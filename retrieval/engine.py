@@ -15,6 +15,7 @@ from retrieval.answer.llm import LLMConfig, chat_model
 from retrieval.answer.llm_answering import LLMAnswerer
 from retrieval.answer.prompts import load_prompts
 from retrieval.answer.support import SupportCheck
+from retrieval.catalog import IndexedDocument, forget_records, list_documents, records_named
 from retrieval.chain import Answerer, ask_chain, build_chain
 from retrieval.conversation import Turn
 from retrieval.errors import BuildMismatchError, StoreError
@@ -306,6 +307,22 @@ class Engine:
 
     def _indexed_chunks(self, record: DocRecord) -> list[StoredChunk]:
         return self.store.get_chunks(list(record.chunk_ids))
+
+    def documents(self) -> list[IndexedDocument]:
+        """Every file this collection indexes (`citebot docs`)."""
+        return list_documents(self.store, self.freshness)
+
+    def forget(self, paths: list[Path]) -> list[str]:
+        """Remove the files paths name from the index, as the collection's one writer; their names."""
+        location = self.config.location
+        with writer_lock(location.path, location.collection):
+            if not self.store.sees(self.store.committed_version()):
+                forget_clients()  # another writer moved on: write through a handle that sees its state
+                self.store = ChunkStore(location, create=False)
+            records = records_named(paths, self.store.documents())
+            forget_records(self.store, records)
+        self.live.prepare(self.store)
+        return [record.source for record in records]
 
     def status(self) -> dict[str, Any]:
         """What is indexed, where, with which model."""

@@ -31,6 +31,7 @@ from retrieval.store.records import StoredChunk as StoredChunk
 from retrieval.store.records import StoreLocation as StoreLocation
 from retrieval.store.records import chunk_id as chunk_id
 from retrieval.store.records import now_iso as now_iso
+from retrieval.store.records import stored_chunk
 from retrieval.store.version import VERSION, read_committed_version, version_number
 
 PAGE = 2000
@@ -327,7 +328,7 @@ class ChunkStore:
                 if not page["ids"]:
                     break
                 found.extend(
-                    _stored(item_id, text, meta)
+                    stored_chunk(item_id, text, meta)
                     for item_id, text, meta in zip(
                         page["ids"], page["documents"], page["metadatas"], strict=True
                     )
@@ -341,7 +342,7 @@ class ChunkStore:
         with self._guard("reading chunks"):
             page = self.chunks.get(ids=ids, include=["documents", "metadatas"])
         found = [
-            _stored(i, t, m)
+            stored_chunk(i, t, m)
             for i, t, m in zip(page["ids"], page["documents"], page["metadatas"], strict=True)
         ]
         return sorted(found, key=lambda c: c.id)
@@ -371,7 +372,12 @@ class ChunkStore:
     def mark_ingested(self, when: str) -> None:
         """Remember when an ingest last finished, and (in the marker) how many files it left indexed."""
         self._set_metadata("last_ingest", when)
-        with self._guard("finishing the ingest"):
+        self.recount()
+
+    def recount(self) -> None:
+        """Write the live generation's count of files into the marker (a store that reads as empty but
+        whose marker counts files is damaged, so the count follows every removal too)."""
+        with self._guard("counting the files"):
             count = int(self.docs.count())
         # A generation being rebuilt is not live yet: the marker counts the live one's files (make_live).
         if not self.location.chroma_url and not self.pending:
@@ -383,15 +389,3 @@ class ChunkStore:
         """When an ingest last finished, if ever."""
         value = (self.docs.metadata or {}).get("last_ingest")
         return str(value) if value else None
-
-
-def _stored(item_id: str, text: str, meta: dict[str, Any]) -> StoredChunk:
-    return StoredChunk(
-        item_id,
-        str(meta["source"]),
-        int(meta["start"]),
-        int(meta["end"]),
-        text,
-        int(meta.get("line", 1)),
-        str(meta.get("sentences", "")),
-    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from retrieval.store.generations import read_generations
-from retrieval.store.names import MANIFEST_SUFFIX, generation_names
+from retrieval.store.names import HEAD_SUFFIX, MANIFEST_SUFFIX, base_name, generation_names
 
 
 def collection_names(client: Any) -> list[str]:
@@ -27,3 +27,13 @@ def collection_counts(client: Any) -> dict[str, int]:
         manifest = generation_names(name, read_generations(client, name).live)[1]
         counts[name] = int(client.get_collection(manifest).count()) if manifest in listed else 0
     return counts
+
+
+def drop_collection(client: Any, collection: str) -> None:
+    """Delete every Chroma collection of a citebot collection: its generations, manifests and head."""
+    base = base_name(collection)
+    for listed in client.list_collections():
+        name = str(listed.name)
+        # `x`, `x-docs`, `x.gN`, `x.gN-docs`, `x.head` (collection names hold no dot: x.c is x's base).
+        if name in (base, base + MANIFEST_SUFFIX, base + HEAD_SUFFIX) or name.startswith(base + ".g"):
+            client.delete_collection(name)

@@ -110,3 +110,16 @@ def chunk_id(source: str, start: int, end: int, digest: str) -> str:
 def now_iso() -> str:
     """The time, for records."""
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def stored_chunk(item_id: str, text: str, meta: dict[str, Any]) -> StoredChunk:
+    """A chunk as Chroma returns it: its id, its text and its metadata."""
+    return StoredChunk(
+        item_id,
+        str(meta["source"]),
+        int(meta["start"]),
+        int(meta["end"]),
+        text,
+        int(meta.get("line", 1)),
+        str(meta.get("sentences", "")),
+    )
