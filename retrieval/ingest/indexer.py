@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from retrieval.errors import LoadError
+from retrieval.errors import LoadError, NoTextError
 from retrieval.inference.embedder import Embedder
 from retrieval.ingest.chunking import chunk
 from retrieval.ingest.extraction import DEFAULT_TIME_LIMIT_S, Extractor
@@ -25,6 +25,7 @@ from retrieval.ingest.files import (
 from retrieval.ingest.loaders import parser_version
 from retrieval.lexical.word_cache import TokenCache, Words
 from retrieval.store.chunk_store import ChunkStore, DocRecord, StoredChunk, chunk_id, now_iso
+from retrieval.store.layout import StoreLayout
 from retrieval.store.sentence_vectors import SentenceVectors
 from retrieval.store.texts import TextStore
 from retrieval.text.content import fingerprint, text_sha256
@@ -155,7 +156,7 @@ class Indexer:
         self._remove_deleted(paths, found, manifest, summary)
         # Texts no record names any more (a replaced PDF's old text); a reader still citing one falls back
         # to the indexed passage, as for any changed file.
-        self.texts.prune({r.text_file(self.store.location.path) for r in manifest.values() if r.text_sha256})
+        self.texts.prune(self._texts_in_use(manifest))
         for record_id in damaged:
             # A record that could not be read names chunks already swept; its file is added anew when seen.
             if record_id not in manifest:
@@ -163,6 +164,13 @@ class Indexer:
         self.store.mark_ingested(now_iso())
         summary.seconds = time.perf_counter() - began
         return summary
+
+    def _texts_in_use(self, manifest: dict[str, DocRecord]) -> set[str]:
+        """The extracted texts this collection's records or any other collection of the store name."""
+        folder = self.store.location.path
+        named = {r.text_sha256 for r in manifest.values() if r.text_sha256}
+        named |= self.store.texts_named_elsewhere()
+        return {str(StoreLayout(folder).text(sha)) for sha in named}
 
     def _prepare(
         self, file: SourceFile, manifest: dict[str, DocRecord], summary: IngestSummary, extractor: Extractor
@@ -179,6 +187,14 @@ class Indexer:
                 summary.unchanged += 1
                 return None
             document = decode(file, data, extractor)
+        except NoTextError as exc:
+            # A blank document is the user's own choice, not a fault: named, exit 0. One that had text when
+            # last indexed is dropped, as a file the walk now skips is: its old passages are no longer in it.
+            summary.skipped += 1
+            summary.skips.append(str(exc))
+            if record:
+                self._forget(record, manifest, summary)
+            return None
         except LoadError as exc:
             summary.failed += 1
             summary.failures.append(str(exc))
@@ -261,15 +277,19 @@ class Indexer:
         folders = [str(Path(p).expanduser().resolve()) for p in paths if Path(p).is_dir()]
         listed = {str(f.path) for f in found.files}
         unseen = [str(u) for u in found.unreadable]
-        for source, record in list(manifest.items()):
+        for record in list(manifest.values()):
             inside = any(is_inside(record.path, folder) for folder in folders)
             # Files under a folder that could not be read are kept as they are: nothing is lost to a glitch.
             if not inside or record.path in listed or any(is_inside(record.path, u) for u in unseen):
                 continue
-            self.store.forget(source)
-            self.store.delete_chunks(list(record.chunk_ids))
-            del manifest[source]
-            summary.removed += 1
+            self._forget(record, manifest, summary)
+
+    def _forget(self, record: DocRecord, manifest: dict[str, DocRecord], summary: IngestSummary) -> None:
+        """Remove one indexed file: its record (the commit), then its chunks."""
+        self.store.forget(record.source)
+        self.store.delete_chunks(list(record.chunk_ids))
+        del manifest[record.source]
+        summary.removed += 1
 
 
 def unique_names(files: list[SourceFile], manifest: dict[str, DocRecord]) -> list[SourceFile]:

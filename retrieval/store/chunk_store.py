@@ -20,7 +20,7 @@ from retrieval.errors import StoreError, UnknownCollectionError
 from retrieval.store.build_record import BuildRecord, check_format
 from retrieval.store.client import forget_clients as forget_clients
 from retrieval.store.client import open_client, read_only_copy, writable
-from retrieval.store.collections import collection_counts
+from retrieval.store.collections import collection_counts, texts_named
 from retrieval.store.failures import OPENING, translated_failures
 from retrieval.store.folder import REBUILD, STORE_FORMAT, check_folder, read_marker, write_marker
 from retrieval.store.generations import Generations, drop_generation, read_generations, switch_head
@@ -254,6 +254,11 @@ class ChunkStore:
             f"The store {self.location.where()} has no collection {self.location.collection!r} "
             f"(it has: {names}); `citebot ingest --collection {self.location.collection} FOLDER` makes it"
         )
+
+    def texts_named_elsewhere(self) -> set[str]:
+        """The extracted texts (sha256) the store's other collections name."""
+        with self._guard("reading the other collections"):
+            return texts_named(self.client, self.location.collection)
 
     def collections(self) -> dict[str, int]:
         """Every collection of this store folder or server, with its count of indexed files."""

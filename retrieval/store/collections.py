@@ -37,3 +37,20 @@ def drop_collection(client: Any, collection: str) -> None:
         # `x`, `x-docs`, `x.gN`, `x.gN-docs`, `x.head` (collection names hold no dot: x.c is x's base).
         if name in (base, base + MANIFEST_SUFFIX, base + HEAD_SUFFIX) or name.startswith(base + ".g"):
             client.delete_collection(name)
+
+
+def texts_named(client: Any, except_collection: str) -> set[str]:
+    """The sha256 of every extracted text the other collections' live manifests name: texts/ is shared by
+    every collection of a store folder, so one collection's ingest must keep what the others cite."""
+    names: set[str] = set()
+    listed = {str(c.name) for c in client.list_collections()}
+    for name in collection_names(client):
+        if name == except_collection:
+            continue
+        manifest = generation_names(name, read_generations(client, name).live)[1]
+        if manifest not in listed:
+            continue
+        found = client.get_collection(manifest).get(include=["metadatas"])
+        names.update(str(m.get("text_sha256") or "") for m in found.get("metadatas") or [] if m)
+    names.discard("")
+    return names
