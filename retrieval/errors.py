@@ -25,6 +25,10 @@ class LoadError(CitebotError):
     """One file could not be read as a text document (binary, not UTF-8, unreadable)."""
 
 
+class NoTextError(LoadError):
+    """One file was read cleanly and holds no text (a blank document): skipped with its reason, not failed."""
+
+
 class StoreError(CitebotError):
     """The store cannot be opened or used: corrupt, foreign, or its server unreachable."""
 

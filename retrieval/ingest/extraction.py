@@ -14,7 +14,7 @@ import multiprocessing.connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from retrieval.ingest.loaders import LIBRARIES, PLAIN_SUFFIXES, Extracted, ExtractError, extract
+from retrieval.ingest.loaders import LIBRARIES, PLAIN_SUFFIXES, Extracted, ExtractError, NoText, extract
 
 DEFAULT_TIME_LIMIT_S = 60.0
 # Starting a worker (a fresh interpreter) is not parsing: it gets its own, generous, limit.
@@ -22,7 +22,7 @@ _START_LIMIT_S = 120.0
 
 
 def _serve(connection: multiprocessing.connection.Connection) -> None:
-    """The worker: say it is ready, then read (suffix, bytes), reply ("ok", Extracted) or ("error", why)."""
+    """The worker: say it is ready, then answer each (suffix, bytes): ("ok" | "empty" | "error", value)."""
     for library in LIBRARIES:
         # A library that will not import fails its format's files, each with the reason, when read.
         with contextlib.suppress(ImportError):
@@ -38,6 +38,8 @@ def _serve(connection: multiprocessing.connection.Connection) -> None:
         suffix, data = request
         try:
             reply: tuple[str, Any] = ("ok", extract(suffix, data))
+        except NoText as exc:
+            reply = ("empty", str(exc))
         except ExtractError as exc:
             reply = ("error", str(exc))
         except Exception as exc:  # a parser's own bug: still one file's failure, named, not the ingest's
@@ -54,7 +56,7 @@ class Extractor:
         self._connection: multiprocessing.connection.Connection | None = None
 
     def extract(self, suffix: str, data: bytes) -> Extracted:
-        """The file's text and places, or ExtractError with the reason (time limit and crashes included)."""
+        """The file's text and places; NoText, or ExtractError with why (time limit and crash included)."""
         if suffix.lower() in PLAIN_SUFFIXES:
             return extract(suffix, data)
         connection = self._worker()
@@ -68,6 +70,8 @@ class Extractor:
             code = self._process.exitcode if self._process else None
             self._stop(kill=True)
             raise ExtractError(f"the parser crashed on it (worker exit code {code})") from exc
+        if status == "empty":
+            raise NoText(str(value))
         if status == "error":
             raise ExtractError(str(value))
         extracted: Extracted = value

@@ -8,13 +8,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from retrieval.errors import InputError, LoadError
+from retrieval.errors import InputError, LoadError, NoTextError
 from retrieval.ingest.extraction import Extractor
 from retrieval.ingest.loaders import (
     PLAIN_SUFFIXES,
     SUPPORTED_SUFFIXES,
     Extracted,
     ExtractError,
+    NoText,
     parser_version,
 )
 from retrieval.text.content import fingerprint
@@ -227,10 +228,12 @@ def read_bytes(file: SourceFile, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> byt
 
 def decode(file: SourceFile, data: bytes, extractor: Extractor | None = None) -> Document:
     """A file's bytes as a Document (text files read here, other formats by the extractor's worker), or a
-    LoadError that names the file and says why its text cannot be had."""
+    LoadError that names the file and says why its text cannot be had (NoTextError: it holds none)."""
     suffix = file.path.suffix.lower()
     try:
         extracted = _extract(suffix, data, extractor)
+    except NoText as exc:
+        raise NoTextError(f"{_printable(file.source)}: {exc}") from exc
     except ExtractError as exc:
         raise LoadError(f"{_printable(file.source)}: {exc}") from exc
     return Document(

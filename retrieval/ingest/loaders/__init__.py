@@ -1,7 +1,8 @@
 """Document formats: one module per format, each turning a file's bytes into text and a map of its places.
 
 A format module defines `SUFFIXES`, `parser_version() -> str` and `extract(data: bytes) -> Extracted`, raising
-ExtractError with a reason a person can act on ("encrypted (password-protected)"). Modules are imported only
+ExtractError with a reason a person can act on ("encrypted (password-protected)"), or NoText when the file
+opened cleanly and holds no text (a blank document: skipped, not failed). Modules are imported only
 when a file of theirs is read, so asking a question never loads a PDF library.
 """
 
@@ -35,6 +36,10 @@ LIBRARIES = ("pypdfium2", "docx", "pptx", "bs4")
 
 class ExtractError(Exception):
     """A file of a supported type whose text cannot be had; the message is the reason, without the name."""
+
+
+class NoText(ExtractError):
+    """A file that opened cleanly and holds no text (a blank document, a deck of no slides): a skip."""
 
 
 @dataclass(frozen=True)

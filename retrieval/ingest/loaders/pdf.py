@@ -8,7 +8,7 @@ import statistics
 from collections import Counter
 from typing import Any
 
-from retrieval.ingest.loaders import Extracted, ExtractError
+from retrieval.ingest.loaders import Extracted, ExtractError, NoText
 from retrieval.ingest.loaders.word import ENCRYPTED, one_line
 from retrieval.text.regions import PAGE, Region, RegionMap
 
@@ -16,8 +16,8 @@ SUFFIXES = (".pdf",)
 # Bump when the text for the same file changes: stores record it and re-read their PDFs.
 _CITEBOT_VERSION = 1
 UNSUPPORTED_ENCRYPTION = "encrypted with a scheme pdfium does not support; citebot cannot read it"
-NO_TEXT_LAYER = "no text layer; OCR is not supported"
-NO_PAGES = "has no pages"
+NO_TEXT_LAYER = "no text layer (a scanned PDF? OCR it first)"
+NO_PAGES = "no text (a PDF with no pages)"
 
 # pdfium writes a hyphen it takes for a word break at a line's end as \x02 (and may already have joined the
 # two lines): the word is mended when a lower-case letter follows, else it was a real hyphen.
@@ -134,7 +134,7 @@ def _open(pdfium: Any, data: bytes) -> Any:
         raise ExtractError(f"not a readable PDF ({reasons.get(code, f'pdfium error {code}')})")
     if pdfium_c.FPDF_GetPageCount(raw) < 1:
         pdfium_c.FPDF_CloseDocument(raw)
-        raise ExtractError(NO_PAGES)
+        raise NoText(NO_PAGES)
     # The document reads from data, which the caller holds until it is closed.
     return pdfium.PdfDocument(raw)
 
@@ -195,5 +195,5 @@ def extract(data: bytes) -> Extracted:
         blocks.append(page_text)
         offset += len(page_text) + 2
     if not blocks:
-        raise ExtractError(NO_TEXT_LAYER)
+        raise NoText(NO_TEXT_LAYER)
     return Extracted("\n\n".join(blocks), RegionMap(regions), title)

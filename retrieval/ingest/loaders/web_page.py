@@ -8,7 +8,7 @@ import re
 import warnings
 from typing import Any
 
-from retrieval.ingest.loaders import Extracted, ExtractError
+from retrieval.ingest.loaders import Extracted, ExtractError, NoText
 from retrieval.ingest.loaders.word import one_line, visible
 from retrieval.text.regions import SECTION, Region, RegionMap
 
@@ -187,7 +187,7 @@ def extract(data: bytes) -> Extracted:
     except Exception as exc:
         raise ExtractError(f"not a readable web page ({type(exc).__name__}: {exc!s:.120})") from exc
     if not blocks:
-        raise ExtractError("no text")
+        raise NoText("no text (the page holds only navigation, scripts or nothing)")
     if title and blocks[0][0] != title:
         # The title is searched and quoted like the text: it goes first unless the page begins with it.
         blocks.insert(0, (title, False))

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from retrieval.ingest.loaders import Extracted, ExtractError
+from retrieval.ingest.loaders import Extracted, ExtractError, NoText
 from retrieval.text.regions import SECTION, Region, RegionMap
 
 SUFFIXES = (".docx",)
@@ -155,7 +155,7 @@ def extract(data: bytes) -> Extracted:
     except Exception as exc:
         raise ExtractError(f"not a readable Word file ({type(exc).__name__}: {exc!s:.120})") from exc
     if not blocks:
-        raise ExtractError("no text")
+        raise NoText("no text (a blank document)")
     regions: list[Region] = []
     offset = 0
     for text, heading, _style in blocks:
