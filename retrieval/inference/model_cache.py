@@ -1,9 +1,9 @@
 """The model cache: ONNX files built once per model from its local weights, checked by sha256 on every load.
 
 Layout: `<cache>/<kind>-<first 16 hex of the source weights' sha256>/` holds `fp32.onnx`, `int8.onnx` (the
-encoder) and `build.json` (the source's sha256, each file's sha256, and per CPU the measured speed of each
-variant and the one chosen). A file whose sha256 differs from build.json's is rebuilt where torch can be
-imported, and otherwise is a ModelError naming `make models`; building never downloads anything.
+encoder) and `build.json` (the source's sha256, each file's sha256, the variants that could not be built and
+why, and per CPU the measured speed of each variant and the one chosen). A file whose sha256 differs from
+build.json's is rebuilt (inference/export.py: numpy and onnx, no torch); building never downloads anything.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ BUILD_FILE = "build.json"
 # 2: the files are saved optimized (onnx_export.optimize) and loaded without optimizing again.
 BUILD_FORMAT = 2
 VARIANTS = ("fp32", "int8")
-MAKE_MODELS = "build them with `make models` (needs torch, which only building uses)"
+# Why a variant is missing from a build (onnxruntime without its quantizer builds fp32 alone).
+NO_QUANTIZER = "this onnxruntime has no quantizer (onnxruntime.quantization cannot be imported)"
 # A variant is correct when every probe sentence's vector keeps at least this cosine to fp32's (issue 14's
 # parity bar; the per-channel int8 encoder measured 0.984 at worst, 0.992 on average, on SciFact sentences).
 MIN_COSINE = 0.98
@@ -133,11 +134,17 @@ class ModelCache:
         kind: str,
         source_sha: str,
         variants: tuple[str, ...],
-        build: Callable[[Path], None],
+        build: Callable[[Path], list[str]],
         verify: str,
         notice: Notice | None = None,
+        check: Callable[[], None] | None = None,
     ) -> tuple[Path, dict[str, Any]]:
-        """The folder holding every variant (the one about to be loaded checked by sha256); built if not."""
+        """The folder holding every variant (the one about to be loaded checked by sha256); built if not.
+
+        build writes the files into the folder and returns the variants it built: a variant it could not
+        build (int8 where onnxruntime lacks its quantizer) is named in build.json's "unbuilt" with why.
+        check, run before building starts (and its notice), raises the ModelError that damaged weights are.
+        """
         folder = self.folder(kind, source_sha)
         record = self._checked(folder, source_sha, variants, verify)
         if record is not None:
@@ -146,27 +153,29 @@ class ModelCache:
             record = self._checked(folder, source_sha, variants, verify)
             if record is not None:
                 return folder, record
-            try:
-                import torch  # noqa: F401 (only to learn whether building is possible here)
-            except ImportError:
-                raise ModelError(
-                    f"The ONNX files for the {kind} are missing or corrupt in {folder}; {MAKE_MODELS}"
-                ) from None
+            if check:
+                check()
             if notice:
                 notice(f"Building the {kind}'s ONNX files in {folder} (once per model and machine)…")
             began = time.perf_counter()
             try:
                 folder.mkdir(parents=True, exist_ok=True)
                 (folder / BUILD_FILE).unlink(missing_ok=True)
-                build(folder)
-                files = {v: file_sha256(folder / f"{v}.onnx") for v in variants}
+                made = build(folder)
+                files = {v: file_sha256(folder / f"{v}.onnx") for v in variants if v in made}
             except OSError as exc:
-                raise ModelError(f"Cannot build the {kind}'s ONNX files in {folder}: {exc}") from exc
+                raise ModelError(
+                    f"Cannot build the {kind}'s ONNX files in {folder}: {exc.strerror or exc}"
+                ) from None
+            unbuilt = {v: NO_QUANTIZER for v in variants if v not in made}
+            if notice and unbuilt:
+                notice(f"Built fp32 only: {NO_QUANTIZER}; the {kind} runs fp32")
             record = {
                 "format": BUILD_FORMAT,
                 "kind": kind,
                 "source_sha256": source_sha,
                 "files": files,
+                "unbuilt": unbuilt,
                 "build_seconds": round(time.perf_counter() - began, 1),
                 "speed": {},
             }
@@ -193,7 +202,12 @@ class ModelCache:
         files = record.get("files")
         if not isinstance(files, dict):
             return None
+        unbuilt = record.get("unbuilt") or {}
+        if not isinstance(unbuilt, dict) or (unbuilt and quantizer_available()):
+            return None  # built where onnxruntime had no quantizer, and now it has: build int8 too
         for variant in variants:
+            if variant in unbuilt:
+                continue
             path = folder / f"{variant}.onnx"
             try:
                 if not path.is_file() or (variant == verify and files.get(variant) != file_sha256(path)):
@@ -201,6 +215,21 @@ class ModelCache:
             except OSError:
                 return None
         return record
+
+
+def built_variants(record: dict[str, Any]) -> list[str]:
+    """The variants a build record's folder holds, in VARIANTS order."""
+    files = record.get("files") or {}
+    return [v for v in VARIANTS if v in files]
+
+
+def quantizer_available() -> bool:
+    """Whether onnxruntime's quantizer can be imported here (a minimal onnxruntime lacks it)."""
+    try:
+        import onnxruntime.quantization  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _read_json(path: Path) -> Any:

@@ -3,7 +3,8 @@
 Input: [CLS] question [SEP] sentence [SEP] context [SEP] (context: the document's name and the sentence
 before). Output: one logit, the log-odds that the sentence answers the question. The token, position and
 type embeddings stay frozen at the packaged model's values, so only the layers and the head are trained
-and shipped; the same class is trained (training/) and run (answer_scorer.py).
+and shipped. This class is what training/ trains (torch: the `[train]` extra); what runs is the ONNX graph
+export.py writes from the shipped weights without torch, the same arithmetic (bench/export_parity.py).
 """
 
 from __future__ import annotations
