@@ -21,7 +21,7 @@ from retrieval.answer.learned_scorer import MODELS, AnswerScorer
 from retrieval.engine import Engine, EngineConfig
 from retrieval.inference.embedder import Embedder, resolve_model_path
 from retrieval.store.chunk_store import StoreLocation
-from tests.slack_standin import SlackStandIn
+from tests.helpers.slack_standin import SlackStandIn
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
