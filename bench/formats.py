@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.data import DOCUMENTS, SQUAD, data_option, require
 from bench.format_answers import ask_all, compare, document_texts, ingest
 from bench.format_files import FORMATS, load_articles, render
 from bench.format_pdf_speed import pdf_speed
@@ -25,7 +26,6 @@ from evaluation.machine import describe
 from retrieval.ingest.loaders import SUPPORTED_SUFFIXES
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "data"
 # The bar: each format's answer-sentence accuracy within this of the .txt's; PDF pages per second.
 ACCURACY_BAR = 0.02
 PDF_PAGES_PER_S_BAR = 20.0
@@ -182,15 +182,16 @@ def main() -> None:
         "--articles", type=int, default=None, help="articles to use (default: the 6 the scorer never saw)"
     )
     parser.add_argument("--questions", type=int, default=None, help="a fixed sample of this many questions")
-    parser.add_argument("--data", type=Path, default=DATA)
+    data_option(parser)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "formats.json")
     args = parser.parse_args()
+    require("bench.formats", args.data)
     work = Path(tempfile.mkdtemp(prefix="citebot-formats-"))
     began = time.perf_counter()
     try:
         results = run(
-            args.data / "squad" / "dev-v1.1.even-articles.json",
-            args.data / "documents",
+            args.data / SQUAD,
+            args.data / DOCUMENTS,
             args.articles,
             args.questions,
             work,

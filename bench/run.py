@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import evaluate
+from bench.data import SCIFACT, SQUAD, SQUAD2, data_option, require
 from bench.report import write_chart, write_markdown
 from bench.systems import Citebot, IngestStats, System, Textbook
 from evaluation.datasets import (
@@ -30,7 +31,6 @@ from retrieval.answer.learned_scorer import MODELS, SPEC_FILE
 from retrieval.engine import Engine
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "data"
 # The quick sample: ingest dominates its time (two pipelines), so it takes a quarter of the SQuAD articles and
 # a SciFact corpus of its claims' relevant abstracts plus distractors; figures are for relative checks only.
 QUICK_ARTICLES = 12
@@ -189,16 +189,15 @@ def main() -> None:
     """Parse arguments, run, write JSON, Markdown and the chart."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a small sample (QUICK_* above)")
-    parser.add_argument("--squad", type=Path, default=DATA / "squad" / "dev-v1.1.even-articles.json")
-    parser.add_argument("--squad2", type=Path, default=DATA / "squad2" / "dev-v2.0.even-articles.json")
-    parser.add_argument("--scifact", type=Path, default=DATA / "scifact")
+    data_option(parser)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--markdown", type=Path, default=ROOT / "BENCHMARKS.md")
     args = parser.parse_args()
+    require("bench.run", args.data)
     work = Path(tempfile.mkdtemp(prefix="citebot-bench-"))
     began = time.perf_counter()
     try:
-        results = run(args.quick, args.squad, args.squad2, args.scifact, work)
+        results = run(args.quick, args.data / SQUAD, args.data / SQUAD2, args.data / SCIFACT, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     results["seconds"] = round(time.perf_counter() - began)

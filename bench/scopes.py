@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.data import SCIFACT, SQUAD, data_option, require
 from bench.evaluate import squad
 from bench.systems import Result, result_of
 from evaluation.datasets import sample, write_scifact, write_squad
@@ -34,7 +35,6 @@ from retrieval.store.chunk_store import StoreLocation
 from retrieval.types import Answer
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "data"
 OUT = ROOT / "bench" / "results" / "scopes.json"
 
 
@@ -63,16 +63,15 @@ def interleaved(halves: list[Engine], question: str, k: int) -> list[Hit]:
 def main() -> None:
     """Build the store (three collections), ask the sample each way, write bench/results/scopes.json."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", type=Path, default=DATA)
+    data_option(parser)
     parser.add_argument("--questions", type=int, default=800)
     args = parser.parse_args()
+    require("bench.scopes", args.data)
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="citebot-scopes-") as tmp:
         root = Path(tmp)
         corpus = root / "squad"
-        questions = sample(
-            write_squad(args.data / "squad" / "dev-v1.1.even-articles.json", corpus), args.questions
-        )
+        questions = sample(write_squad(args.data / SQUAD, corpus), args.questions)
         files = sorted(corpus.glob("*.txt"))
         halves_of = {"left": root / "left", "right": root / "right"}
         for i, file in enumerate(files):
@@ -95,7 +94,7 @@ def main() -> None:
         scifact = Engine(
             replace(config, location=replace(config.location, collection="scifact")), embedder=whole.embedder
         )
-        write_scifact(args.data / "scifact", root / "scifact")
+        write_scifact(args.data / SCIFACT, root / "scifact")
         ingest_s["scifact"] = scifact.ingest([root / "scifact"]).seconds
         mixed = Scopes(whole).scope(["whole", "scifact"])
         # Citations are verified against the files they name: both corpora's, side by side in one folder.
