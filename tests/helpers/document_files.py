@@ -2,8 +2,47 @@
 
 from __future__ import annotations
 
+import io
 from html import escape
 from pathlib import Path
+
+
+def pdf_bytes(
+    pages: list[list[str]],
+    header: str = "",
+    footer: bool = False,
+    title: str = "",
+    user_password: str | None = None,
+) -> bytes:
+    """A PDF of one page per item of paragraphs, each wrapped as a word processor would (fpdf2, Helvetica),
+    with an optional running header, a "Page n of N" footer, a title and a password to open it."""
+    from fpdf import FPDF
+
+    document = FPDF(format="A4")
+    document.set_auto_page_break(auto=False)
+    if title:
+        document.set_title(title)
+    if user_password is not None:
+        document.set_encryption(owner_password="owner-secret", user_password=user_password)
+    for number, paragraphs in enumerate(pages, start=1):
+        document.add_page()
+        if header:
+            document.set_font("Helvetica", size=9)
+            document.set_xy(20, 10)
+            document.cell(text=header)
+        document.set_font("Helvetica", size=11)
+        document.set_xy(20, 30)
+        for paragraph in paragraphs:
+            document.multi_cell(w=170, h=6, text=paragraph)
+            document.ln(4)
+            document.set_x(20)
+        if footer:
+            document.set_font("Helvetica", size=9)
+            document.set_xy(95, 280)
+            document.cell(text=f"Page {number} of {len(pages)}")
+    out = io.BytesIO()
+    document.output(out)
+    return out.getvalue()
 
 
 def pdf_file(
@@ -14,45 +53,30 @@ def pdf_file(
     user_password: str | None = None,
     title: str = "",
 ) -> Path:
-    """A PDF of one page per item, each paragraph wrapped as a word processor would (fpdf2, Helvetica)."""
-    from fpdf import FPDF
-
-    pdf = FPDF(format="A4")
-    pdf.set_auto_page_break(auto=False)
-    if title:
-        pdf.set_title(title)
-    if user_password is not None:
-        pdf.set_encryption(owner_password="owner-secret", user_password=user_password)
-    for number, paragraphs in enumerate(pages, start=1):
-        pdf.add_page()
-        pdf.set_font("Helvetica", size=9)
-        if header:
-            pdf.set_xy(20, 10)
-            pdf.cell(text=header)
-        pdf.set_font("Helvetica", size=11)
-        pdf.set_xy(20, 30)
-        for paragraph in paragraphs:
-            pdf.multi_cell(w=170, h=6, text=paragraph)
-            pdf.ln(4)
-            pdf.set_x(20)
-        if footer:
-            pdf.set_font("Helvetica", size=9)
-            pdf.set_xy(95, 280)
-            pdf.cell(text=f"Page {number} of {len(pages)}")
-    pdf.output(str(path))
+    """pdf_bytes written to path."""
+    path.write_bytes(pdf_bytes(pages, header=header, footer=footer, title=title, user_password=user_password))
     return path
 
 
-def image_only_pdf(path: Path) -> Path:
-    """A PDF whose page holds only a drawing: what a scan without a text layer looks like to a parser."""
+def image_only_pdf_bytes(rows: int = 20, grey: int | None = 40) -> bytes:
+    """A PDF whose page holds only a drawing (`rows` filled bars, black where grey is None): what a scan
+    without a text layer looks like to a parser."""
     from fpdf import FPDF
 
-    pdf = FPDF()
-    pdf.add_page()
-    pdf.set_fill_color(40, 40, 40)
-    for row in range(20):
-        pdf.rect(20, 20 + row * 12, 150, 6, style="F")
-    pdf.output(str(path))
+    document = FPDF()
+    document.add_page()
+    if grey is not None:
+        document.set_fill_color(grey, grey, grey)
+    for row in range(rows):
+        document.rect(20, 20 + row * 12, 150, 6, style="F")
+    out = io.BytesIO()
+    document.output(out)
+    return out.getvalue()
+
+
+def image_only_pdf(path: Path) -> Path:
+    """image_only_pdf_bytes written to path."""
+    path.write_bytes(image_only_pdf_bytes())
     return path
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from bot.slack.blocks import answer_blocks
-from retrieval.types import Answer, Citation, Passage
+from retrieval.types import Answer, Passage
+from tests.helpers.citations import citation as make_citation
 
 
 def _texts(blocks: list[dict[str, object]]) -> str:
@@ -33,18 +34,7 @@ def test_an_abstained_answer_without_passages_has_no_empty_heading() -> None:
 
 def test_a_stale_citation_says_its_file_changed() -> None:
     """A citation whose file changed since ingest is marked in the sources line; a fresh one is not."""
-    citation = Citation(
-        n=1,
-        id="a.txt#0-5",
-        source="a.txt",
-        path="/a.txt",
-        text_path="/a.txt",
-        start=0,
-        end=5,
-        quote="Hello",
-        score=1,
-        line=1,
-    )
+    citation = make_citation("Hello", source="a.txt", path="/a.txt", start=0, end=5, score=1, line=1)
     answer = Answer(question="q?", answer="Hello [1]", abstained=False, citations=[citation])
     assert "(changed since it was indexed)" not in _texts(answer_blocks(answer, "a1"))
     stale = answer.model_copy(update={"citations": [citation.model_copy(update={"stale": True})]})
@@ -53,9 +43,8 @@ def test_a_stale_citation_says_its_file_changed() -> None:
 
 def test_a_pdf_citation_names_its_page() -> None:
     """The sources line reads `handbook.pdf, p. 3`; a span over a page break reads `pp. 3-4`."""
-    citation = Citation(
-        n=1,
-        id="handbook.pdf#10-40",
+    citation = make_citation(
+        "Leave is twenty-six days a year.",
         source="handbook.pdf",
         path="/d/handbook.pdf",
         text_path="/s/texts/ab.txt",
@@ -64,7 +53,6 @@ def test_a_pdf_citation_names_its_page() -> None:
         line=3,
         page=3,
         location="page 3",
-        quote="Leave is twenty-six days a year.",
         score=1,
     )
     answer = Answer(question="q?", answer="Leave [1]", abstained=False, citations=[citation])

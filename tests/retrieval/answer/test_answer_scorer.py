@@ -21,8 +21,9 @@ from retrieval.answer.learned_scorer import MODELS, SPEC_FILE, WEIGHTS_FILE, Ans
 from retrieval.errors import ModelError
 from retrieval.inference.embedder import Embedder, resolve_model_path
 from retrieval.inference.scorer_inputs import CONTEXT_TOKENS, QUESTION_TOKENS, SENTENCE_TOKENS, Pair
-from retrieval.types import Answer, Citation
+from retrieval.types import Answer
 from tests.conftest import MODEL_CACHE, make_engine, shared_scorer
+from tests.helpers.citations import citation as make_citation
 from tests.helpers.console import one_error, run_script
 
 QUESTION = "Who is the release manager?"
@@ -186,18 +187,7 @@ def test_the_door_names_the_file_and_the_make_target(corpus: Path, tmp_path: Pat
 
 
 def _answer(confidence: float, low: bool) -> Answer:
-    citation = Citation(
-        n=1,
-        id="a.txt#0-5",
-        source="a.txt",
-        path="/x/a.txt",
-        text_path="/x/a.txt",
-        start=0,
-        end=5,
-        quote="Hello",
-        score=0.4,
-        line=1,
-    )
+    citation = make_citation("Hello", source="a.txt", path="/x/a.txt", start=0, end=5, score=0.4, line=1)
     return Answer(
         question="q",
         answer="Hello [1]",

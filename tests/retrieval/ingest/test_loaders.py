@@ -25,6 +25,7 @@ import pytest
 from retrieval.ingest.files import discover
 from retrieval.ingest.loaders import Extracted, ExtractError, pdf, powerpoint, web_page, word
 from retrieval.text.regions import PAGE, SECTION, SLIDE
+from tests.helpers.document_files import image_only_pdf_bytes, pdf_bytes
 
 SHARED_DOCUMENTS = Path("/work/shared/data/documents")
 _FORBIDDEN = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -52,43 +53,6 @@ def assert_clean(extracted: Extracted) -> None:
     starts = [region.start for region in extracted.regions.regions]
     assert starts == sorted(set(starts)) and all(0 <= start < len(text) for start in starts)
     assert all(start == 0 or text[start - 2 : start] == "\n\n" for start in starts)
-
-
-def pdf_bytes(
-    pages: list[list[str]],
-    header: str = "",
-    footer: bool = False,
-    title: str = "",
-    user_password: str | None = None,
-) -> bytes:
-    """A PDF of one page per item of paragraphs, wrapped by fpdf2, with a running header and a page footer."""
-    from fpdf import FPDF
-
-    document = FPDF(format="A4")
-    document.set_auto_page_break(auto=False)
-    if title:
-        document.set_title(title)
-    if user_password is not None:
-        document.set_encryption(owner_password="owner-secret", user_password=user_password)
-    for number, paragraphs in enumerate(pages, start=1):
-        document.add_page()
-        if header:
-            document.set_font("Helvetica", size=9)
-            document.set_xy(20, 10)
-            document.cell(text=header)
-        document.set_font("Helvetica", size=11)
-        document.set_xy(20, 30)
-        for paragraph in paragraphs:
-            document.multi_cell(w=170, h=6, text=paragraph)
-            document.ln(4)
-            document.set_x(20)
-        if footer:
-            document.set_font("Helvetica", size=9)
-            document.set_xy(95, 280)
-            document.cell(text=f"Page {number} of {len(pages)}")
-    out = io.BytesIO()
-    document.output(out)
-    return out.getvalue()
 
 
 def handbook_pages(count: int) -> list[list[str]]:
@@ -142,17 +106,10 @@ def test_pdf_with_a_user_password_is_refused_and_one_with_only_an_owner_password
 
 def test_pdf_without_text_or_pages_is_refused_with_the_reason() -> None:
     """An image-only page has no text layer; a PDF can have no pages at all."""
-    from fpdf import FPDF
     from pypdfium2 import PdfDocument
 
-    drawing = FPDF()
-    drawing.add_page()
-    for row in range(10):
-        drawing.rect(20, 20 + row * 12, 150, 6, style="F")
-    out = io.BytesIO()
-    drawing.output(out)
     with pytest.raises(ExtractError, match=r"^no text layer; OCR is not supported$"):
-        pdf.extract(out.getvalue())
+        pdf.extract(image_only_pdf_bytes(rows=10, grey=None))
     empty = PdfDocument.new()
     out = io.BytesIO()
     empty.save(out)
