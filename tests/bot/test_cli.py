@@ -220,21 +220,18 @@ def test_unanswerable_question_abstains_with_exit_zero(store: Path) -> None:
     )
 
 
-def test_ask_on_an_empty_store_ingests_the_corpus_first(
+def test_ask_without_a_store_says_so_and_ingests_nothing(
     tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An empty store: the CITEBOT_CORPUS folder is ingested (said on stderr), then the question answered."""
+    """Bad input tried: `ask` naming a store that does not exist: exit 2, one line, nothing created."""
     monkeypatch.setenv("CITEBOT_CORPUS", str(corpus))
     result = run("ask", "--json", STOCKHOLM, "--store", tmp_path / "fresh")
-    assert result.exit_code == 0, result.output
-    stderr = result.stderr.splitlines()
-    assert stderr[0] == f"The store is empty: ingesting {corpus} first."
-    assert SUMMARY.fullmatch(stderr[1] + "\n")
-    answer = json.loads(result.stdout)
-    assert answer["abstained"] is False
-    assert "lift certain sanctions" in answer["citations"][0]["quote"]
-    status = json.loads(run("status", "--json", "--store", tmp_path / "fresh").stdout)
-    assert status["documents"] == 3
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"Error: No citebot store at {tmp_path / 'fresh'}; run `citebot ingest FOLDER` to make one\n"
+    )
+    assert not (tmp_path / "fresh").exists()
 
 
 BATCH = (
@@ -426,6 +423,7 @@ def test_status_shows_store_documents_chunks_model_and_last_ingest(store: Path, 
     assert text.exit_code == 0
     assert text.stdout == (
         f"Store:         {store} (collection citebot)\n"
+        "Chosen as:     named by --store or CITEBOT_STORE\n"
         f"Documents:     3\n"
         f"Chunks:        {expected_chunks(shared)}\n"
         f"Model:         all-MiniLM-L6-v2\n"
@@ -441,10 +439,9 @@ def test_status_shows_store_documents_chunks_model_and_last_ingest(store: Path, 
 def test_status_without_a_store_says_to_ingest(tmp_path: Path) -> None:
     """Bad input tried: `status` on a store folder that does not exist (and must not be created)."""
     result = run("status", "--store", tmp_path / "nowhere")
-    assert result.exit_code == 1
-    assert (
-        result.stderr
-        == f"Error: No citebot store at {tmp_path / 'nowhere'} yet; run `citebot ingest` first\n"
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"Error: No citebot store at {tmp_path / 'nowhere'}; run `citebot ingest FOLDER` to make one\n"
     )
     assert not (tmp_path / "nowhere").exists()
 
@@ -535,12 +532,11 @@ def test_invalid_environment_setting_is_named(
 
 @pytest.mark.slow
 def test_installed_console_script_answers_end_to_end(tmp_path: Path) -> None:
-    """The real `citebot` script: empty store, seeds auto-ingested, one JSON answer on stdout."""
-    done = run_script(
-        tmp_path, "ask", "--json", STOCKHOLM, "--store", tmp_path / "store", CITEBOT_CORPUS=str(SEEDS)
-    )
+    """The real `citebot` script: the seeds ingested, then one JSON answer on stdout."""
+    ingested = run_script(tmp_path, "ingest", "--store", tmp_path / "store", SEEDS)
+    assert ingested.returncode == 0, ingested.stderr
+    done = run_script(tmp_path, "ask", "--json", STOCKHOLM, "--store", tmp_path / "store")
     assert done.returncode == 0, done.stderr
-    assert done.stderr.splitlines()[0] == f"The store is empty: ingesting {SEEDS} first."
     lines = done.stdout.splitlines()
     assert len(lines) == 1
     answer = json.loads(lines[0])
