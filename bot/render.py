@@ -11,6 +11,8 @@ if TYPE_CHECKING:  # for annotations only: pydantic's models cost `citebot --hel
     from retrieval.types import Answer, CitedPassage, Location
 
 QUOTE_CHARS = 100
+# An abstention lists this many of its passages as the closest matches (the REPL numbers them for `:cite N`).
+CLOSEST = 3
 # C0 and C1 control characters but tab and newline: a document's ESC sequences must not drive the terminal.
 _C1 = re.compile(r"[\x7f-\x9f]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -55,8 +57,8 @@ def place(location: Location, brief: bool = False) -> str:
     return label
 
 
-def answer_text(answer: Answer) -> str:
-    """The answer, then its numbered sources (or closest matches when abstained)."""
+def answer_text(answer: Answer, numbered: bool = False) -> str:
+    """The answer, then its numbered sources (or closest matches when abstained; numbered: as [n] too)."""
     lines = [safe(answer.answer), ""]
     if answer.note:
         lines[1:1] = ["", f"Note: {answer.note}"]
@@ -66,10 +68,11 @@ def answer_text(answer: Answer) -> str:
     if answer.abstained and not answer.passages:
         lines.append("Nothing indexed comes close (`citebot status` shows what is indexed).")
     elif answer.abstained:
-        lines.append("Closest matches (not an answer):")
-        for p in answer.passages[:3]:
-            lines.append(f'  - {safe(p.source)}, {safe(place(p))}: "{short(p.text)}"')
-            lines.append(f"    id {safe(p.id)}")
+        lines.append(f"Closest matches (not an answer{'; :cite N opens one' if numbered else ''}):")
+        for n, p in enumerate(answer.passages[:CLOSEST], start=1):
+            mark = f"[{n}]" if numbered else "-"
+            lines.append(f'  {mark} {safe(p.source)}, {safe(place(p))}: "{short(p.text)}"')
+            lines.append(f"{' ' * (len(mark) + 3)}id {safe(p.id)}")
     else:
         lines.append("Sources:")
         for c in answer.citations:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -12,7 +12,7 @@ from typing import IO, TYPE_CHECKING, Any
 from rich.console import Console
 
 from bot.ingest_report import summary_line
-from bot.render import answer_text, json_line, safe
+from bot.render import CLOSEST, answer_text, json_line, safe
 from bot.repl_view import answer_view, cited_view, print_plain, sources_view, where
 from bot.settings import Settings
 from retrieval.conversation import Turn
@@ -27,7 +27,7 @@ PROMPT = "citebot> "
 SPINNER_AFTER_S = 0.3
 BANNER = "citebot: ask about your documents. :help for commands, Ctrl-D to leave."
 HELP = """Type a question, or a command:
-  :cite N         open citation N of the last answer in context
+  :cite N         open citation N of the last answer in context (or closest match N of an abstention)
   :sources        every passage retrieved for the last answer, with scores
   :json           toggle raw JSON output
   :ingest [PATH]  re-ingest (incremental) the corpus, or PATH, without leaving
@@ -98,31 +98,29 @@ class Session:
         return True
 
     @contextmanager
-    def spinner(self) -> Iterator[None]:
-        """A spinner, only if the work takes longer than SPINNER_AFTER_S and only on a terminal."""
+    def spinner(self) -> Iterator[Callable[[str], None]]:
+        """A spinner, only if the work takes longer than SPINNER_AFTER_S and only on a terminal; yields a
+        function that changes its words (a no-op off a terminal). It is erased when the work ends."""
         if not self.rich:
-            yield
+            yield lambda words: None
             return
         status = self.console.status("Thinking…", spinner="dots")
         timer = threading.Timer(SPINNER_AFTER_S, status.start)
         timer.start()
         try:
-            yield
+            yield lambda words: status.update(words)
         finally:
             timer.cancel()
             status.stop()
 
-    def stream(self, token: str) -> None:
-        """Show a model's tokens as they arrive (the checked answer follows)."""
-        self.console.print(safe(token), end="", style="dim", markup=False, highlight=False)
-
     def ask(self, question: str) -> None:
         """Answer a question, as a follow-up of the turns so far when it leans on them."""
-        if self.rich and self.engine.config.llm:
-            answer = self.engine.ask(question, self.turns, on_token=self.stream)
-            self.console.print()
-        else:
-            with self.spinner():
+        with self.spinner() as show:
+            if self.rich and self.engine.config.llm:
+                # A model's reply is never printed as it streams: its markers ([99]) and sentences are
+                # checked, renumbered or dropped afterwards. Only how far it has got is shown.
+                answer = self.engine.ask(question, self.turns, on_token=DraftProgress(show))
+            else:
                 answer = self.engine.ask(question, self.turns)
         self.last = answer
         self.turns.append(
@@ -133,7 +131,7 @@ class Session:
         elif self.rich:
             self.console.print(answer_view(answer))
         else:
-            print_plain(self.console, answer_text(answer) + "\n")
+            print_plain(self.console, answer_text(answer, numbered=True) + "\n")
 
     def _last(self) -> Answer:
         if self.last is None:
@@ -179,10 +177,7 @@ class Session:
         answer = self._last()
         if not _is_number(arg):
             raise ReplError(":cite takes a citation number, e.g. :cite 1")
-        matches = [c for c in answer.citations if c.n == int(arg)]
-        if not matches:
-            raise ReplError(f"The last answer has no citation {arg} (it has {len(answer.citations)})")
-        cited = self.engine.cite(matches[0].id)
+        cited = self.engine.cite(cited_id(answer, int(arg)))
         if self.json_mode:
             self.emit(cited.model_dump())
         else:
@@ -214,6 +209,31 @@ class Session:
             self.emit(summary.as_json())
         else:
             self.say(summary_line(summary))
+
+
+class DraftProgress:
+    """on_token for a model's reply: counts its tokens into the spinner's words, never shows the text."""
+
+    def __init__(self, show: Callable[[str], None]) -> None:
+        self.show = show
+        self.tokens = 0
+
+    def __call__(self, token: str) -> None:
+        self.tokens += 1
+        self.show(f"The model is writing ({self.tokens} tokens); its answer is shown once checked…")
+
+
+def cited_id(answer: Answer, n: int) -> str:
+    """The id `:cite n` opens: citation n, or for an abstention its closest match n (numbered as shown)."""
+    if answer.abstained and not answer.citations:
+        matches = answer.passages[:CLOSEST]
+        if not 1 <= n <= len(matches):
+            raise ReplError(f"The last answer has no closest match {n} (it has {len(matches)})")
+        return matches[n - 1].id
+    cited = [c for c in answer.citations if c.n == n]
+    if not cited:
+        raise ReplError(f"The last answer has no citation {n} (it has {len(answer.citations)})")
+    return cited[0].id
 
 
 def run_piped(session: Session, lines: IO[str]) -> None:

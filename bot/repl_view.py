@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from bot.render import cited_text, confidence_note, place, safe, short
+from bot.render import CLOSEST, cited_text, confidence_note, place, safe, short
 from retrieval.types import Answer, CitedPassage, Location
 
 _MARKER = re.compile(r"\[\d+\]")
@@ -29,9 +29,10 @@ def answer_view(answer: Answer) -> Text:
     if answer.abstained and not answer.passages:
         text.append("\nNothing indexed comes close (`citebot status` shows what is indexed).\n", style="dim")
     elif answer.abstained:
-        text.append("\nClosest matches (not an answer):\n", style="dim")
-        for p in answer.passages[:3]:
-            text.append(f"  - {where(p)} ", style="dim")
+        text.append("\nClosest matches (not an answer; :cite N opens one):\n", style="dim")
+        for n, p in enumerate(answer.passages[:CLOSEST], start=1):
+            text.append(f"  [{n}] ", style="cyan")
+            text.append(f"{where(p)} ", style="dim")
             text.append(f'"{short(p.text, 90)}"\n', style="dim")
     else:
         for c in answer.citations:

@@ -544,37 +544,6 @@ def test_streamed_reply_is_still_checked(server: OpenAIStandIn, store: Path, emb
     assert "HACKED" not in answer.answer
 
 
-def test_repl_streams_tokens_then_shows_the_checked_answer(
-    server: OpenAIStandIn, shared: Path, store: Path, tmp_path: Path
-) -> None:
-    """On a terminal with a model: the reply streams in as it is written, then the checked answer follows."""
-    from tests.bot.test_repl import PROMPT, child_env, screen_text, start, terminal
-
-    shutil.copytree(store, tmp_path / "store")  # the session writes its history file into the store
-    pause = 0.08
-    server.reply(GOOD, token_pause=pause)
-    with terminal(
-        ["repl", "--store", str(tmp_path / "store")], child_env(tmp_path, shared), tmp_path
-    ) as child:
-        start(child)
-        child.sendline(STOCKHOLM)
-        child.expect("lift")  # the fifth token; "denuclearization" is still ten pauses away
-        seen_lift = time.monotonic()
-        early = screen_text(child.before + child.after + child.buffer)
-        child.expect(re.escape("stockholm-talks-editorial.txt:17"))
-        finished = time.monotonic()
-        screen = screen_text(child.before + child.after)
-        child.expect(PROMPT)
-        child.sendeof()
-        child.expect(pexpect.EOF)
-    assert "denuclearization" not in early
-    assert finished - seen_lift >= 8 * pause
-    streamed = screen.index("road map to denuclearization [1].")  # the raw reply as the model wrote it
-    checked = screen.index("road map to denuclearization. [1]")  # the checked answer, then its source
-    assert streamed < checked
-    assert server.requests[0]["stream"] is True
-
-
 def test_repl_tells_a_refused_key_without_echoing_it(
     server: OpenAIStandIn, shared: Path, store: Path, tmp_path: Path
 ) -> None:
