@@ -1,10 +1,10 @@
 """The model cache and the ONNX encoder's choices, under bad input; citebot's doors with torch unimportable.
 
 Bad input tried: a cached ONNX file with 16 bytes flipped in the middle (it still parses: only its sha256
-tells), with torch importable (rebuilt, same vectors) and unimportable (one clear error naming the folder and
-`make models`, in-process and through `citebot ask`); a variant's file missing, a build.json of garbage
-bytes, a build.json made from other weights (stale), an empty cache (each with torch unimportable); a
-build.json whose speed record knows only another CPU; a recorded choice that is not what this CPU would
+tells), with torch unimportable (rebuilt without it since issue 32, the same bytes and vectors, in-process
+and through `citebot ask`); a variant's file missing, a build.json of garbage bytes, a build.json made from
+other weights (stale), each with torch unimportable (rebuilt); a build.json whose speed record knows only
+another CPU; a recorded choice that is not what this CPU would
 measure; device cuda without a CUDA provider, and an unknown device; an unknown variant (int4); an int8
 variant asked of a model the ONNX path does not support; model folders that are not a mean-pooled BERT.
 
@@ -27,7 +27,7 @@ from retrieval.engine import Engine, EngineConfig
 from retrieval.errors import ModelError
 from retrieval.inference.embedder import Embedder, _load_encoder, resolve_model_path
 from retrieval.inference.encoder import OnnxEncoder, is_supported, providers, session
-from retrieval.inference.model_cache import BUILD_FILE, MAKE_MODELS, cpu_key, file_sha256
+from retrieval.inference.model_cache import BUILD_FILE, cpu_key, file_sha256
 from retrieval.store.chunk_store import StoreLocation
 from tests.conftest import MODEL_CACHE, SEED_FILE, STOCKHOLM, make_engine
 from tests.helpers.console import CITEBOT, one_error, run_script, script_env
@@ -41,9 +41,9 @@ HAS_CUDA = pytest.mark.skipif(
 )
 
 
-def missing(folder: Path) -> str:
-    """The error for a cache folder whose files cannot be used where torch cannot be imported."""
-    return f"The ONNX files for the encoder are missing or corrupt in {folder}; {MAKE_MODELS}"
+def building(folder: Path) -> str:
+    """The notice of a build of the encoder's files into folder."""
+    return f"Building the encoder's ONNX files in {folder} (once per model and machine)…"
 
 
 def encoder_folder(embedder: Embedder) -> Path:
@@ -84,9 +84,13 @@ def onnx(embedder: Embedder) -> OnnxEncoder:
     return encoder
 
 
-def test_a_corrupt_cached_file_is_detected_and_rebuilt(embedder: Embedder, tmp_path: Path) -> None:
-    """The fp32 file with flipped bytes: its sha256 differs from build.json's, so (torch being importable)
-    both files are built again, with a notice; the vectors are the run's fp32 vectors."""
+def test_a_corrupt_cached_file_is_detected_and_rebuilt(
+    embedder: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fp32 file with flipped bytes: its sha256 differs from build.json's, so both files are built
+    again (torch unimportable: building never needs it), with a notice; the vectors are the run's fp32
+    vectors, the files the run's own bytes."""
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
     root, folder = copied_cache(embedder, tmp_path)
     damaged = flip(folder / "fp32.onnx")
     assert (
@@ -95,7 +99,7 @@ def test_a_corrupt_cached_file_is_detected_and_rebuilt(embedder: Embedder, tmp_p
     notices: list[str] = []
     rebuilt = Embedder(device="cpu", variant="fp32", cache=root, notice=notices.append)
     vectors = np.array(rebuilt.embed(TEXTS))
-    assert notices == [f"Building the encoder's ONNX files in {folder} (once per model and machine)…"]
+    assert notices == [building(folder)]
     assert (folder / "fp32.onnx").read_bytes() != damaged
     record = json.loads((folder / BUILD_FILE).read_text(encoding="utf-8"))
     assert record["files"] == {v: file_sha256(folder / f"{v}.onnx") for v in ("fp32", "int8")}
@@ -105,6 +109,7 @@ def test_a_corrupt_cached_file_is_detected_and_rebuilt(embedder: Embedder, tmp_p
     # The shared cache was only read.
     shared_record = json.loads((MODEL_CACHE / folder.name / BUILD_FILE).read_text(encoding="utf-8"))
     assert file_sha256(MODEL_CACHE / folder.name / "fp32.onnx") == shared_record["files"]["fp32"]
+    assert record["files"] == shared_record["files"]
 
 
 def damage(folder: Path, how: str) -> None:
@@ -121,28 +126,26 @@ def damage(folder: Path, how: str) -> None:
         (folder / BUILD_FILE).write_text(json.dumps(record), encoding="utf-8")
 
 
-@pytest.mark.parametrize("how", ["flipped", "missing", "garbage", "stale", "empty"])
-def test_unusable_files_without_torch_are_a_model_error_naming_make_models(
+@pytest.mark.parametrize("how", ["missing", "garbage", "stale"])
+def test_unusable_files_without_torch_are_rebuilt(
     embedder: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
 ) -> None:
-    """With torch unimportable nothing is rebuilt: one ModelError names the folder and `make models`, and
-    the damaged files are left as they are (an empty cache stays without an encoder folder)."""
-    if how == "empty":
-        root, folder = tmp_path / "models", tmp_path / "models" / encoder_folder(embedder).name
-        before = None
-    else:
-        root, folder = copied_cache(embedder, tmp_path)
-        damage(folder, how)
-        before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    """With torch unimportable the files are rebuilt all the same (issue 32: numpy and onnx build them),
+    with a notice, into the run's own bytes; the question is answered with the run's vector. (A flipped
+    file: the test above; an empty cache: test_model_build's torchless `citebot models`.)"""
+    root, folder = copied_cache(embedder, tmp_path)
+    damage(folder, how)
     monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
-    with pytest.raises(ModelError) as caught:
-        Embedder(device="cpu", variant="fp32", cache=root).embed_query(STOCKHOLM)
-    assert str(caught.value) == missing(folder)
-    assert "make models" in str(caught.value)
-    if before is None:
-        assert not folder.exists()
-    else:
-        assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    notices: list[str] = []
+    vector = Embedder(device="cpu", variant="fp32", cache=root, notice=notices.append).embed_query(STOCKHOLM)
+    assert notices == [building(folder)]
+    record = json.loads((folder / BUILD_FILE).read_text(encoding="utf-8"))
+    shared = json.loads((MODEL_CACHE / folder.name / BUILD_FILE).read_text(encoding="utf-8"))
+    assert (
+        record["files"] == shared["files"] == {v: file_sha256(folder / f"{v}.onnx") for v in ("fp32", "int8")}
+    )
+    expected = Embedder(device="cpu", variant="fp32", cache=MODEL_CACHE).embed_query(STOCKHOLM)
+    assert float(np.abs(np.array(vector) - np.array(expected)).max()) < 1e-6
 
 
 def test_another_cpus_speed_record_is_kept_and_this_cpu_measured(embedder: Embedder, tmp_path: Path) -> None:
@@ -167,7 +170,9 @@ def test_another_cpus_speed_record_is_kept_and_this_cpu_measured(embedder: Embed
     assert here["chosen"] == variant and here["threads"] == 1
     assert here["fp32"]["worst_cosine"] >= 0.9999
     assert all(here[v]["seconds"] > 0 and here[v]["worst_cosine"] >= 0.98 for v in ("fp32", "int8"))
-    assert here[variant]["seconds"] == min(here["fp32"]["seconds"], here["int8"]["seconds"])
+    # The fastest of those that keep the retrieval probe's hit@1 within 0.005 of fp32's (issue 32).
+    kept = [v for v in ("fp32", "int8") if here[v]["hit_at_1"] >= here["fp32"]["hit_at_1"] - 0.005]
+    assert here[variant]["seconds"] == min(here[v]["seconds"] for v in kept)
     assert onnx(measured).file == folder / f"{variant}.onnx"
 
 
@@ -411,21 +416,25 @@ def test_slack_runs_without_torch(torchless: Torchless, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_citebot_ask_without_torch_and_a_corrupt_file_is_one_error_line(
+def test_citebot_ask_without_torch_rebuilds_a_corrupt_file(
     torchless: Torchless, embedder: Embedder, tmp_path: Path
 ) -> None:
     """Bad input tried: the store's variant file with flipped bytes, through the real `citebot ask` with
-    torch blocked: exit 1, one Error line naming the folder and `make models`, the file left as it was."""
+    torch blocked: the files are rebuilt (a notice on stderr) into the run's own bytes, and the question
+    answered; torch was never asked for."""
     store = tmp_path / "store"
     shutil.copytree(torchless.store, store)
     root, folder = copied_cache(embedder, tmp_path)
+    scorer = next(MODEL_CACHE.glob("scorer-*"))
+    shutil.copytree(scorer, root / scorer.name)  # the scorer's files intact: only the encoder's are rebuilt
     variant = chosen_here(embedder)  # the torchless store was made by a subprocess: this CPU's variant
-    damaged = flip(folder / f"{variant}.onnx")
+    flip(folder / f"{variant}.onnx")
     env = blocked_env(tmp_path / "blocker", script_env(tmp_path / "home", CITEBOT_MODEL_CACHE=str(root)))
     done = citebot(env, tmp_path, "ask", STOCKHOLM, "--store", store)
-    assert done.returncode == 1
-    assert one_error(done.stderr, done.stdout) == missing(folder)
-    assert done.stdout == ""
-    assert (folder / f"{variant}.onnx").read_bytes() == damaged
-    assert refused(env) == ["torch"]  # asked only to learn whether it could rebuild
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == building(folder) + "\n"
+    assert ANSWER in done.stdout
+    shared = json.loads((MODEL_CACHE / folder.name / BUILD_FILE).read_text(encoding="utf-8"))
+    assert file_sha256(folder / f"{variant}.onnx") == shared["files"][variant]
+    assert refused(env) == []
     assert_blocked(env)
