@@ -491,17 +491,9 @@ def test_auto_without_a_cuda_provider_takes_the_cpu() -> None:
 
 @NO_GPU
 @pytest.mark.slow
-def test_citebot_ask_with_cuda_and_no_cuda_provider_says_so(tmp_path: Path) -> None:
+def test_citebot_ingest_with_cuda_and_no_cuda_provider_says_so(tmp_path: Path) -> None:
     """Bad input tried: CITEBOT_DEVICE=cuda on this machine, through the real `citebot` script."""
-    done = run_script(
-        tmp_path,
-        "ask",
-        STOCKHOLM,
-        "--store",
-        tmp_path / "store",
-        CITEBOT_CORPUS=str(SEEDS),
-        CITEBOT_DEVICE="cuda",
-    )
+    done = run_script(tmp_path, "ingest", "--store", tmp_path / "store", SEEDS, CITEBOT_DEVICE="cuda")
     assert done.returncode == 1
     assert done.stdout == ""
-    assert done.stderr == f"The store is empty: ingesting {SEEDS} first.\nError: {no_cuda_message('cuda')}\n"
+    assert done.stderr == f"Error: {no_cuda_message('cuda')}\n"
