@@ -149,6 +149,14 @@ def test_template_that_cannot_render_is_refused_at_load(tmp_path: Path, line: st
     pytest.fail(f"load_prompts accepted it; the first question then fails with {later.value!r}")
 
 
+def ingest_release_notes(tmp_path: Path, store: Path) -> None:
+    """A one-file store to ask (questions need a store that `citebot ingest` made)."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "release.txt").write_text("Release 2.4 ships on 14 March.\n", encoding="utf-8")
+    assert CliRunner().invoke(cli, ["ingest", str(corpus), "--store", str(store)]).exit_code == 0
+
+
 @pytest.mark.parametrize("name", ["unknown variable", "missing {question}", "stray {", "missing file"])
 def test_ask_with_a_broken_template_says_which_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
@@ -156,6 +164,7 @@ def test_ask_with_a_broken_template_says_which_file(
     """Bad input: CITEBOT_PROMPTS at a folder with an unknown variable, a missing {question}, a stray {, a
     missing file; `Error: <file>: ...` on stderr, exit 1, no traceback, the model never asked."""
     _, expected = broken_folder(tmp_path, name)
+    ingest_release_notes(tmp_path, tmp_path / "store")
     with OpenAIStandIn() as server:
         monkeypatch.setenv("CITEBOT_LLM", "openai")
         monkeypatch.setenv("CITEBOT_LLM_MODEL", "stub")
@@ -175,16 +184,13 @@ def test_ask_with_a_template_that_cannot_render_says_which_file(
     folder = tmp_path / "prompts"
     shutil.copytree(PROMPTS, folder)
     (folder / USER_FILE).write_text("{passages}\nQuestion: {question!z}\n", encoding="utf-8")
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "release.txt").write_text("Release 2.4 ships on 14 March.\n", encoding="utf-8")
+    ingest_release_notes(tmp_path, tmp_path / "s")
     with OpenAIStandIn() as server:
         server.reply("Release 2.4 ships on 14 March [1].")
         monkeypatch.setenv("CITEBOT_LLM", "openai")
         monkeypatch.setenv("CITEBOT_LLM_MODEL", "stub")
         monkeypatch.setenv("CITEBOT_LLM_BASE_URL", server.base_url)
         monkeypatch.setenv("CITEBOT_PROMPTS", str(folder))
-        monkeypatch.setenv("CITEBOT_CORPUS", str(corpus))
         result = CliRunner().invoke(
             cli, ["ask", "When does release 2.4 ship?", "--store", str(tmp_path / "s")]
         )
@@ -196,11 +202,8 @@ def test_ask_with_a_template_that_cannot_render_says_which_file(
 def test_prompts_are_not_read_without_a_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """CITEBOT_LLM unset: a broken CITEBOT_PROMPTS folder does not stop extractive answers."""
     broken_folder(tmp_path, "missing file")
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "release.txt").write_text("Release 2.4 ships on 14 March.\n", encoding="utf-8")
+    ingest_release_notes(tmp_path, tmp_path / "s")
     monkeypatch.setenv("CITEBOT_PROMPTS", str(tmp_path / "prompts"))
-    monkeypatch.setenv("CITEBOT_CORPUS", str(corpus))
     result = CliRunner().invoke(cli, ["ask", "When does release 2.4 ship?", "--store", str(tmp_path / "s")])
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("Release 2.4 ships on 14 March. [1]\n")
