@@ -2,8 +2,9 @@
 against their text_path, `cite`, incremental re-extraction, and bad files that never stop an ingest.
 
 Bad input tried: an encrypted PDF, a PDF with no text layer, a truncated PDF, a zero-byte PDF, random bytes
-named .docx, a deck with no slides, a file over the size limit, a PDF whose parser runs past its time limit, a
-parser worker killed mid-file, and images and archives beside the documents (ignored, counted).
+named .docx, a deck with no slides (skipped, as the PDF with no text layer is), a file over the size limit, a
+PDF whose parser runs past its time limit, a parser worker killed mid-file, and images and archives beside the
+documents (ignored, counted by type).
 """
 
 from __future__ import annotations
@@ -188,7 +189,8 @@ def test_unchanged_documents_cost_nothing_and_a_changed_one_is_replaced(
 
 
 def test_bad_files_are_named_and_the_rest_indexed(tmp_path: Path, embedder: Embedder) -> None:
-    """Each bad file is failed with its reason (oversize: skipped), other types ignored, good ones indexed."""
+    """Each damaged file is failed with its reason; one over the size limit and ones with no text are skipped
+    with theirs; other types are ignored, counted by type; the good one is indexed."""
     folder = tmp_path / "drive"
     folder.mkdir()
     good = pdf_file(folder / "good.pdf", [HANDBOOK[1]])
@@ -204,12 +206,14 @@ def test_bad_files_are_named_and_the_rest_indexed(tmp_path: Path, embedder: Embe
     engine = make_engine(tmp_path / "store", embedder, max_file_bytes=2_000_000)
     summary = engine.ingest([folder])
     reasons = dict(f.split(": ", 1) for f in summary.failures)
-    assert (summary.added, summary.failed, summary.skipped, summary.ignored) == (1, 6, 1, 2), reasons
+    skips = dict(s.split(": ", 1) for s in summary.skips)
+    assert (summary.added, summary.failed, summary.skipped, summary.ignored) == (1, 4, 3, 2), reasons
+    assert summary.ignored_types == {".jpg": 1, ".zip": 1}
     assert "encrypted" in reasons["locked.pdf"] and "password" in reasons["locked.pdf"]
-    assert reasons["scan.pdf"] == "no text layer; OCR is not supported"
-    assert reasons["blank.pptx"] == "has no slides"
-    assert {"truncated.pdf", "empty.pdf", "random.docx"} <= set(reasons)
-    assert summary.skips[0].startswith("huge.html: larger than")
+    assert {"truncated.pdf", "empty.pdf", "random.docx", "locked.pdf"} == set(reasons)
+    assert skips["scan.pdf"] == "no text layer (a scanned PDF? OCR it first)"
+    assert skips["blank.pptx"] == "no text (a deck with no slides)"
+    assert skips["huge.html"].startswith("larger than")
     assert "twenty-six" in engine.ask("How many days of paid holiday does an employee get?").answer
 
 
