@@ -4,51 +4,89 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 if TYPE_CHECKING:
     from retrieval.engine import Engine
-    from retrieval.ingest.indexer import IngestSummary
+    from retrieval.ingest.indexer import IngestSummary, Progress
+
+# The ignored types named one by one, most frequent first; the rest are counted together.
+_TYPES_NAMED = 5
+
+
+def _type_name(suffix: str) -> str:
+    """How an ignored file's type is named: its suffix, or what stands for none."""
+    return {"": "(no extension)", "~$": "~$ (Office owner)"}.get(suffix, suffix)
+
+
+def ignored_types(types: Counter[str]) -> str:
+    """The ignored files by type, most frequent first ("12 .png, 3 .xlsx"; beyond five: "and 4 of 2 more")."""
+    common = sorted(types.items(), key=lambda item: (-item[1], item[0]))  # ties in a stable order
+    named = ", ".join(f"{count} {_type_name(suffix)}" for suffix, count in common[:_TYPES_NAMED])
+    rest = common[_TYPES_NAMED:]
+    if not rest:
+        return named
+    others = sum(count for _suffix, count in rest)
+    return f"{named} and {others} of {len(rest)} more type{'s' if len(rest) > 1 else ''}"
 
 
 def summary_line(summary: IngestSummary) -> str:
     """The one-line human summary of an ingest."""
+    ignored = ""
+    if summary.ignored:
+        named = f" ({ignored_types(summary.ignored_types)})" if summary.ignored_types else ""
+        ignored = f", {summary.ignored} of other types ignored{named}"
     return (
         f"Ingested in {summary.seconds:.2f} s: {summary.added} added, {summary.updated} updated, "
         f"{summary.unchanged} unchanged, {summary.removed} removed, {summary.failed} failed, "
-        f"{summary.skipped} skipped files"
-        + (f", {summary.ignored} of other types ignored" if summary.ignored else "")
-        + f"; {summary.chunks} chunks written."
+        f"{summary.skipped} skipped files{ignored}; {summary.chunks} chunks written."
     )
 
 
 @contextmanager
-def progress_bar(enabled: bool) -> Iterator[Callable[[str, int], None] | None]:
-    """A rich progress bar on stderr when it is a terminal; otherwise nothing."""
+def progress_bar(enabled: bool) -> Iterator[Progress | None]:
+    """A rich progress bar on stderr when it is a terminal, with a total and time left once one is known."""
     if not enabled:
         yield None
         return
+    from rich import progress as bars
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.text import Text
 
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
+    class TimeLeft(bars.TimeRemainingColumn):
+        """Time left, said as such; nothing for a step whose total is not known."""
+
+        def render(self, task: Any) -> Text:
+            shown = super().render(task)
+            return shown.append(" left") if task.total is not None else shown
+
+    with bars.Progress(
+        bars.TextColumn("{task.description}"),
+        bars.BarColumn(),
+        bars.MofNCompleteColumn(),
+        bars.TimeElapsedColumn(),
+        TimeLeft(),
         console=Console(stderr=True),
         transient=True,
     ) as bar:
+        # Files are counted once listed; sentences only as each batch is read, so theirs stays open.
         tasks = {
-            "files": bar.add_task("files scanned", total=None),
+            "files": bar.add_task("files read", total=None),
             "sentences": bar.add_task("sentences embedded", total=None),
         }
-        yield lambda step, n: bar.advance(tasks[step], n)
+
+        def advance(step: str, done: int, total: int | None = None) -> None:
+            if total is not None:
+                bar.update(tasks[step], total=total)
+            bar.advance(tasks[step], done)
+
+        yield advance
 
 
 def print_problems(summary: IngestSummary) -> None:

@@ -42,6 +42,15 @@ def watch_line(summary: IngestSummary) -> str:
     return f"watch: {changed or 'nothing changed'} ({summary.seconds:.1f} s)"
 
 
+def watching_line(paths: list[Path]) -> str:
+    """What is watched, counted: `watching 2 folders`, `watching 1 folder and 1 file`."""
+    folders = sum(1 for path in paths if Path(path).expanduser().is_dir())
+    files = len(paths) - folders
+    kinds = ((folders, "folder"), (files, "file"))
+    counted = [f"{n} {what}{'s' if n != 1 else ''}" for n, what in kinds if n]
+    return "watching " + " and ".join(counted)
+
+
 class WatchDoor:
     """The callbacks the watch loop calls, printing as ingest does; one per watch."""
 
@@ -79,7 +88,12 @@ class WatchDoor:
             rebuild=self.rebuild,
             bar=not self.background,
         )
-        return code != 130  # interrupted: run_ingest has said what was left
+        if code == 130:
+            return False  # interrupted: run_ingest has said what was left
+        if not self.background:
+            # Quiet until something changes, a watch would otherwise look hung after its summary.
+            _say(f"{watching_line(self.paths)} (Ctrl-C stops)")
+        return True
 
     def ingest(self, paths: list[Path]) -> bool:
         """Re-ingest the watched paths present (incremental); False while another writer holds the store."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,8 @@ from retrieval.text.content import fingerprint
 from retrieval.text.regions import RegionMap
 
 DEFAULT_MAX_FILE_BYTES = 50 * 1024 * 1024
+# How Office's `~$name.docx` owner files are counted among the ignored: not as the documents they name.
+OWNER_FILE = "~$"
 
 
 @dataclass(frozen=True)
@@ -70,8 +73,8 @@ class Discovery:
     skipped: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     unreadable: list[Path] = field(default_factory=list)
-    # Files of other types (images, archives, binaries): counted, never read.
-    ignored: int = 0
+    # Files of other types (images, archives, binaries), counted by suffix ("" for none), never read.
+    ignored: Counter[str] = field(default_factory=Counter)
 
 
 def is_inside(path: str, root: str) -> bool:
@@ -104,7 +107,7 @@ class _Walk:
         # Word and PowerPoint keep a `~$name.docx` owner file beside a document while it is open: a few bytes
         # naming who has it open, not a document, so it is passed over like any other type's file.
         if path.suffix.lower() not in SUPPORTED_SUFFIXES or path.name.startswith("~$"):
-            self.found.ignored += 1
+            self.found.ignored[OWNER_FILE if path.name.startswith("~$") else path.suffix.lower()] += 1
             return
         source = self.source(path)
         problem = _name_problem(source)

@@ -31,6 +31,7 @@ INGEST_KEYS = {
     "failed",
     "skipped",
     "ignored",
+    "ignored_types",
     "chunks",
     "seconds",
 }
@@ -138,6 +139,7 @@ def test_ingest_json_prints_exactly_one_summary_object(tmp_path: Path, corpus: P
         "failed": 0,
         "skipped": 0,
         "ignored": 0,
+        "ignored_types": {},
         "chunks": expected_chunks(corpus),
     }
     assert isinstance(summary["seconds"], float) and summary["seconds"] >= 0

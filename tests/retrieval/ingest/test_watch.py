@@ -337,7 +337,7 @@ def test_cli_watch_json_then_ctrl_c_exits_0_and_frees_the_store(tmp_path: Path, 
         assert process.wait(timeout=10) == 0
     first, second = (json.loads(line) for line in out.read_text().splitlines())
     assert (first["added"], second["added"], second["unchanged"]) == (1, 1, 1)
-    assert err.read_text() == "watch: stopped.\n"
+    assert err.read_text() == "watching 1 folder (Ctrl-C stops)\nwatch: stopped.\n"
     after = citebot(tmp_path, "ingest", docs)
     assert after.returncode == 0, after.stderr
     assert "0 added, 0 updated, 2 unchanged" in after.stdout
@@ -361,6 +361,7 @@ def test_cli_sigterm_mid_ingest_exits_0_and_releases_the_writer_lock(tmp_path: P
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
     assert err.read_text() == (
+        "watching 1 folder (Ctrl-C stops)\n"
         "watch: stopped during an ingest; files finished so far are indexed, the rest at the next ingest.\n"
     )
     assert not holds_writer_lock(process.pid, store)
