@@ -41,6 +41,8 @@ def test_slack_door_masks_secrets_in_its_log(slack: SlackStandIn, tmp_path: Path
     shutil.copy(SEED_FILE, docs / SEED_FILE.name)
     env = child_env(tmp_path, docs, **slack_env(slack, SLACK_SIGNING_SECRET=signing))
     env |= {"CITEBOT_STORE": str(tmp_path / "store"), "CITEBOT_LLM_API_KEY": llm_key}
+    # The bot answers from a store `citebot ingest` made (it never ingests by itself).
+    subprocess.run([str(CITEBOT), "ingest", str(docs)], env=env, check=True, capture_output=True)
     slack.error_next("chat.postMessage", error=f"echo {BOT_TOKEN} {signing} {llm_key}")
     log = tmp_path / "stderr.txt"
     with log.open("wb") as stderr:

@@ -15,6 +15,7 @@ from tests.bot.slack.harness import (
     BOT_TOKEN,
     slack_env,
 )
+from tests.conftest import SEED_FILE
 from tests.helpers.slack_standin import SlackStandIn
 
 # Each test stops every server, socket client and listener pool it started (conftest.py).
@@ -156,6 +157,8 @@ def test_slack_refuses_an_unusable_feedback_database(slack: SlackStandIn, tmp_pa
     left byte for byte as it was."""
     path = unusable_feedback_db(tmp_path, kind)
     before = path.read_bytes() if path.is_file() else None
+    ingested = CliRunner().invoke(cli, ["ingest", "--store", str(tmp_path / "store"), str(SEED_FILE)])
+    assert ingested.exit_code == 0, ingested.output
     args = ["slack", "--store", str(tmp_path / "store")]
     result = CliRunner().invoke(cli, args, env=slack_env(slack, CITEBOT_SLACK_FEEDBACK_DB=str(path)))
     code, message = FEEDBACK_ERRORS[kind]
