@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from retrieval.ingest.files import discover
-from retrieval.ingest.loaders import Extracted, ExtractError, pdf, powerpoint, web_page, word
+from retrieval.ingest.loaders import Extracted, ExtractError, NoText, pdf, powerpoint, web_page, word
 from retrieval.text.regions import PAGE, SECTION, SLIDE
 from tests.helpers.document_files import image_only_pdf_bytes, pdf_bytes
 
@@ -105,10 +105,10 @@ def test_pdf_with_a_user_password_is_refused_and_one_with_only_an_owner_password
 
 
 def test_pdf_without_text_or_pages_is_refused_with_the_reason() -> None:
-    """An image-only page has no text layer; a PDF can have no pages at all."""
+    """An image-only page has no text layer; a PDF can have no pages at all: each is NoText (a skip)."""
     from pypdfium2 import PdfDocument
 
-    with pytest.raises(ExtractError, match=r"^no text layer; OCR is not supported$"):
+    with pytest.raises(NoText, match=r"^no text layer \(a scanned PDF\? OCR it first\)$"):
         pdf.extract(image_only_pdf_bytes(rows=10, grey=None))
     empty = PdfDocument.new()
     out = io.BytesIO()
@@ -117,7 +117,7 @@ def test_pdf_without_text_or_pages_is_refused_with_the_reason() -> None:
     # Right after a password failure too: pdfium sets no error for no pages, its last one is still "password".
     with pytest.raises(ExtractError, match=r"^encrypted"):
         pdf.extract(pdf_bytes(handbook_pages(1), user_password="secret"))
-    with pytest.raises(ExtractError, match=r"^has no pages$"):
+    with pytest.raises(NoText, match=r"^no text \(a PDF with no pages\)$"):
         pdf.extract(out.getvalue())
 
 
@@ -193,12 +193,12 @@ def test_word_blocks_in_order_with_headings_as_sections_and_no_header_or_footer(
 
 
 def test_word_without_text_or_not_a_word_file_is_refused_with_the_reason() -> None:
-    """An empty document has no text; a damaged zip, a deck and random bytes are not Word files."""
+    """An empty document has no text (NoText); a damaged zip, a deck and random bytes are not Word files."""
     import docx
 
     out = io.BytesIO()
     docx.Document().save(out)
-    with pytest.raises(ExtractError, match=r"^no text$"):
+    with pytest.raises(NoText, match=r"^no text \(a blank document\)$"):
         word.extract(out.getvalue())
     damaged = out.getvalue()[:2000]
     for junk in (damaged, pptx_bytes([("Slide", "", "")]), random.Random(2).randbytes(3000), b""):
@@ -272,10 +272,10 @@ def test_powerpoint_slides_in_reading_order_with_notes_and_slide_regions() -> No
 
 
 def test_powerpoint_without_slides_or_text_or_not_a_deck_is_refused() -> None:
-    """No slides, slides with nothing on them, and files that are no deck each have their reason."""
-    with pytest.raises(ExtractError, match=r"^has no slides$"):
+    """No slides and slides with nothing on them are NoText; files that are no deck each have their reason."""
+    with pytest.raises(NoText, match=r"^no text \(a deck with no slides\)$"):
         powerpoint.extract(pptx_bytes([]))
-    with pytest.raises(ExtractError, match=r"^no text$"):
+    with pytest.raises(NoText, match=r"^no text \(no slide holds any\)$"):
         powerpoint.extract(pptx_bytes([("", "", ""), ("", "", "")]))
     for junk in (docx_bytes(), pptx_bytes([("A", "B", "")])[:1500], random.Random(3).randbytes(2000)):
         with pytest.raises(ExtractError, match=r"^not a readable PowerPoint file \("):
@@ -343,7 +343,7 @@ def test_web_page_title_is_not_repeated_and_a_fragment_is_read_whole() -> None:
 
 def test_web_page_of_chrome_only_has_no_text_and_junk_never_raises_anything_else() -> None:
     """Navigation and scripts alone are no text; deep nesting is read; random bytes are text or a reason."""
-    with pytest.raises(ExtractError, match=r"^no text$"):
+    with pytest.raises(NoText, match=r"^no text \(the page holds only navigation, scripts or nothing\)$"):
         web_page.extract(b"<html><title>T</title><nav>Menu</nav><script>x()</script></html>")
     deep = "<div>" * 3000 + "Deep text." + "</div>" * 3000
     assert web_page.extract(deep.encode()).text == "Deep text."
@@ -394,4 +394,4 @@ def test_office_owner_files_and_other_types_are_ignored_not_failed(tmp_path: Pat
     (tmp_path / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     found = discover([tmp_path])
     assert [f.source for f in found.files] == ["plan.docx"]
-    assert (found.ignored, found.failed, found.skipped) == (2, [], [])
+    assert (found.ignored, found.failed, found.skipped) == ({"~$": 1, ".png": 1}, [], [])
