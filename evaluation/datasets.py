@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import random
 import re
+import unicodedata
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -34,6 +36,17 @@ class Claim:
 
 def article_file(title: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", title)[:80] + ".txt"
+
+
+def norm_title(title: str) -> str:
+    """A title as the split keys it: URL-decoded, NFC, lower case, runs of spaces and underscores as one _."""
+    text = unicodedata.normalize("NFC", urllib.parse.unquote(title)).lower()
+    return re.sub(r"[\s_]+", "_", text).strip("_")
+
+
+def norm_question(text: str) -> str:
+    """A question as deduplication compares it: lower-case words and numbers only."""
+    return " ".join(re.findall(r"\w+", unicodedata.normalize("NFC", text).lower()))
 
 
 def write_squad(path: Path, out: Path) -> list[SquadQuestion]:
