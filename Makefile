@@ -26,6 +26,16 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/citebot models
 	touch $(STAMP)
 
+# make test checks training too, so its environment adds the [train] extra (torch, sentence-transformers);
+# torch pinned first: 2.13.0 is the CPU build on this machine's disk, anything else pulls a CUDA build.
+# citebot itself (setup, demo) never installs or imports torch.
+TEST_STAMP := $(VENV)/.installed-test
+$(TEST_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[dev,train]'
+	$(PY) -m pip check
+	touch $(TEST_STAMP)
+
 .PHONY: models
 # The ONNX files every answer runs on, written from the packaged weights with onnx's helpers and quantized by
 # onnxruntime's tool (no torch) into the model cache (CITEBOT_MODEL_CACHE, default ~/.cache/citebot; ~10 s
@@ -38,15 +48,15 @@ demo: $(STAMP)
 	$(VENV)/bin/citebot ingest --store .citebot seeds
 	$(VENV)/bin/citebot ask "$(QUESTION)"
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check bot retrieval bench training tests evaluation
 	$(VENV)/bin/ruff format --check bot retrieval bench training tests evaluation
 	$(VENV)/bin/lint-imports
 
-typecheck: $(STAMP)
+typecheck: $(TEST_STAMP)
 	$(VENV)/bin/mypy bot retrieval bench training evaluation
 
-unit: $(STAMP)
+unit: $(TEST_STAMP)
 	$(PY) -m pytest -q
 
 test: lint typecheck unit
