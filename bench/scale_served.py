@@ -18,7 +18,7 @@ from typing import Any
 from bench.speed import CITEBOT, wall_and_rss
 
 # The test suite's real `chroma run` launcher (ephemeral loopback port, waits for the heartbeat, stops it).
-from tests.chroma_server import chroma_process
+from tests.helpers.chroma_server import chroma_process
 
 ROOT = Path(__file__).resolve().parent.parent
 # The hand-set answerer, as issue 16's cold-ask figures were measured ("without the scorer").
