@@ -206,8 +206,8 @@ class VanishingEngine:
         self.victim = victim
 
     def ingest(self, paths: list[Path], progress: Any = None, **options: Any) -> IngestSummary:
-        def vanish(step: str, n: int) -> None:
-            if step == "files":  # after the first file is read, before the second (files go in name order)
+        def vanish(step: str, n: int, total: int | None = None) -> None:
+            if step == "files" and n:  # after the first file is read, before the second (files in name order)
                 self.victim.unlink(missing_ok=True)
 
         return self.engine.ingest(paths, vanish, **options)
