@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App, BoltResponse
@@ -300,6 +302,19 @@ class SlackBot:
         respond(response_type="ephemeral", replace_original=False, text=THANKS if stored else GONE)
 
 
+@contextmanager
+def bolt_reads_no_token() -> Iterator[None]:
+    """SLACK_BOT_TOKEN out of the environment while bolt's App is made, and put back after."""
+    # Given no token, bolt reads the variable itself and, the client beside it (which carries that token and
+    # the base URL), warns "As you gave 'client' as well, 'token' will be unused" at every start.
+    token = os.environ.pop("SLACK_BOT_TOKEN", None)
+    try:
+        yield
+    finally:
+        if token is not None:
+            os.environ["SLACK_BOT_TOKEN"] = token
+
+
 def build_app(
     engine: Engine,
     settings: SlackSettings,
@@ -311,13 +326,14 @@ def build_app(
 ) -> App:
     """The bolt app: listeners (ack, hand over) run on `executor`, questions are answered on `workers`."""
     client = web_client(settings)
-    app = App(
-        client=client,
-        signing_secret=settings.signing_secret if http else "",
-        request_verification_enabled=http,
-        name="citebot",
-        listener_executor=executor,
-    )
+    with bolt_reads_no_token():
+        app = App(
+            client=client,
+            signing_secret=settings.signing_secret if http else "",
+            request_verification_enabled=http,
+            name="citebot",
+            listener_executor=executor,
+        )
     workers = workers or ThreadPoolExecutor(max_workers=4, thread_name_prefix="citebot-answer")
     bot = SlackBot(engine, settings, feedback, workers, scopes)
     app.extensions = {"citebot": bot}  # type: ignore[attr-defined]

@@ -1,4 +1,4 @@
-"""The Slack door's log: every record, traceback included, with the configured secrets masked."""
+"""The Slack door's log: citebot's own records (libraries' only from WARNING up), secrets masked."""
 
 from __future__ import annotations
 
@@ -6,6 +6,10 @@ import logging
 from collections.abc import Iterable
 
 from retrieval.text.redaction import redact
+
+# citebot's own loggers, each set apart from the root. Not "citebot" itself: that is bolt's logger for the app
+# (named after it), whose level bolt sets to the root's at every request.
+OWN_LOGGERS = ("citebot.slack", "citebot.watch")
 
 
 class RedactSecrets(logging.Filter):
@@ -40,3 +44,16 @@ def redact_logs(secrets: Iterable[str | None], logger: logging.Logger | None = N
     for handler in (logger or logging.getLogger()).handlers:
         handler.addFilter(redactor)
     return redactor
+
+
+def configure_logging(secrets: Iterable[str | None], debug: bool) -> None:
+    """citebot's records from INFO, every library's from WARNING (all from DEBUG if debug); secrets masked."""
+    # A user should read citebot's own lines and its one Error: line, not slack_bolt's, slack_sdk's, urllib3's
+    # or uvicorn's chatter: those loggers inherit the root's level; citebot's own is set apart from it.
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.INFO)
+    redact_logs(secrets)

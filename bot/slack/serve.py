@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from bot.errors import BadInput
 from bot.settings import load_settings
 from retrieval.store.layout import StoreLayout
 
+STOPPED = "citebot stopped."
+
 
 def serve(
     use_http: bool,
@@ -21,12 +24,29 @@ def serve(
     store: Path | None,
     collection: str | None,
 ) -> None:
-    """Check the tokens and the scopes file, open the store, then answer Slack until stopped."""
-    import logging
+    """Answer Slack until Ctrl-C or SIGTERM, the ways a server is stopped: then one line, exit 0."""
+    from bot.watch_report import sigterm_as_interrupt
 
+    try:
+        with sigterm_as_interrupt():
+            _serve(use_http, port, host, watched, store, collection)
+    except KeyboardInterrupt:
+        pass
+    click.echo(STOPPED, err=True)
+
+
+def _serve(
+    use_http: bool,
+    port: int,
+    host: str,
+    watched: tuple[Path, ...],
+    store: Path | None,
+    collection: str | None,
+) -> None:
+    """Check the tokens and the scopes file, open the store, then answer Slack until interrupted."""
     from bot.slack.app import build_app
     from bot.slack.feedback import FeedbackError, FeedbackPathError, FeedbackStore
-    from bot.slack.logs import redact_logs
+    from bot.slack.logs import configure_logging
     from bot.slack.scopes import channel_scopes, check_scopes_file
     from bot.slack.settings import load_slack_settings
     from bot.slack.tokens import BOT_REFUSED, SlackRefused, check_tokens, refusal
@@ -34,8 +54,8 @@ def serve(
 
     slack_settings = load_slack_settings(http=use_http)
     settings = load_settings(store=store, collection=collection)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    redact_logs([*slack_settings.secrets, settings.llm_api_key])
+    debug = bool(os.environ.get("CITEBOT_DEBUG"))
+    configure_logging([*slack_settings.secrets, settings.llm_api_key], debug)
     try:  # before the slow start-up, and before saying "listening"
         check_tokens(slack_settings, http=use_http)
     except SlackRefused as exc:
@@ -76,7 +96,7 @@ def serve(
     )
     try:
         if use_http:
-            run_http(app, host, port)
+            run_http(app, host, port, debug)
         else:
             run_socket_mode(app, slack_settings.app_token)
     finally:
