@@ -122,7 +122,8 @@ class Settings(BaseSettings):
     )
     llm_timeout: float = Field(30.0, gt=0, le=600, description="Seconds to wait for the model.")
     llm_uncited: Literal["flag", "drop"] = Field(
-        "flag", description="What to do with a model sentence that cites no passage."
+        "drop",
+        description="A model sentence citing no passage: drop (left out) or flag (shown marked [no source]).",
     )
     prompts: Path = Field(shipped("prompts"), description="Folder of the prompt templates.")
 
