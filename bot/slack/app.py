@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from bot.slack.blocks import (
     NOT_HERE,
@@ -25,16 +22,16 @@ from bot.slack.blocks import (
     fallback_text,
     sources_blocks,
 )
+from bot.slack.client import bolt_reads_no_token, short_reason, web_client
 from bot.slack.conversation import answer_metadata, question_text, thread_turns
 from bot.slack.feedback import FeedbackStore
 from bot.slack.guards import RateLimiter, SeenEvents, channel_allowed
+from bot.slack.modes import on_channel_message
 from bot.slack.scopes import LiveScopes
 from bot.slack.settings import SlackSettings
-from bot.slack.tokens import slack_error
 from retrieval.conversation import Turn
 from retrieval.errors import CitebotError
 from retrieval.scope import Scope, Scopes
-from retrieval.text.redaction import redact
 from retrieval.types import Answer, Citation, Location, Passage
 
 if TYPE_CHECKING:
@@ -44,27 +41,6 @@ log = logging.getLogger("citebot.slack")
 EMPTY_MENTION = "Ask me a question after the mention, e.g. `@citebot What did the US offer in Stockholm?`"
 THANKS = "Thanks, your feedback is recorded."
 GONE = "That answer is no longer available; please ask again."
-INTERNAL = "an internal error ({kind}); the details are in citebot's log"
-SLACK_REFUSED = "Slack refused the message ({error})"
-
-
-def web_client(settings: SlackSettings) -> WebClient:
-    """A Web API client on the configured base URL that waits out HTTP 429 (Retry-After) and retries drops."""
-    client = WebClient(token=settings.bot_token, base_url=settings.base_url)
-    client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=3))
-    client.retry_handlers.append(ConnectionErrorRetryHandler(max_retry_count=2))
-    return client
-
-
-def short_reason(exc: BaseException, secrets: tuple[str, ...] = ()) -> str:
-    """A failure in a few words, safe to show: the engine's own message, Slack's error code, or the kind."""
-    if isinstance(exc, CitebotError):  # written for people; masked in case a value in it was a secret
-        text = redact(" ".join(str(exc).split()), secrets)[:200]
-    elif isinstance(exc, SlackApiError):
-        text = SLACK_REFUSED.format(error=slack_error(exc))
-    else:  # foreign code's text can hold anything (a URL with a password, a peer's reply): not shown
-        text = INTERNAL.format(kind=type(exc).__name__)
-    return escape(text or type(exc).__name__)
 
 
 class SlackBot:
@@ -103,6 +79,10 @@ class SlackBot:
         """Whether every passage of an answer lies in the channel's scope now (its buttons reveal them)."""
         used = {self.collection_of(place) for place in [*answer.citations, *answer.passages]}
         return used <= set(self.scope(channel).collections)
+
+    def escalates(self, channel: str | None) -> bool:
+        """Whether a channel's answers offer "Get help from a person" (its scope names an escalate_to)."""
+        return self.scopes.current().escalation_for(channel) is not None
 
     def later(self, job: Callable[..., None], *args: Any) -> None:
         """Answer on the workers, not on bolt's listener pool, so acks never wait behind answers."""
@@ -153,7 +133,7 @@ class SlackBot:
                 channel=channel,
                 thread_ts=thread_ts,
                 text=fallback_text(answer),
-                blocks=answer_blocks(answer, answer_id),
+                blocks=answer_blocks(answer, answer_id, handoff=self.escalates(channel)),
                 metadata=answer_metadata(
                     question, [c.id for c in answer.citations], answer_id, answer.retrieval_query
                 ),
@@ -193,6 +173,20 @@ class SlackBot:
         question = question_text(str(event.get("text", "")))
         if not question:
             client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=EMPTY_MENTION)
+            return
+        self.reply(event, client, bot_user, question, thread_ts)
+
+    def first_reply(self, channel: str, ts: str) -> bool:
+        """Claim a message for one answer: a mention in a channel that answers every question arrives as
+        both an app_mention and a message event (each with its own event id)."""
+        return self.seen.first_time(f"message:{channel}:{ts}")
+
+    def reply(
+        self, event: dict[str, Any], client: WebClient, bot_user: str | None, question: str, thread_ts: Any
+    ) -> None:
+        """Answer a message's question where thread_ts says, within the asker's rate limit."""
+        channel, ts, user = str(event["channel"]), str(event["ts"]), str(event.get("user", ""))
+        if not self.first_reply(channel, ts):
             return
         if not self.limiter.allow(user):
             client.chat_postMessage(
@@ -281,7 +275,7 @@ class SlackBot:
         client.chat_postMessage(
             channel=channel,
             text=f"<@{user}> asked: {escape(answer.question)}\n{fallback_text(answer)}",
-            blocks=[asked_by, *answer_blocks(answer, answer_id)],
+            blocks=[asked_by, *answer_blocks(answer, answer_id, handoff=self.escalates(channel))],
             metadata=answer_metadata(
                 answer.question, [c.id for c in answer.citations], answer_id, answer.retrieval_query
             ),
@@ -300,19 +294,6 @@ class SlackBot:
             str(body["actions"][0]["value"]), vote, body["user"]["id"], channel
         )
         respond(response_type="ephemeral", replace_original=False, text=THANKS if stored else GONE)
-
-
-@contextmanager
-def bolt_reads_no_token() -> Iterator[None]:
-    """SLACK_BOT_TOKEN out of the environment while bolt's App is made, and put back after."""
-    # Given no token, bolt reads the variable itself and, the client beside it (which carries that token and
-    # the base URL), warns "As you gave 'client' as well, 'token' will be unused" at every start.
-    token = os.environ.pop("SLACK_BOT_TOKEN", None)
-    try:
-        yield
-    finally:
-        if token is not None:
-            os.environ["SLACK_BOT_TOKEN"] = token
 
 
 def build_app(
@@ -352,9 +333,11 @@ def build_app(
         bot.later(bot.on_message, event, client, context.bot_user_id, True)
 
     @app.event("message")
-    def direct_message(event: dict[str, Any], client: WebClient, context: Any) -> None:
+    def message(event: dict[str, Any], client: WebClient, context: Any) -> None:
         if event.get("channel_type") == "im":
             bot.later(bot.on_message, event, client, context.bot_user_id, bool(event.get("thread_ts")))
+        else:  # a channel's message: answered only where its mode is "questions" or "all"
+            bot.later(on_channel_message, bot, event, client, context.bot_user_id)
 
     @app.command("/ask")
     def ask(ack: Any, command: dict[str, Any], respond: Any) -> None:

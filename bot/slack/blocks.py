@@ -23,6 +23,7 @@ SORRY = "Sorry, I couldn't answer that: {reason}"
 RATE_LIMITED = "You've asked {limit} questions in the last minute. Please wait a moment and ask again."
 STALE = " (changed since it was indexed)"
 NOT_HERE = "I'm not enabled in this channel. Ask me in a channel where I'm allowed, or in a direct message."
+HANDOFF_BUTTON = ":raising_hand: Get help from a person"
 _PARTIAL_ESCAPE = re.compile(r"&[a-z]{0,3}$")
 
 
@@ -58,8 +59,11 @@ def _button(text: str, action_id: str, value: str, style: str | None = None) -> 
     return button
 
 
-def answer_blocks(answer: Answer, answer_id: str, share: bool = False) -> list[dict[str, Any]]:
-    """The answer, its sources and its buttons; abstained answers offer the closest matches."""
+def answer_blocks(
+    answer: Answer, answer_id: str, share: bool = False, handoff: bool = False
+) -> list[dict[str, Any]]:
+    """The answer, its sources and its buttons (handoff: "Get help from a person" too, in a scope with an
+    escalate_to); abstained answers offer the closest matches."""
     blocks: list[dict[str, Any]] = []
     if answer.abstained:
         blocks.append(_section(f"_{ABSTAINED_TEXT}_"))
@@ -91,6 +95,8 @@ def answer_blocks(answer: Answer, answer_id: str, share: bool = False) -> list[d
         _button(":thumbsup: Helpful", "citebot_helpful", answer_id),
         _button(":thumbsdown: Not helpful", "citebot_not_helpful", answer_id),
     ]
+    if handoff:
+        buttons.append(_button(HANDOFF_BUTTON, "citebot_handoff", answer_id))
     blocks.append({"type": "actions", "block_id": "citebot_actions", "elements": buttons})
     return blocks[:MESSAGE_BLOCK_LIMIT]
 

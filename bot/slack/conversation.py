@@ -11,6 +11,35 @@ from retrieval.conversation import Turn
 ANSWER_EVENT = "citebot_answer"
 _MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
 _LINK = re.compile(r"<(https?://[^|>]+)(?:\|([^>]*))?>")
+# The one rule of a "questions" channel (scopes.py's mode): a message asks something when it ends in "?" or
+# its first word is a question word; an auxiliary verb counts only when "not" does not follow it ("Do not
+# push on Fridays." states a rule, "Do we push on Fridays" asks).
+QUESTION_WORDS = frozenset(["who", "whom", "whose", "what", "when", "where", "which", "why", "how"])
+QUESTION_VERBS = frozenset(
+    [
+        "is",
+        "are",
+        "was",
+        "were",
+        "am",
+        "do",
+        "does",
+        "did",
+        "can",
+        "could",
+        "should",
+        "would",
+        "will",
+        "shall",
+        "may",
+        "might",
+        "must",
+        "has",
+        "have",
+        "had",
+    ]
+)
+_WORD = re.compile(r"[a-z']+")
 
 
 def question_text(text: str) -> str:
@@ -18,6 +47,19 @@ def question_text(text: str) -> str:
     text = _MENTION.sub(" ", text or "")
     text = _LINK.sub(lambda m: m.group(2) or m.group(1), text)
     return " ".join(html.unescape(text).split())
+
+
+def is_question(text: str) -> bool:
+    """Whether a message (as question_text leaves it) asks something: QUESTION_WORDS' rule."""
+    text = text.strip()
+    if text.rstrip(" \t\"')*_~").endswith("?"):
+        return True
+    words = _WORD.findall(text.lower())[:2]
+    if not words:
+        return False
+    if words[0] in QUESTION_WORDS:
+        return True
+    return words[0] in QUESTION_VERBS and (len(words) < 2 or words[1] != "not")
 
 
 def answer_metadata(

@@ -2,7 +2,12 @@
 
     default = ["general"]          # unlisted channels and direct messages
     [channels]
-    C0HR = ["hr", "general"]
+    C0HR = ["hr", "general"]       # mentions only
+    C0HELP = { collections = ["general"], mode = "questions", escalate_to = "C0PEOPLE" }
+
+A channel's `mode` says which messages it answers: "mention" (the default: mentions only), "questions"
+(every message that asks something: conversation.is_question) or "all"; `escalate_to` (a channel id C...
+or G..., or a user-group id S...) adds a "Get help from a person" button to its answers.
 
 An invalid file is refused with its name and line. A running bot re-reads it when it changes (checked before
 each question) or on SIGHUP; a change that does not read keeps the scopes in force and is logged.
@@ -31,6 +36,10 @@ log = logging.getLogger("citebot.slack")
 # Slack's conversation ids: C (channel), G (private channel or group DM), D (direct message).
 _CHANNEL_ID = re.compile(r"^[CDG][A-Z0-9]{2,}$")
 _TOML_LINE = re.compile(r"at line (\d+)")
+# Where a hand-off goes: a channel (C, or G for a private one) or a user group (S, mentioned as a subteam).
+_ESCALATION_ID = re.compile(r"^[CGS][A-Z0-9]{2,}$")
+MODES = ("mention", "questions", "all")
+_TABLE_KEYS = ("collections", "mode", "escalate_to")
 
 
 class ScopeFileError(Exception):
@@ -43,10 +52,20 @@ class ScopeMap:
 
     default: tuple[str, ...]
     channels: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    modes: dict[str, str] = field(default_factory=dict)  # channels answering more than mentions
+    escalations: dict[str, str] = field(default_factory=dict)  # channel -> where "Get help" goes
 
     def for_channel(self, channel: str | None) -> tuple[str, ...]:
         """The collections a question asked in channel is answered from."""
         return self.channels.get(channel or "", self.default)
+
+    def mode_for(self, channel: str | None) -> str:
+        """Which messages of a channel are answered: "mention" (the default), "questions" or "all"."""
+        return self.modes.get(channel or "", "mention")
+
+    def escalation_for(self, channel: str | None) -> str | None:
+        """Where "Get help from a person" goes (a channel or user-group id); None: no button."""
+        return self.escalations.get(channel or "")
 
     def collections(self) -> set[str]:
         """Every collection the map names."""
@@ -56,7 +75,7 @@ class ScopeMap:
 def _line_of(text: str, key: str) -> int:
     """The 1-based line where key is assigned (plain, dotted or in an inline table) or its table opens."""
     quoted = rf"[\"']?{re.escape(key)}[\"']?"
-    header = re.compile(rf"^\s*\[\s*{quoted}\s*\]")
+    header = re.compile(rf"^\s*\[\s*(channels\s*\.\s*)?{quoted}\s*\]")
     assigned = re.compile(rf"(^|[\s.{{,]){quoted}\s*=")
     for number, line in enumerate(text.splitlines(), start=1):
         if header.match(line) or assigned.search(line):
@@ -71,6 +90,27 @@ def _names(value: Any, where: str) -> tuple[str, ...]:
     if not value:
         raise InputError(f"{where} is empty: a scope needs at least one collection")
     return tuple(dict.fromkeys(check_collection_name(v) for v in value))
+
+
+def _channel_entry(channel: str, value: Any) -> tuple[tuple[str, ...], str, str | None]:
+    """A channel's (collections, mode, escalate_to): today's list form, or the table form (InputError)."""
+    if not isinstance(value, dict):
+        return _names(value, f"channel {channel}"), "mention", None
+    unknown = sorted(set(value) - set(_TABLE_KEYS))
+    if unknown:
+        raise InputError(f"channel {channel}: unknown key {unknown[0]!r} (expected {', '.join(_TABLE_KEYS)})")
+    if "collections" not in value:
+        raise InputError(f'channel {channel}: collections is missing, like collections = ["general"]')
+    names = _names(value["collections"], f"channel {channel}: collections")
+    mode = value.get("mode", "mention")
+    if mode not in MODES:
+        expected = ", ".join(f'"{m}"' for m in MODES)
+        raise InputError(f"channel {channel}: unknown mode {mode!r} (expected one of {expected})")
+    target = value.get("escalate_to")
+    if target is not None and not (isinstance(target, str) and _ESCALATION_ID.match(target)):
+        like = "a channel id like C0123ABCD or a user-group id like S0123ABCD"
+        raise InputError(f"channel {channel}: escalate_to {target!r} is not {like}")
+    return names, mode, target
 
 
 def parse_scopes(text: str, path: Path, fallback: str) -> ScopeMap:
@@ -97,16 +137,22 @@ def parse_scopes(text: str, path: Path, fallback: str) -> ScopeMap:
         shape = "[channels] then CHANNEL_ID = [...]"
         raise error(_line_of(text, "channels"), f"channels must be a table: {shape}")
     channels: dict[str, tuple[str, ...]] = {}
+    modes: dict[str, str] = {}
+    escalations: dict[str, str] = {}
     for channel, value in table.items():
         line = _line_of(text, channel)
         if not _CHANNEL_ID.match(channel):
             like = "like C0123ABCD; a channel's details show it"
             raise error(line, f"{channel!r} is not a Slack channel id ({like})")
         try:
-            channels[channel] = _names(value, f"channel {channel}")
+            channels[channel], mode, target = _channel_entry(channel, value)
         except InputError as exc:
             raise error(line, str(exc)) from exc
-    return ScopeMap(default, channels)
+        if mode != "mention":
+            modes[channel] = mode
+        if target:
+            escalations[channel] = target
+    return ScopeMap(default, channels, modes, escalations)
 
 
 def _read_text(path: Path) -> str:

@@ -19,7 +19,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import ServerConnection, serve
 
 BOT_METHODS = {"auth.test", "chat.postMessage", "chat.postEphemeral", "chat.update", "chat.delete"}
-BOT_METHODS |= {"reactions.add", "reactions.remove", "conversations.replies", "views.open"}
+BOT_METHODS |= {"reactions.add", "reactions.remove", "conversations.replies", "views.open", "views.publish"}
+BOT_METHODS |= {"chat.getPermalink", "users.conversations"}
 INVALID_AUTH = {"ok": False, "error": "invalid_auth"}
 AUTH_TEST = {"ok": True, "url": "https://standin.slack.com/", "team": "Stand-in", "team_id": "T1"}
 AUTH_TEST |= {"user": "citebot", "user_id": "UBOT", "bot_id": "BBOT"}
@@ -50,6 +51,7 @@ class SlackStandIn:
         self._refused: dict[str, str] = {}
         self._clients: set[ServerConnection] = set()
         self._ts = 1700000000_000000
+        self.members: dict[str, set[str]] = {}  # channel -> members; without "UBOT" (citebot): not_in_channel
 
     # ---- lifecycle -------------------------------------------------------------------------------
     def __enter__(self) -> SlackStandIn:
@@ -242,6 +244,14 @@ class SlackStandIn:
         channel = params.get("channel")
         if method == "auth.test":
             return AUTH_TEST
+        if method == "chat.postMessage" and "UBOT" not in self.members.get(channel, {"UBOT"}):
+            return {"ok": False, "error": "not_in_channel"}
+        if method == "chat.getPermalink":
+            link = f"{AUTH_TEST['url']}archives/{channel}/p{str(params.get('message_ts')).replace('.', '')}"
+            return {"ok": True, "channel": channel, "permalink": link}
+        if method == "users.conversations":  # the channels the user shares with citebot
+            shared = [c for c, people in self.members.items() if {params.get("user"), "UBOT"} <= people]
+            return {"ok": True, "channels": [{"id": c} for c in sorted(shared)], "response_metadata": {}}
         if method == "chat.postMessage":
             ts = self._next_ts()
             message = {"type": "message", "channel": channel, "ts": ts, "user": "UBOT", "bot_id": "BBOT"}
@@ -281,8 +291,7 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Keep test output quiet."""
 
-    def do_GET(self) -> None:
-        """Serve GET (query-string params) like POST."""
+    def do_GET(self) -> None:  # query-string params, served like POST
         self.do_POST()
 
     def do_POST(self) -> None:

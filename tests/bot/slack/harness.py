@@ -72,10 +72,13 @@ class Running:
         finally:
             connection.close()
 
-    def send(self, event: dict[str, Any], headers: dict[str, str] | None = None) -> float:
-        """Deliver an event over HTTP (event_id from its ts); assert the quick ack; return the send time."""
+    def send(
+        self, event: dict[str, Any], headers: dict[str, str] | None = None, event_id: str | None = None
+    ) -> float:
+        """Deliver an event over HTTP (event_id from its ts unless given); assert the quick ack; return the
+        send time."""
         began = time.monotonic()
-        status, _ = self.post(event_body(event, event_id=f"Ev{event['ts']}"), headers)
+        status, _ = self.post(event_body(event, event_id=event_id or f"Ev{event['ts']}"), headers)
         assert status == 200
         assert time.monotonic() - began < ACK_BUDGET_S
         return began

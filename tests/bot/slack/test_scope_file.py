@@ -284,3 +284,74 @@ def test_a_malformed_scopes_file_is_refused_before_a_store_is_made(tmp_path: Pat
     assert result.output.endswith(f"Error: {path}:2: not valid TOML (Invalid value (at line 2, column 8))\n")
     assert "ingesting" not in result.output
     assert not (tmp_path / "store").exists()
+
+
+TABLES = """\
+default = ["citebot"]
+[channels]
+C0HR = ["hr"]
+C0HELP = { collections = ["citebot"], mode = "questions", escalate_to = "C0PEOPLE" }
+
+[channels.C0ALL]
+collections = ["citebot", "hr"]
+mode = "all"
+escalate_to = "S0OWNERS"
+"""
+
+
+def test_the_table_form_gives_modes_and_escalations_beside_todays_form(tmp_path: Path) -> None:
+    """Today's list form and both table forms (inline, [channels.ID]) in one file: lists stay mention-only
+    with no hand-off; an unlisted channel and a DM too."""
+    scopes = read_scopes(scopes_file(tmp_path, TABLES), "citebot", KNOWN)
+    assert scopes.for_channel("C0ALL") == ("citebot", "hr")
+    assert [scopes.mode_for(c) for c in ("C0HR", "C0HELP", "C0ALL", "C1", None)] == [
+        "mention",
+        "questions",
+        "all",
+        "mention",
+        "mention",
+    ]
+    assert [scopes.escalation_for(c) for c in ("C0HR", "C0HELP", "C0ALL", "D1")] == [
+        None,
+        "C0PEOPLE",
+        "S0OWNERS",
+        None,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("entry", "line", "says"),
+    [
+        ('C0HELP = { collections = ["citebot"], mode = "sometimes" }', 4, "unknown mode 'sometimes'"),
+        ('C0HELP = { collections = ["citebot"], mode = "Questions" }', 4, "unknown mode 'Questions'"),
+        ('C0HELP = { collections = ["citebot"], escalate_to = "#people" }', 4, "escalate_to '#people'"),
+        ('C0HELP = { collections = ["citebot"], escalate_to = "U0ALICE" }', 4, "escalate_to 'U0ALICE'"),
+        ('C0HELP = { collections = ["citebot"], escalate_to = ["C0A"] }', 4, "escalate_to ['C0A']"),
+        ('C0HELP = { collections = ["citebot"], moode = "all" }', 4, "unknown key 'moode'"),
+        ('C0HELP = { mode = "all" }', 4, "collections is missing"),
+        ('C0HELP = { collections = [], mode = "all" }', 4, "is empty"),
+        ('C0HELP = { collections = ["nope"], mode = "all" }', 4, "unknown collection 'nope'"),
+        ('[channels.C0HELP]\ncollections = ["citebot"]\nmode = "every"', 4, "unknown mode 'every'"),
+    ],
+)
+def test_a_bad_table_entry_is_refused_at_its_line(tmp_path: Path, entry: str, line: int, says: str) -> None:
+    """Bad input tried: an unknown mode (and one in the wrong case), escalation ids that are a channel name,
+    a user id, a list; a misspelt key; no collections; an empty list; an unknown collection; a bad mode in a
+    [channels.ID] table. Each is FILE:LINE: what is wrong."""
+    text = f'default = ["citebot"]\n[channels]\nC0HR = ["hr"]\n{entry}\n'
+    path = scopes_file(tmp_path, text)
+    message = refusal(path)
+    assert message.startswith(f"{path}:{line}: "), message
+    assert says in message
+
+
+def test_a_running_bot_picks_up_a_changed_mode(tmp_path: Path) -> None:
+    """A file rewritten from today's form to a table form under a live map: the new mode and escalation
+    are in force at the next look; a rewrite to an unknown mode keeps them (logged, not raised)."""
+    path = scopes_file(tmp_path, '[channels]\nC0HELP = ["citebot"]\n')
+    live = LiveScopes(path, "citebot", lambda: KNOWN)
+    assert live.current().mode_for("C0HELP") == "mention"
+    path.write_text('[channels]\nC0HELP = { collections = ["citebot"], mode = "all", escalate_to = "S0X" }\n')
+    assert (live.current().mode_for("C0HELP"), live.current().escalation_for("C0HELP")) == ("all", "S0X")
+    path.write_text('[channels]\nC0HELP = { collections = ["citebot"], mode = "always" }\n# longer now\n')
+    assert live.current().mode_for("C0HELP") == "all"
