@@ -65,6 +65,13 @@ class LLMConfig:
     # A sentence citing no passage is left out ("drop"), or shown marked [no source] ("flag").
     uncited: Literal["flag", "drop"] = "drop"
 
+    def __repr__(self) -> str:
+        """The settings as a log line or traceback may show them: the key left out, the URL masked."""
+        return (
+            f"LLMConfig(provider={self.provider!r}, model={self.model!r}, base_url={shown_url(self)!r}, "
+            f"api_key={'***' if self.api_key else None}, timeout={self.timeout!r}, uncited={self.uncited!r})"
+        )
+
 
 def chat_model(config: LLMConfig) -> Any:
     """A LangChain chat model for the endpoint (deterministic: temperature 0, no silent retries)."""

@@ -275,5 +275,8 @@ def test_a_key_in_the_endpoint_url_is_never_shown(
                 outputs.append(result.output)
     assert server.requests, "the endpoint was asked"
     assert all(KEY not in out for out in outputs)
+    # Nor where the settings themselves are shown (a log line, a traceback's locals).
+    config = load_settings().llm_config()
+    assert config is not None and shown in repr(config) and KEY not in repr(config)
     # The HTTP libraries log the URL they call; where logs are shown (the Slack door), they pass redact().
     assert KEY not in redact(caplog.text, [])
