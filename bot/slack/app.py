@@ -14,6 +14,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.slack.blocks import (
+    GONE,
     NOT_HERE,
     RATE_LIMITED,
     SORRY,
@@ -26,6 +27,7 @@ from bot.slack.client import bolt_reads_no_token, short_reason, web_client
 from bot.slack.conversation import answer_metadata, question_text, thread_turns
 from bot.slack.feedback import FeedbackStore
 from bot.slack.guards import RateLimiter, SeenEvents, channel_allowed
+from bot.slack.handoff import on_handoff
 from bot.slack.modes import on_channel_message
 from bot.slack.scopes import LiveScopes
 from bot.slack.settings import SlackSettings
@@ -40,7 +42,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("citebot.slack")
 EMPTY_MENTION = "Ask me a question after the mention, e.g. `@citebot What did the US offer in Stockholm?`"
 THANKS = "Thanks, your feedback is recorded."
-GONE = "That answer is no longer available; please ask again."
 
 
 class SlackBot:
@@ -353,6 +354,11 @@ def build_app(
     def share(ack: Any, body: dict[str, Any], client: WebClient, respond: Any) -> None:
         ack()
         bot.on_share(body, client, respond)
+
+    @app.action("citebot_handoff")
+    def handoff(ack: Any, body: dict[str, Any], client: WebClient, respond: Any) -> None:
+        ack()
+        bot.later(on_handoff, bot, body, client, respond)
 
     @app.action("citebot_helpful")
     def helpful(ack: Any, body: dict[str, Any], respond: Any) -> None:

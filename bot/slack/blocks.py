@@ -23,6 +23,7 @@ SORRY = "Sorry, I couldn't answer that: {reason}"
 RATE_LIMITED = "You've asked {limit} questions in the last minute. Please wait a moment and ask again."
 STALE = " (changed since it was indexed)"
 NOT_HERE = "I'm not enabled in this channel. Ask me in a channel where I'm allowed, or in a direct message."
+GONE = "That answer is no longer available; please ask again."
 HANDOFF_BUTTON = ":raising_hand: Get help from a person"
 _PARTIAL_ESCAPE = re.compile(r"&[a-z]{0,3}$")
 

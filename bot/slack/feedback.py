@@ -1,4 +1,9 @@
-"""Answers given in Slack and the votes on them, in a local SQLite file (listed by `citebot feedback`)."""
+"""Answers given in Slack, the votes on them and the hand-offs to people, in a local SQLite file (votes are
+listed by `citebot feedback`).
+
+A file made before hand-offs existed gains their table when opened (CREATE TABLE IF NOT EXISTS, once the
+file is checked to be citebot's); nothing else in it changes.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ FOREIGN_TABLES = "it has tables citebot never made ({tables})"
 _COLUMNS = {
     "answers": "SELECT id, question, answer_json, user, channel, created FROM answers LIMIT 0",
     "votes": "SELECT answer_id, user, vote, channel, created FROM votes LIMIT 0",
+    "handoffs": "SELECT answer_id, user, channel, target, outcome, created FROM handoffs LIMIT 0",
 }
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (
@@ -29,6 +35,10 @@ CREATE TABLE IF NOT EXISTS answers (
 CREATE TABLE IF NOT EXISTS votes (
     answer_id TEXT NOT NULL REFERENCES answers(id), user TEXT NOT NULL, vote TEXT NOT NULL,
     channel TEXT, created TEXT NOT NULL, PRIMARY KEY (answer_id, user)
+);
+CREATE TABLE IF NOT EXISTS handoffs (
+    answer_id TEXT NOT NULL REFERENCES answers(id), user TEXT NOT NULL, channel TEXT,
+    target TEXT NOT NULL, outcome TEXT NOT NULL, created TEXT NOT NULL, PRIMARY KEY (answer_id, user)
 );
 """
 
@@ -112,6 +122,36 @@ class FeedbackStore:
                 (answer_id, user, vote, channel, _now()),
             )
         return True
+
+    def handed_off(self, answer_id: str, user: str) -> str | None:
+        """Where a user already asked for help with an answer, if they did (None: not yet, or it failed)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT target FROM handoffs WHERE answer_id = ? AND user = ? AND outcome = 'asked'",
+                (answer_id, user),
+            ).fetchone()
+        return str(row[0]) if row else None
+
+    def record_handoff(
+        self, answer_id: str, user: str, channel: str | None, target: str, outcome: str
+    ) -> None:
+        """Keep a hand-off beside the votes: who asked for help with which answer, where, and what came of
+        it ("asked", or Slack's error such as "not_in_channel"); a later try by the same user replaces it."""
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO handoffs VALUES (?, ?, ?, ?, ?, ?)",
+                (answer_id, user, channel, target, outcome, _now()),
+            )
+
+    def handoffs(self) -> list[dict[str, Any]]:
+        """Every hand-off with its question, newest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT h.created, h.user, h.channel, h.target, h.outcome, a.question "
+                "FROM handoffs h JOIN answers a ON a.id = h.answer_id ORDER BY h.created DESC, a.id"
+            ).fetchall()
+        keys = ("time", "user", "channel", "target", "outcome", "question")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
 
     def votes(self) -> list[dict[str, Any]]:
         """Every vote with its question, answer and citation ids, newest first."""

@@ -7,7 +7,6 @@ C0ASK answers questions, C0ALL every message, C0MENT (today's list form) mention
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,23 +32,10 @@ STATEMENT = "The fire drill is on Thursday, I think."
 
 
 @pytest.fixture
-def slack() -> Iterator[SlackStandIn]:
-    with SlackStandIn() as standin:
-        yield standin
-
-
-@pytest.fixture
 def live(tmp_path: Path, shared_engine: Engine) -> LiveScopes:
     path = tmp_path / "scopes.toml"
     path.write_text(SCOPES, encoding="utf-8")
     return LiveScopes(path, "citebot", shared_engine.store.collections)
-
-
-@pytest.fixture
-def feedback(tmp_path: Path) -> Iterator[FeedbackStore]:
-    store = FeedbackStore(tmp_path / "feedback.sqlite3")
-    yield store
-    store.close()
 
 
 def said(
