@@ -152,27 +152,30 @@ def test_cited_answer_is_shown_with_exact_quotes(server: OpenAIStandIn, store: P
     assert fenced(user) == shown
 
 
-def test_citations_are_renumbered_in_order_of_use(server: OpenAIStandIn, store: Path, shared: Path) -> None:
+def test_citations_are_renumbered_in_order_of_use(
+    server: OpenAIStandIn, store: Path, shared: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A later passage cited first: citations 1 and 2 in order of use, each inside the passage it named."""
-    # The model sees the passages as the answer lists them (the answer scorer's order): find the two.
+    # The model sees the passages as the answer lists them: find the two. Both sentences hold the question's
+    # words (a sentence that does not answer is left out whatever it cites); the hand-set answerer's check,
+    # since the answer scorer finds the meeting sentence unlikely to answer (it does not, quite).
+    monkeypatch.setenv("CITEBOT_SCORER", "off")
     passages = [p["text"] for p in extractive(store, STOCKHOLM)["passages"]]
-    envoy = next(n for n, text in enumerate(passages, 1) if "broke off" in text)
+    meeting = next(n for n, text in enumerate(passages, 1) if "first formal round" in text)
     offer = next(n for n, text in enumerate(passages, 1) if "lift certain sanctions" in text)
-    assert envoy > offer  # so that the renumbering is seen
-    server.reply(
-        f"The North's envoy said the talks broke off [{envoy}]. "
-        f"The US offered to lift certain sanctions in return for a road map [{offer}]."
-    )
+    later, earlier = max(meeting, offer), min(meeting, offer)
+    said = {
+        meeting: "Saturday's meeting in Stockholm was the first formal round of negotiations with the US",
+        offer: "The US offered to lift certain sanctions in return for a road map",
+    }
+    server.reply(f"{said[later]} [{later}]. {said[earlier]} [{earlier}].")
     answer = ask_json(store, STOCKHOLM)
-    assert answer["mode"] == "llm"
-    assert answer["answer"] == (
-        "The North's envoy said the talks broke off. [1] "
-        "The US offered to lift certain sanctions in return for a road map. [2]"
-    )
+    assert answer["mode"] == "llm", answer["note"]
+    assert answer["answer"] == f"{said[later]}. [1] {said[earlier]}. [2]"
     first, second = answer["citations"]
     assert (first["n"], second["n"]) == (1, 2)
-    check_citation(first, answer["passages"][envoy - 1], shared)
-    check_citation(second, answer["passages"][offer - 1], shared)
+    check_citation(first, answer["passages"][later - 1], shared)
+    check_citation(second, answer["passages"][earlier - 1], shared)
     _, user = server.prompt()
     assert [text for _, _, text in fenced(user)] == passages
 
@@ -424,34 +427,28 @@ def test_refusal_or_empty_reply_falls_back(server: OpenAIStandIn, store: Path, r
     assert answer["answer"] == extractive(store, STOCKHOLM)["answer"]
 
 
-UNCITED_REPLY = f"{GOOD} The weather in Stockholm was pleasant. Pyongyang demanded sanctions relief [1]."
+UNCITED_REPLY = f"{GOOD} The weather in Stockholm was pleasant."
 
 
-def test_uncited_sentence_is_flagged_by_default(server: OpenAIStandIn, store: Path, shared: Path) -> None:
-    """A sentence with no [n] between cited ones is kept and marked [no source]; the note counts it."""
-    server.reply(UNCITED_REPLY)
-    answer = ask_json(store, STOCKHOLM)
-    assert (answer["mode"], answer["note"]) == ("llm", FLAGGED)
-    assert answer["answer"] == (
-        f"{GOOD_SHOWN} The weather in Stockholm was pleasant. [no source] "
-        "Pyongyang demanded sanctions relief. [2]"
-    )
-    first, second = answer["citations"]
-    for citation in (first, second):
-        check_citation(citation, answer["passages"][0], shared)
-    assert "demands for substantial sanctions relief" in second["quote"]
-
-
-def test_uncited_sentence_is_dropped_when_asked(
-    server: OpenAIStandIn, store: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """CITEBOT_LLM_UNCITED=drop: the uncited sentence is left out and the note says so."""
-    monkeypatch.setenv("CITEBOT_LLM_UNCITED", "drop")
+def test_uncited_sentence_is_dropped_by_default(server: OpenAIStandIn, store: Path, shared: Path) -> None:
+    """A sentence with no [n] is left out by default (text the documents do not back); the note says so."""
     server.reply(UNCITED_REPLY)
     answer = ask_json(store, STOCKHOLM)
     assert (answer["mode"], answer["note"]) == ("llm", LEFT_OUT)
-    assert answer["answer"] == f"{GOOD_SHOWN} Pyongyang demanded sanctions relief. [2]"
-    assert "weather" not in answer["answer"]
+    assert answer["answer"] == GOOD_SHOWN
+    [citation] = answer["citations"]
+    check_citation(citation, answer["passages"][0], shared)
+
+
+def test_uncited_sentence_is_flagged_when_asked(
+    server: OpenAIStandIn, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CITEBOT_LLM_UNCITED=flag: the uncited sentence is kept, marked [no source], and the note counts it."""
+    monkeypatch.setenv("CITEBOT_LLM_UNCITED", "flag")
+    server.reply(UNCITED_REPLY)
+    answer = ask_json(store, STOCKHOLM)
+    assert (answer["mode"], answer["note"]) == ("llm", FLAGGED)
+    assert answer["answer"] == f"{GOOD_SHOWN} The weather in Stockholm was pleasant. [no source]"
 
 
 def test_abstained_question_never_reaches_the_model(server: OpenAIStandIn, store: Path) -> None:

@@ -48,7 +48,9 @@ def ask(
 ) -> Iterator[Callable[[str], Answer]]:
     """An engine answering through the stand-in, over the corpus fixture."""
     engine = make_engine(
-        tmp_path / "store", embedder, llm=LLMConfig("openai", "stub", server.base_url, timeout=5)
+        tmp_path / "store",
+        embedder,
+        llm=LLMConfig("openai", "stub", server.base_url, timeout=5, uncited="flag"),
     )
     engine.ingest([corpus])
     yield engine.ask
