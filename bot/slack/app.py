@@ -28,6 +28,7 @@ from bot.slack.conversation import answer_metadata, question_text, thread_turns
 from bot.slack.feedback import FeedbackStore
 from bot.slack.guards import RateLimiter, SeenEvents, channel_allowed
 from bot.slack.handoff import on_handoff
+from bot.slack.home import DAMAGED, on_home_opened
 from bot.slack.modes import on_channel_message
 from bot.slack.scopes import LiveScopes
 from bot.slack.settings import SlackSettings
@@ -80,6 +81,12 @@ class SlackBot:
         """Whether every passage of an answer lies in the channel's scope now (its buttons reveal them)."""
         used = {self.collection_of(place) for place in [*answer.citations, *answer.passages]}
         return used <= set(self.scope(channel).collections)
+
+    def failed_files(self, collection: str) -> list[str]:
+        """A collection's failed files with their reasons, for the Home tab: the store keeps no ingest's
+        failures, so these are the manifest records it could not read."""
+        store = self.collections.engine(collection).store
+        return [DAMAGED.format(record=record) for record in store.damaged]
 
     def escalates(self, channel: str | None) -> bool:
         """Whether a channel's answers offer "Get help from a person" (its scope names an escalate_to)."""
@@ -339,6 +346,10 @@ def build_app(
             bot.later(bot.on_message, event, client, context.bot_user_id, bool(event.get("thread_ts")))
         else:  # a channel's message: answered only where its mode is "questions" or "all"
             bot.later(on_channel_message, bot, event, client, context.bot_user_id)
+
+    @app.event("app_home_opened")
+    def home(event: dict[str, Any], client: WebClient) -> None:
+        bot.later(on_home_opened, bot, event, client)
 
     @app.command("/ask")
     def ask(ack: Any, command: dict[str, Any], respond: Any) -> None:

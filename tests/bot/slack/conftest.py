@@ -6,6 +6,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
@@ -13,6 +14,8 @@ from retrieval.engine import Engine
 from retrieval.inference.embedder import Embedder
 from tests.bot.slack.harness import DRILL_DOC
 from tests.conftest import SEED_FILE, STOCKHOLM, make_engine
+
+HR_DOC = "# Pay\n\nThe salary band for a senior engineer is 91,500 to 118,250 zorkmids a year.\n"
 
 
 @pytest.fixture(scope="package")
@@ -30,6 +33,20 @@ def shared_engine(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) 
     summary = engine.ingest([docs])
     assert (summary.added, summary.failed) == (2, 0)
     engine.ask(STOCKHOLM)  # builds the chain once, outside every test's timing
+    return engine
+
+
+@pytest.fixture(scope="package")
+def two_collections(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Engine:
+    """`citebot` holds the fire-drill note, `hr` a pay note (each made by ingest)."""
+    root = tmp_path_factory.mktemp("handoff")
+    for folder, name, text in (("general", "drill.md", DRILL_DOC), ("hr", "pay.md", HR_DOC)):
+        (root / folder).mkdir()
+        (root / folder / name).write_text(text, encoding="utf-8")
+    engine = make_engine(root / "store", embedder)
+    assert engine.ingest([root / "general"]).added == 1
+    hr_config = replace(engine.config, location=replace(engine.config.location, collection="hr"))
+    assert Engine(hr_config, embedder=embedder).ingest([root / "hr"]).added == 1
     return engine
 
 

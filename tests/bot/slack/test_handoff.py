@@ -7,7 +7,6 @@ citebot is not in), C0HR (the hr collection) to C0PEOPLE; C0PLAIN (today's list 
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +17,8 @@ from bot.slack.feedback import FeedbackStore
 from bot.slack.handoff import ASKED_CHANNEL, NOT_SET_UP
 from bot.slack.scopes import LiveScopes
 from retrieval.engine import Engine
-from retrieval.inference.embedder import Embedder
 from tests.bot.slack.harness import (
     DRILL,
-    DRILL_DOC,
     Running,
     blocks_of,
     button_value,
@@ -29,11 +26,9 @@ from tests.bot.slack.harness import (
     posted,
     running,
 )
-from tests.conftest import make_engine
 from tests.helpers.slack_standin import SlackStandIn, action_body
 
 pytestmark = pytest.mark.usefixtures("no_leftover_threads")
-HR_DOC = "# Pay\n\nThe salary band for a senior engineer is 91,500 to 118,250 zorkmids a year.\n"
 SALARY = "What is the salary band for a senior engineer?"
 UNKNOWN = "What is the airspeed velocity of an unladen swallow?"
 SCOPES = """\
@@ -45,20 +40,6 @@ C0GROUP = { collections = ["citebot"], escalate_to = "S0OWNERS" }
 C0LOST = { collections = ["citebot"], escalate_to = "C0NOBOT" }
 C0HR = { collections = ["hr"], escalate_to = "C0PEOPLE" }
 """
-
-
-@pytest.fixture(scope="module")
-def two_collections(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Engine:
-    """`citebot` holds the fire-drill note, `hr` a pay note (each made by ingest)."""
-    root = tmp_path_factory.mktemp("handoff")
-    for folder, name, text in (("general", "drill.md", DRILL_DOC), ("hr", "pay.md", HR_DOC)):
-        (root / folder).mkdir()
-        (root / folder / name).write_text(text, encoding="utf-8")
-    engine = make_engine(root / "store", embedder)
-    assert engine.ingest([root / "general"]).added == 1
-    hr_config = replace(engine.config, location=replace(engine.config.location, collection="hr"))
-    assert Engine(hr_config, embedder=embedder).ingest([root / "hr"]).added == 1
-    return engine
 
 
 @pytest.fixture
