@@ -190,7 +190,12 @@ class SlackBot:
         return self.seen.first_time(f"message:{channel}:{ts}")
 
     def reply(
-        self, event: dict[str, Any], client: WebClient, bot_user: str | None, question: str, thread_ts: Any
+        self,
+        event: dict[str, Any],
+        client: WebClient,
+        bot_user: str | None,
+        question: str,
+        thread_ts: str | None,
     ) -> None:
         """Answer a message's question where thread_ts says, within the asker's rate limit."""
         channel, ts, user = str(event["channel"]), str(event["ts"]), str(event.get("user", ""))

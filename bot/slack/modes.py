@@ -60,4 +60,4 @@ def on_channel_message(bot: SlackBot, event: dict[str, Any], client: WebClient, 
         return
     if not in_citebots_thread(client, event, bot_user):
         return
-    bot.reply(event, client, bot_user, question, event.get("thread_ts") or event["ts"])
+    bot.reply(event, client, bot_user, question, str(event.get("thread_ts") or event["ts"]))

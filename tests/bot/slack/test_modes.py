@@ -27,6 +27,7 @@ default = ["citebot"]
 {MENT} = ["citebot"]
 {ASK} = {{ collections = ["citebot"], mode = "questions" }}
 {ALL} = {{ collections = ["citebot"], mode = "all" }}
+G0PRIV = {{ collections = ["citebot"], mode = "questions" }}
 """
 STATEMENT = "The fire drill is on Thursday, I think."
 
@@ -167,3 +168,17 @@ def test_mention_mode_answers_only_mentions(
         bot.send(as_message, event_id="EvAsMessage")
     assert (answered(slack, question), answered(slack, unlisted), answered(slack, both)) == (0, 0, 1)
     assert len(answers(slack)) == 1
+
+
+def test_a_private_channel_in_questions_mode_answers_within_the_allowlist(
+    shared_engine: Engine, slack: SlackStandIn, feedback: FeedbackStore, live: LiveScopes
+) -> None:
+    """Bad input tried: a question in a questions-mode channel that CITEBOT_SLACK_CHANNELS leaves out (no
+    answer and no "not enabled here" notice: nobody addressed citebot). The private channel (message.groups,
+    channel_type "group") on the allowlist is answered in the thread."""
+    with running(shared_engine, slack, feedback, scopes=live, channels="G0PRIV") as bot:
+        private = said(slack, "G0PRIV", DRILL) | {"channel_type": "group"}
+        left_out = said(slack, ASK, DRILL)
+        send_all(bot, private, left_out)
+    assert (answered(slack, private), answered(slack, left_out)) == (1, 0)
+    assert len(posted(slack)) == 1 and not slack.calls_to("chat.postEphemeral")
