@@ -25,7 +25,7 @@ import numpy as np
 from evaluation.machine import describe
 from evaluation.results import save_and_print
 from retrieval.answer.learned_scorer import MODELS, WEIGHTS_FILE
-from retrieval.inference import export
+from retrieval.inference import bert_graph, export
 from retrieval.inference.embedder import resolve_model_path
 from retrieval.inference.encoder import session
 from retrieval.inference.model_cache import PROBE
@@ -129,7 +129,7 @@ def _trace(module: Any, example: tuple[Any, ...], names: list[str], out: Path) -
             input_names=names,
             output_names=["output"],
             dynamic_axes={name: {0: "rows", 1: "tokens"} for name in names},
-            opset_version=export.OPSET,
+            opset_version=bert_graph.OPSET,
             dynamo=False,
         )
 
