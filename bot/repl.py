@@ -99,8 +99,7 @@ class Session:
 
     @contextmanager
     def spinner(self) -> Iterator[Callable[[str], None]]:
-        """A spinner, only if the work takes longer than SPINNER_AFTER_S and only on a terminal; yields a
-        function that changes its words (a no-op off a terminal). It is erased when the work ends."""
+        """A spinner after SPINNER_AFTER_S, on a terminal only; yields a function that changes its words."""
         if not self.rich:
             yield lambda words: None
             return
