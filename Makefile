@@ -134,16 +134,19 @@ bench-scale: $(STAMP)
 # DATA/train, see its README), split by article title across sources, trained on every core, calibrated, and the
 # model card written. Stores and pools are kept per source in WORK (outside the repository), so a stopped run
 # resumes where it stopped. `make train-scorer-stats` builds (or reuses) the examples, prints their counts per
-# source and part, and stops.
+# source and part, and stops. TRAIN_POOL (e.g. answerable=4,out_of_corpus=2) sets how many of each pool's first
+# negatives training reads, by kind (default training.examples.TRAIN_POOL).
 WORK ?= /tmp/citebot-train-scorer
 SOURCES ?= all
 LAYERS ?= 6
 EPOCHS ?= 2
+TRAIN_POOL ?=
 # torch first, pinned: 2.13.0 is the CPU build on this machine's disk; anything else pulls a CUDA build.
 train-scorer: $(STAMP)
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[train]'
-	$(PY) -m training.run --data $(DATA) --work $(WORK) --sources $(SOURCES) --layers $(LAYERS) --epochs $(EPOCHS)
+	$(PY) -m training.run --data $(DATA) --work $(WORK) --sources $(SOURCES) --layers $(LAYERS) --epochs $(EPOCHS) \
+		--train-pool "$(TRAIN_POOL)"
 
 train-scorer-stats: $(STAMP)
 	$(PY) -m training.run --data $(DATA) --work $(WORK) --sources $(SOURCES) --dry-run

@@ -165,8 +165,9 @@ def write_card(spec: dict[str, Any], path: Path) -> None:
         "",
         "A right answer is among the pool for this share of the answerable questions: "
         + ", ".join(f"{k.split('/')[0]} {v}" for k, v in spec["answer_in_pool"].items())
-        + ". Training reads the first 6 of each answerable pool and the first 4 of the others, and every",
-        "positive.",
+        + ". Training reads every positive and, of each pool's first negatives, by kind: "
+        + spec["training"].get("train_pool", '{"answerable": 6, "unanswerable": 4, "out_of_corpus": 4}')
+        + ".",
         "",
         *_sources(spec),
         *_reliability(spec),

@@ -13,6 +13,7 @@ from retrieval.inference.embedder import resolve_model_path
 from retrieval.inference.model_cache import file_sha256
 from training.calibrate import calibrate
 from training.card import write_card
+from training.examples import TRAIN_POOL
 from training.make_examples import EVERY, SOURCES, MissingSource, check_sources, make_examples
 from training.stats import stats_lines
 from training.train import train
@@ -48,6 +49,12 @@ def main() -> None:
         f"corpus one in EVERY (default {EVERY})",
     )
     parser.add_argument(
+        "--train-pool",
+        default="",
+        help="negatives read from each pool's top, by kind, e.g. answerable=4,out_of_corpus=2 "
+        f"(the others as training.examples.TRAIN_POOL: {TRAIN_POOL})",
+    )
+    parser.add_argument(
         "--dry-run",
         "--stats",
         action="store_true",
@@ -55,6 +62,19 @@ def main() -> None:
     )
     args = parser.parse_args()
     sources = SOURCES if args.sources == "all" else tuple(args.sources.split(","))
+    try:
+        pool = {
+            **TRAIN_POOL,
+            **{k: int(n) for k, n in (p.split("=") for p in args.train_pool.split(",") if p)},
+        }
+    except ValueError:
+        parser.error(
+            f"--train-pool {args.train_pool!r}: give kind=number pairs, e.g. answerable=4,out_of_corpus=2"
+        )
+    if not set(pool) <= set(TRAIN_POOL):
+        parser.error(
+            f"--train-pool: unknown kind(s) {sorted(set(pool) - set(TRAIN_POOL))}; known: {list(TRAIN_POOL)}"
+        )
     unknown = sorted(set(sources) - set(SOURCES))
     if unknown:
         parser.error(f"unknown source(s) {', '.join(unknown)}; known: {', '.join(SOURCES)}")
@@ -84,7 +104,7 @@ def main() -> None:
     if args.calibrate_only:
         trained = json.loads(spec_file.read_text(encoding="utf-8"))["training"]
     else:
-        trained = train(examples, base, weights, args.layers, args.epochs, args.seed)
+        trained = train(examples, base, weights, args.layers, args.epochs, args.seed, pool=pool)
     print(f"trained: {trained}", flush=True)
     totals: dict[str, dict[str, int]] = {}
     for key, n in made["questions"].items():

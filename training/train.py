@@ -6,6 +6,7 @@ import json
 import math
 import random
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -14,7 +15,7 @@ from safetensors.torch import save_file
 from evaluation.machine import describe
 from retrieval.inference.scorer_inputs import Pair, PairEncoder
 from retrieval.inference.scorer_net import ScorerNet, as_tensors, initial_weights, read_base
-from training.examples import Row, trains_on
+from training.examples import TRAIN_POOL, Row, trains_on
 
 BATCH = 32
 # 8e-5 with 10% warm-up, near the top of the usual range for fine-tuning MiniLM-sized encoders (2e-5..1e-4):
@@ -103,14 +104,17 @@ def train(
     seed: int,
     progress: bool = True,
     listwise: float = LISTWISE,
+    pool: Mapping[str, int] = TRAIN_POOL,
 ) -> dict[str, float | int | str]:
-    """Train on the rows of part 'train' (labels 0/1), save the trained weights as fp16; returns figures."""
+    """Train on the rows of part 'train' (labels 0/1), save the trained weights as fp16; returns figures.
+
+    pool: how many of each pool's first negatives training reads, by kind (and every positive)."""
     torch.manual_seed(seed)
     torch.set_num_threads(torch.get_num_threads())
     rows = [
         r for r in map(json.loads, examples.read_text(encoding="utf-8").splitlines()) if r["part"] == "train"
     ]
-    rows = [r for r in rows if trains_on(r)]
+    rows = [r for r in rows if trains_on(r, pool)]
     base = read_base(base_folder)
     config = json.loads((base_folder / "config.json").read_text(encoding="utf-8"))
     net = ScorerNet(base, initial_weights(base, layers, seed), config)
@@ -157,6 +161,7 @@ def train(
     save_file({k: v.half().contiguous() for k, v in net.trained_state().items()}, str(out))
     return {
         "pairs": len(rows),
+        "train_pool": json.dumps(dict(pool)),
         "steps": len(plan),
         "seconds": round(time.perf_counter() - began),
         "loss": running,
