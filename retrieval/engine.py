@@ -47,7 +47,7 @@ from retrieval.store.build_record import (
 from retrieval.store.chunk_store import ChunkStore, DocRecord, StoredChunk, StoreLocation, forget_clients
 from retrieval.store.folder import set_aside_damaged
 from retrieval.store.names import check_chroma_url, check_collection_name
-from retrieval.store.writer_lock import writer_lock
+from retrieval.store.writer_lock import server_lease, writer_lock
 from retrieval.types import Answer, CitedPassage
 
 PROMPTS = shipped("prompts")  # the checkout's prompts/, or the installed package's copy
@@ -144,7 +144,12 @@ class Engine:
         if self.store.read_only:
             raise StoreError(f"The store at {location.path} is read-only: it can be asked, not ingested into")
         try:
-            with writer_lock(location.path, location.collection, wait, on_wait):
+            # The lock holds back writers of this store folder; the lease, those of the same server
+            # collection from other hosts or store folders (writer_lock.py).
+            with (
+                writer_lock(location.path, location.collection, wait, on_wait),
+                server_lease(location, wait, on_wait),
+            ):
                 summary = self._ingest_locked(paths, progress, rebuild)
         finally:
             self._answerable = False
@@ -315,7 +320,7 @@ class Engine:
     def forget(self, paths: list[Path]) -> list[str]:
         """Remove the files paths name from the index, as the collection's one writer; their names."""
         location = self.config.location
-        with writer_lock(location.path, location.collection):
+        with writer_lock(location.path, location.collection), server_lease(location):
             if not self.store.sees(self.store.committed_version()):
                 forget_clients()  # another writer moved on: write through a handle that sees its state
                 self.store = ChunkStore(location, create=False)
@@ -348,7 +353,7 @@ def rebuild_store(location: StoreLocation) -> Path | None:
     check_collection_name(location.collection)
     if location.chroma_url:
         check_chroma_url(location.chroma_url)
-    with writer_lock(location.path, location.collection):
+    with writer_lock(location.path, location.collection), server_lease(location):
         try:
             ChunkStore(location, create=True)
         except (StoreError, BuildMismatchError):

@@ -83,6 +83,9 @@ class _Pending:
     chunks: list[StoredChunk]
 
 
+_PRESENCE_PAGE = 2000  # chunk ids per presence check of the records an ingest may call unchanged
+
+
 def _stored_chunks(document: Document, max_chars: int) -> list[StoredChunk]:
     out = []
     for piece in chunk(document.text, max_chars=max_chars):
@@ -124,6 +127,8 @@ class Indexer:
         self.parse_time_limit_s = parse_time_limit_s
         self.texts = TextStore(store.location.path)
         self.words = TokenCache(store.location.layout.word_cache(store.location.collection))
+        # Sources whose records name chunks the store lacks: indexed again, never "unchanged" (_unchanged).
+        self.lacking: set[str] = set()
 
     def sweep(self, manifest: dict[str, DocRecord]) -> int:
         """Delete chunks no manifest record names (left by an interrupted run; only under the writer lock)."""
@@ -150,6 +155,7 @@ class Indexer:
         self.sweep(manifest)
         by_path = {record.path: record for record in manifest.values()}
         files = unique_names([_known_as(file, by_path) for file in found.files], manifest)
+        self.lacking = self._lacking([manifest[f.source] for f in files if f.source in manifest])
         pending: list[_Pending] = []
         if progress:
             progress("files", 0, total=len(files))
@@ -212,10 +218,22 @@ class Indexer:
             return None
         return _Pending(document, file.root, record is None, _stored_chunks(document, self.max_chars))
 
+    def _lacking(self, records: list[DocRecord]) -> set[str]:
+        """The sources of records naming a chunk the store lacks (deleted behind the manifest's back, or lost
+        to a second writer): asked in pages of ids, not file by file."""
+        wanted = [cid for record in records for cid in record.chunk_ids]
+        present: set[str] = set()
+        for begin in range(0, len(wanted), _PRESENCE_PAGE):
+            present |= self.store.present(wanted[begin : begin + _PRESENCE_PAGE])
+        return {record.source for record in records if not present.issuperset(record.chunk_ids)}
+
     def _unchanged(self, record: DocRecord, file: SourceFile, data: bytes) -> bool:
-        """Same bytes, same path, read by the same parser, and its extracted text still kept."""
+        """Same bytes, same path, read by the same parser, its chunks all in the store, its extracted text
+        still kept."""
         if record.sha256 != fingerprint(data) or record.path != str(file.path):
             return False
+        if record.source in self.lacking:
+            return False  # a manifest that names chunks the store lacks is never trusted
         if record.parser != parser_version(file.path.suffix):
             return False  # a new parser version reads it again (its text, and so its chunks, may differ)
         return not record.text_sha256 or os.path.isfile(record.text_file(self.store.location.path))

@@ -33,6 +33,7 @@ from retrieval.store.records import chunk_id as chunk_id
 from retrieval.store.records import now_iso as now_iso
 from retrieval.store.records import stored_chunk
 from retrieval.store.version import VERSION, read_committed_version, version_number
+from retrieval.store.writer_lock import check_lease
 
 PAGE = 2000
 BUILD = "build"
@@ -111,9 +112,10 @@ class ChunkStore:
         if name in present:
             self.chunks = self.client.get_collection(name)
             self.docs = self.client.get_collection(manifest)
-        else:
-            self.chunks = self.client.create_collection(name, configuration={"hnsw": {"space": "cosine"}})
-            self.docs = self.client.create_collection(manifest)
+        else:  # a writer on another host may create them at the same moment: both then open them
+            cosine = {"hnsw": {"space": "cosine"}}
+            self.chunks = self.client.get_or_create_collection(name, configuration=cosine)
+            self.docs = self.client.get_or_create_collection(manifest)
         # The marker counts the live generation's files, under the collection's name.
         indexed = int((marker or {}).get("documents", {}).get(self.location.collection, 0))
         if indexed and not self.pending and not self.docs.count():
@@ -131,6 +133,11 @@ class ChunkStore:
         """Any failure of Chroma (or of the disk under it) while doing this becomes one StoreError."""
         server = self.location.where() if self.location.chroma_url else None
         return translated_failures(self.location.path, server, doing)
+
+    def _writing(self, doing: str) -> AbstractContextManager[None]:
+        """A write: refused once this process's lease on the server collection lapsed (writer_lock.py)."""
+        check_lease(self.location)
+        return self._guard(doing)
 
     def read_build(self) -> BuildRecord | None:
         """This generation's build record, read anew (None: built before records existed, or brand new)."""
@@ -150,7 +157,7 @@ class ChunkStore:
 
     def _set_metadata(self, key: str, value: str | int) -> None:
         # Chroma's modify replaces a collection's metadata whole: merge with what is there now.
-        with self._guard("writing the manifest's metadata"):
+        with self._writing("writing the manifest's metadata"):
             self.docs.modify(metadata={**self._manifest_metadata(), key: value})
 
     def _manifest_metadata(self) -> dict[str, Any]:
@@ -192,14 +199,14 @@ class ChunkStore:
     def drop_generations(self, generations: list[int]) -> None:
         """Delete generations that are not live (a killed rebuild's, a replaced one); writers only."""
         state = self.generations()
-        with self._guard("dropping an old generation"):
+        with self._writing("dropping an old generation"):
             for generation in generations:
                 if generation != state.live:
                     drop_generation(self.client, self.location.collection, generation, state.names)
 
     def make_live(self) -> None:
         """Switch the head to this (complete) generation: from now on every reader opens it."""
-        with self._guard("switching to the rebuilt index"):
+        with self._writing("switching to the rebuilt index"):
             switch_head(self.client, self.location.collection, self.generation)
         self.pending = False
         # Held while this handle moves the version on: a question in another thread must not read the new
@@ -277,7 +284,7 @@ class ChunkStore:
 
     def put_chunks(self, chunks: list[StoredChunk], vectors: list[list[float]]) -> None:
         """Write chunks with their vectors (idempotent: ids are deterministic)."""
-        with self._guard("writing chunks"):
+        with self._writing("writing chunks"):
             for begin in range(0, len(chunks), PAGE):
                 part = chunks[begin : begin + PAGE]
                 self.chunks.upsert(
@@ -300,7 +307,7 @@ class ChunkStore:
         """Make each file's new version the indexed one (a record's write is that file's atomic step)."""
         # One write for many files: Chroma's per-call cost (~25 ms) dominated ingest of small files.
         # The manifest needs no vectors; Chroma needs one, so each record carries a constant.
-        with self._guard("committing files"):
+        with self._writing("committing files"):
             for begin in range(0, len(records), PAGE):
                 part = records[begin : begin + PAGE]
                 self.docs.upsert(
@@ -313,34 +320,20 @@ class ChunkStore:
 
     def forget(self, source: str) -> None:
         """Drop a file from the manifest (its chunks become orphans, swept next)."""
-        with self._guard("removing a file"):
+        with self._writing("removing a file"):
             self.docs.delete(ids=[source])
         self._move_version_on()
 
     def delete_chunks(self, ids: list[str]) -> None:
         """Remove chunks by id."""
-        with self._guard("removing chunks"):
+        with self._writing("removing chunks"):
             for begin in range(0, len(ids), PAGE):
                 self.chunks.delete(ids=ids[begin : begin + PAGE])
 
     def load_chunks(self, wanted: set[str]) -> list[StoredChunk]:
-        """The committed chunks' text and offsets, in id order."""
-        found: list[StoredChunk] = []
-        offset = 0
-        with self._guard("reading chunks"):
-            while True:
-                page = self.chunks.get(limit=PAGE, offset=offset, include=["documents", "metadatas"])
-                if not page["ids"]:
-                    break
-                found.extend(
-                    stored_chunk(item_id, text, meta)
-                    for item_id, text, meta in zip(
-                        page["ids"], page["documents"], page["metadatas"], strict=True
-                    )
-                    if item_id in wanted
-                )
-                offset += len(page["ids"])
-        return sorted(found, key=lambda c: c.id)
+        """The chunks of wanted that are present, text and offsets, in id order (a page of ids per call)."""
+        ids = sorted(wanted)
+        return [chunk for at in range(0, len(ids), PAGE) for chunk in self.get_chunks(ids[at : at + PAGE])]
 
     def get_chunks(self, ids: list[str]) -> list[StoredChunk]:
         """Chunks by id (those present), in id order."""

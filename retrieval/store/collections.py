@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from retrieval.store.generations import read_generations
-from retrieval.store.names import HEAD_SUFFIX, MANIFEST_SUFFIX, base_name, generation_names
+from retrieval.store.names import HEAD_SUFFIX, MANIFEST_SUFFIX, base_name, generation_names, is_lease
 
 
 def collection_names(client: Any) -> list[str]:
@@ -13,7 +13,10 @@ def collection_names(client: Any) -> list[str]:
     names = set()
     for listed in client.list_collections():
         # `x`, `x-docs`, `x.g2`, `x.g2-docs`, `x.head`: a collection's name holds no dot and never ends in
-        # -docs (store_names), so what comes before the first dot, less -docs, is the name.
+        # -docs (store_names), so what comes before the first dot, less -docs, is the name. A writer's lease
+        # (`x.lease`) is no collection: one left by a writer that never committed would list a ghost.
+        if is_lease(str(listed.name)):
+            continue
         base = str(listed.name).split(".")[0]
         names.add(base[: -len(MANIFEST_SUFFIX)] if base.endswith(MANIFEST_SUFFIX) else base)
     return sorted(names)

@@ -47,6 +47,7 @@ def check_chroma_url(url: str) -> str:
 # A generation's physical names hold a dot, which a collection name never does: they clash with no name.
 _GENERATION = re.compile(r"\.g([1-9][0-9]{0,8})(?:" + re.escape(MANIFEST_SUFFIX) + ")?")
 HEAD_SUFFIX = ".head"
+LEASE_SUFFIX = ".lease"
 
 
 def base_name(collection: str) -> str:
@@ -67,6 +68,16 @@ def generation_names(collection: str, generation: int) -> tuple[str, str]:
 def head_name(collection: str) -> str:
     """The collection whose metadata names the live generation (absent: generation 0)."""
     return base_name(collection) + HEAD_SUFFIX
+
+
+def lease_name(collection: str) -> str:
+    """The collection whose existence is a server collection's writer lease (writer_lock.py)."""
+    return base_name(collection) + LEASE_SUFFIX
+
+
+def is_lease(physical: str) -> bool:
+    """Whether a physical collection is a writer lease, or one moved aside (`x.lease`, `x.lease-stale-…`)."""
+    return LEASE_SUFFIX in physical  # a collection's name holds no dot: only the suffix can put it there
 
 
 def generation_of(physical: str, collection: str) -> int | None:
