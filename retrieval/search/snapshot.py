@@ -111,5 +111,7 @@ class LiveIndex:
         if old is not None and old.store.sees(version):
             return old.store
         # Chroma caches one client per folder; a handle opened from that cache would share its stale index.
-        forget_clients()
+        # A server's clients are not cached (nor stale): the old snapshot's, in use by a question, is kept.
+        if not writer.location.chroma_url:
+            forget_clients()
         return ChunkStore(writer.location, create=False)

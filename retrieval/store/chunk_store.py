@@ -171,8 +171,11 @@ class ChunkStore:
             return read_committed_version(self.client, self.location.collection)
 
     def sees(self, version: str) -> bool:
-        """Whether this handle reads that committed version whole (a server client reads the newest)."""
-        return bool(self.location.chroma_url) or version == self.seen_version
+        """Whether this handle reads that committed version whole (a server client reads the newest of
+        its own generation: one a rebuild made live is in other collections, so it is opened anew)."""
+        if self.location.chroma_url:
+            return not self.pending and version.partition(".")[0] == str(self.generation)
+        return version == self.seen_version
 
     def newest_version(self) -> tuple[str, bool]:
         """The committed version now, and whether this handle reads it whole (see sees)."""
