@@ -80,7 +80,7 @@ class LexicalIndex:
 
     Its chunks may come from several segments (a persisted one and one of the chunks committed since): every
     score is worked out at question time from counts, in bm25s's arithmetic, so it equals what one index
-    built over those chunks at once gives, bit for bit (tests/test_lexical_persist.py).
+    built over those chunks at once gives, bit for bit (tests/retrieval/lexical/test_lexical_persist.py).
     """
 
     def __init__(self, texts: Sequence[str]) -> None:
