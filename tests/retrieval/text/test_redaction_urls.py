@@ -88,18 +88,20 @@ SHAPES: dict[str, Callable[[int], str]] = {
 
 
 def _seconds(text: str) -> float:
-    began = time.perf_counter()
+    """This process's CPU seconds for one redaction (other processes on a shared machine do not count)."""
+    began = time.process_time()
     redact(text, ["some-configured-secret"])
-    return time.perf_counter() - began
+    return time.process_time() - began
 
 
 @pytest.mark.parametrize("shape", SHAPES)
 def test_redaction_is_linear_at_ten_megabytes(shape: str) -> None:
     """Bad input: 10 MB strings shaped against each pattern (the URL password pattern used to be quadratic:
-    80 KB of letters took 21 s). 10 MB must cost about ten times 1 MB (under 20 times, the slack being for
-    a busy machine), not a hundred times; the figure compared is the faster of two runs."""
+    80 KB of letters took 21 s). 10 MB must cost about ten times 1 MB in CPU time, not the hundred times a
+    quadratic pattern costs (under 30 times: the slack is for caches on a busy machine); the faster of three
+    runs of each is compared."""
     make = SHAPES[shape]
     small, large = make(MB), make(10 * MB)
-    one = min(_seconds(small), _seconds(small))
-    ten = min(_seconds(large), _seconds(large))
-    assert ten / max(one, 1e-3) < 20, f"{shape}: 1 MB {one:.3f} s, 10 MB {ten:.3f} s"
+    one = min(_seconds(small) for _ in range(3))
+    ten = min(_seconds(large) for _ in range(3))
+    assert ten / max(one, 1e-3) < 30, f"{shape}: 1 MB {one:.3f} s, 10 MB {ten:.3f} s"
