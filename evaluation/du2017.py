@@ -36,14 +36,17 @@ class Du2017Line:
 
 
 def detokenize(text: str) -> str:
-    """Du's PTB-style tokens back to plain text (the case stays lower)."""
+    """Du's PTB-style tokens back to plain text, its first letter capitalised (the rest stays lower case:
+    citebot's sentence splitter ends no sentence before a lower-case letter, so without it a whole
+    passage of Du's sentences was one candidate)."""
     for token, bracket in _BRACKETS.items():
         text = text.replace(token, bracket)
     text = text.replace("``", '"').replace("''", '"')
     text = re.sub(r"\s+([.,;:!?%)\]}])", r"\1", text)
     text = re.sub(r"([(\[{$])\s+", r"\1", text)
     text = re.sub(r"\s+(n't|'s|'re|'ve|'ll|'d|'m)\b", r"\1", text)
-    return re.sub(r"\s+", " ", text).strip()
+    text = re.sub(r"\s+", " ", text).strip()
+    return text[:1].upper() + text[1:]
 
 
 def _words(text: str) -> list[str]:

@@ -6,6 +6,7 @@ resumes from the first source not finished; WORK/examples.jsonl joins them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import time
@@ -100,11 +101,13 @@ def make_examples(
     parts = split_by_title({s.name: [norm_title(a.title) for a in s.articles] for s in read}, fixed, seed)
     folder = work / "examples"
     folder.mkdir(parents=True, exist_ok=True)
+    # What each source's reader made: cached pools of another reading of the files are made again.
+    digest = {s.name: hashlib.sha256(repr((s.articles, s.questions)).encode()).hexdigest() for s in read}
     dev_key = {"format": FORMAT, "pool": pool, "seed": seed, "limit": limit}
     counts: dict[str, dict[str, Any]] = {}
     for name in sources:
         done, part_file = folder / f"{name}.json", folder / f"{name}.jsonl"
-        key = dev_key if name == DEV else {**dev_key, "every": every}
+        key = dev_key if name == DEV else {**dev_key, "every": every, "data": digest[name]}
         if done.is_file() and json.loads(done.read_text(encoding="utf-8")).get("key") == key:
             counts[name] = json.loads(done.read_text(encoding="utf-8"))["counts"]
             print(f"{name}: examples reused from {part_file}", flush=True)

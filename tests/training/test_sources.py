@@ -113,12 +113,13 @@ def test_the_du2017_reader_finds_where_each_article_ends(tmp_path: Path) -> None
     folder = _du2017(tmp_path / "du", DU_PAIRS, ["Moth", "Kiln"])
     lines = read_du2017_lines(folder, {})
     assert [line.title for line in lines] == ["Moth", "Moth", "Kiln", "Kiln"]
-    assert lines[1].sentence == "moth wings (the fore pair) copy lichen."
-    assert lines[1].question == "what do the moth's wings copy?"
+    assert lines[1].sentence == "Moth wings (the fore pair) copy lichen."
+    assert lines[1].question == "What do the moth's wings copy?"
     # A line another source places (by its question) is pinned there, whatever its words say.
     pinned = read_du2017_lines(folder, {"what does a kiln fire": "moth"})
     assert [line.title for line in pinned] == ["Moth", "Moth", "Moth", "Kiln"]
     assert detokenize("`` it 's '' , he said -lrb- once -rrb- .") == '" it\'s ", he said (once).'
+    assert detokenize("it rests . then it flies .") == "It rests. then it flies."
 
 
 def test_a_question_two_sources_ask_of_one_title_counts_once(tmp_path: Path) -> None:
@@ -130,7 +131,7 @@ def test_a_question_two_sources_ask_of_one_title_counts_once(tmp_path: Path) -> 
     _du2017(data / "train" / "du2017", DU_PAIRS, ["Moth", "Kiln"])
     squad2, du = read_sources(data, ["squad2_train", "du2017"])
     assert du.duplicates == 1
-    assert "where does the moth rest?" not in [q.question for q in du.questions]
+    assert "Where does the moth rest?" not in [q.question for q in du.questions]
     assert len(squad2.questions) == 1 and len(du.questions) == 3
 
 
