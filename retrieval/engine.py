@@ -44,7 +44,7 @@ from retrieval.store.build_record import (
     refuse,
     store_variant,
 )
-from retrieval.store.chunk_store import ChunkStore, DocRecord, StoredChunk, StoreLocation, forget_clients
+from retrieval.store.chunk_store import ChunkStore, StoreLocation, forget_clients
 from retrieval.store.folder import set_aside_damaged
 from retrieval.store.names import check_chroma_url, check_collection_name
 from retrieval.store.writer_lock import server_lease, writer_lock
@@ -305,17 +305,25 @@ class Engine:
         manifest = snapshot.corpus.manifest
         return self.freshness.mark(answer, lambda c: manifest.get(c.source))
 
+    def _reading_store(self) -> ChunkStore:
+        """The handle that reads the newest version: once questions have opened one, the snapshot's (opened
+        anew after another process's ingest or rebuild); a one-shot command's own handle otherwise."""
+        return self.store if self.live.loaded is None else self.snapshot().store
+
     def cite(self, citation: str) -> CitedPassage:
         """Look up a citation id (a file changed since ingest is quoted from the index, marked stale)."""
-        passage = look_up(citation, self.store.documents(), self._indexed_chunks, self.config.location.path)
+        store = self._reading_store()
+        passage = look_up(
+            citation,
+            store.documents(),
+            lambda r: store.get_chunks(list(r.chunk_ids)),
+            self.config.location.path,
+        )
         return passage.model_copy(update={"collection": self.config.location.collection})
-
-    def _indexed_chunks(self, record: DocRecord) -> list[StoredChunk]:
-        return self.store.get_chunks(list(record.chunk_ids))
 
     def documents(self) -> list[IndexedDocument]:
         """Every file this collection indexes (`citebot docs`)."""
-        return list_documents(self.store, self.freshness)
+        return list_documents(self._reading_store(), self.freshness)
 
     def forget(self, paths: list[Path]) -> list[str]:
         """Remove the files paths name from the index, as the collection's one writer; their names."""
@@ -331,19 +339,20 @@ class Engine:
 
     def status(self) -> dict[str, Any]:
         """What is indexed, where, with which model."""
-        manifest = self.store.documents()
+        store = self._reading_store()
+        manifest = store.documents()
         return {
             "store": self.config.location.describe(),
             "documents": len(manifest),
             "chunks": sum(len(r.chunk_ids) for r in manifest.values()),
             "model": self.embedder.name,
-            "last_ingested": self.store.last_ingested(),
-            "damaged_records": len(self.store.damaged),
+            "last_ingested": store.last_ingested(),
+            "damaged_records": len(store.damaged),
             # None: indexed before build records existed (adopted as fp32; recorded at the next ingest).
-            "build": self.store.build.as_status() if self.store.build else None,
-            "generation": self.store.generation,
+            "build": store.build.as_status() if store.build else None,
+            "generation": store.generation,
             "collection": self.config.location.collection,
-            "collections": self.store.collections(),
+            "collections": store.collections(),
         }
 
 

@@ -64,6 +64,11 @@ def test_an_engine_answers_across_three_rebuilds_by_another_process(
             generations.append(engine.snapshot().store.generation)
         assert answered == REBUILDS
         assert generations == list(range(REBUILDS + 1)), "each question read the generation made live"
+        # Citing, listing and status read the same newest generation, not the dropped one the engine opened.
+        citation = answer.citations[0]
+        assert engine.cite(citation.id).quote == citation.quote
+        assert [d.source for d in engine.documents()] == ["stockholm-talks-editorial.txt"]
+        assert engine.status()["generation"] == REBUILDS
 
 
 def test_a_running_repl_answers_across_three_rebuilds_by_another_process(
