@@ -18,7 +18,7 @@ from retrieval.store.failures import translated_failures
 from retrieval.store.folder import check_folder, read_marker, write_marker
 from retrieval.store.layout import StoreLayout
 from retrieval.store.names import check_chroma_url, check_collection_name
-from retrieval.store.writer_lock import writer_lock
+from retrieval.store.writer_lock import server_lease, writer_lock
 from retrieval.text.regions import SECTION
 
 
@@ -120,7 +120,7 @@ def drop_collection(location: StoreLocation) -> int:
     check_collection_name(location.collection)
     if location.chroma_url:
         check_chroma_url(location.chroma_url)
-    with writer_lock(location.path, location.collection):
+    with writer_lock(location.path, location.collection), server_lease(location):
         store = ChunkStore(location, create=False)
         count = store.document_count()
         drop_chroma_collections(store.client, location.collection)
