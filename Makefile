@@ -135,8 +135,11 @@ bench-scale: $(STAMP)
 # model card written. Stores and pools are kept per source in WORK (outside the repository), so a stopped run
 # resumes where it stopped. `make train-scorer-stats` builds (or reuses) the examples, prints their counts per
 # source and part, and stops. TRAIN_POOL (e.g. answerable=4,out_of_corpus=2) sets how many of each pool's first
-# negatives training reads, by kind (default training.examples.TRAIN_POOL).
+# negatives training reads, by kind (default training.examples.TRAIN_POOL). Training checkpoints go to WORK too:
+# a stopped run resumes with the same command; one of another LAYERS or plan is refused. OUT: where the weights,
+# spec and card go (a pilot run: OUT=/tmp/citebot-pilot leaves models/ as it is).
 WORK ?= /tmp/citebot-train-scorer
+OUT ?= models
 SOURCES ?= all
 LAYERS ?= 6
 EPOCHS ?= 2
@@ -145,8 +148,8 @@ TRAIN_POOL ?=
 train-scorer: $(STAMP)
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[train]'
-	$(PY) -m training.run --data $(DATA) --work $(WORK) --sources $(SOURCES) --layers $(LAYERS) --epochs $(EPOCHS) \
-		--train-pool "$(TRAIN_POOL)"
+	$(PY) -m training.run --data $(DATA) --work $(WORK) --out $(OUT) --sources $(SOURCES) --layers $(LAYERS) \
+		--epochs $(EPOCHS) --train-pool "$(TRAIN_POOL)"
 
 train-scorer-stats: $(STAMP)
 	$(PY) -m training.run --data $(DATA) --work $(WORK) --sources $(SOURCES) --dry-run

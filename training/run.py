@@ -13,6 +13,7 @@ from retrieval.inference.embedder import resolve_model_path
 from retrieval.inference.model_cache import file_sha256
 from training.calibrate import calibrate
 from training.card import write_card
+from training.checkpoint import CHECKPOINT, CheckpointError, check_checkpoint
 from training.examples import TRAIN_POOL
 from training.make_examples import EVERY, SOURCES, MissingSource, check_sources, make_examples
 from training.stats import stats_lines
@@ -80,7 +81,9 @@ def main() -> None:
         parser.error(f"unknown source(s) {', '.join(unknown)}; known: {', '.join(SOURCES)}")
     try:
         check_sources(args.data, sources)
-    except MissingSource as exc:
+        if not (args.dry_run or args.calibrate_only):
+            check_checkpoint(args.work / CHECKPOINT, args.layers)
+    except (MissingSource, CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
     began = time.perf_counter()
@@ -104,7 +107,10 @@ def main() -> None:
     if args.calibrate_only:
         trained = json.loads(spec_file.read_text(encoding="utf-8"))["training"]
     else:
-        trained = train(examples, base, weights, args.layers, args.epochs, args.seed, pool=pool)
+        checkpoint = args.work / CHECKPOINT
+        trained = train(
+            examples, base, weights, args.layers, args.epochs, args.seed, pool=pool, checkpoint=checkpoint
+        )
     print(f"trained: {trained}", flush=True)
     totals: dict[str, dict[str, int]] = {}
     for key, n in made["questions"].items():

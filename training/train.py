@@ -15,6 +15,7 @@ from safetensors.torch import save_file
 from evaluation.machine import describe
 from retrieval.inference.scorer_inputs import Pair, PairEncoder
 from retrieval.inference.scorer_net import ScorerNet, as_tensors, initial_weights, read_base
+from training.checkpoint import EVERY, plan_key, read_checkpoint, write_checkpoint
 from training.examples import TRAIN_POOL, Row, trains_on
 
 BATCH = 32
@@ -105,10 +106,16 @@ def train(
     progress: bool = True,
     listwise: float = LISTWISE,
     pool: Mapping[str, int] = TRAIN_POOL,
+    checkpoint: Path | None = None,
+    every: int = EVERY,
+    stop_after: int | None = None,
 ) -> dict[str, float | int | str]:
     """Train on the rows of part 'train' (labels 0/1), save the trained weights as fp16; returns figures.
 
-    pool: how many of each pool's first negatives training reads, by kind (and every positive)."""
+    pool: how many of each pool's first negatives training reads, by kind (and every positive);
+    checkpoint: saved there every `every` steps, resumed from when it is of this plan (CheckpointError when
+    it is damaged or of another), removed once the weights are written; stop_after: stop after that many
+    steps, without weights (what a stopped run leaves)."""
     torch.manual_seed(seed)
     torch.set_num_threads(torch.get_num_threads())
     rows = [
@@ -141,11 +148,21 @@ def train(
         lambda step: min((step + 1) / warm, max(0.0, (len(plan) - step) / max(1, len(plan) - warm))),
     )
     loss_fn = torch.nn.BCEWithLogitsLoss()
+    key = plan_key(layers, epochs, seed, pool, len(rows), len(plan))
+    state = read_checkpoint(checkpoint, key) if checkpoint else None
+    start, running = 0, 0.0
+    if state:
+        for name, value in state["net"].items():
+            getattr(net, name.replace(".", "__")).data.copy_(value)
+        optimiser.load_state_dict(state["optimiser"])
+        schedule.load_state_dict(state["schedule"])
+        start, running = int(state["step"]), float(state["running"])
     began = time.perf_counter()
-    bar = _bar(len(plan), progress)
-    running = 0.0
+    bar = _bar(len(plan) - start, progress)
     net.train()
-    for step, batch in enumerate(plan):
+    for step, batch in enumerate(plan[start:], start):
+        if stop_after is not None and step >= stop_after:
+            return {"stopped": step}
         ids, types, mask = as_tensors(encoder.encode(pairs(batch)))
         labels = torch.tensor([float(r["label"]) for r in batch])
         logit = net(ids, types, mask)
@@ -156,13 +173,19 @@ def train(
         optimiser.step()
         schedule.step()
         running = 0.98 * running + 0.02 * loss.item() if step else loss.item()
-        bar(step, running)
+        bar(step - start, running)
+        if checkpoint and ((step + 1) % every == 0 or step + 1 == len(plan)):
+            parts = {"optimiser": optimiser.state_dict(), "schedule": schedule.state_dict()}
+            write_checkpoint(checkpoint, key, step + 1, running, net=net.trained_state(), **parts)
     out.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.half().contiguous() for k, v in net.trained_state().items()}, str(out))
+    if checkpoint:  # the weights are written: a later run (a pilot's next, another plan) starts afresh
+        checkpoint.unlink(missing_ok=True)
     return {
         "pairs": len(rows),
         "train_pool": json.dumps(dict(pool)),
         "steps": len(plan),
+        "resumed_from": start,
         "seconds": round(time.perf_counter() - began),
         "loss": running,
         "machine": describe(),
