@@ -3,7 +3,6 @@ another layer count, of another plan, or damaged is refused with one clear line,
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -12,34 +11,15 @@ import pytest
 from safetensors.torch import load_file
 
 from retrieval.inference.embedder import resolve_model_path
+from tests.helpers.training_examples import tiny_examples
 from training.checkpoint import CheckpointError, check_checkpoint
 from training.train import train
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _examples(path: Path) -> Path:
-    rows = [
-        {
-            "part": "train",
-            "kind": "answerable",
-            "qid": f"q{n // 2}",
-            "order": n % 2,
-            "question": "Who manages release 2.4?",
-            "sentence": s,
-            "context": "notes",
-            "label": y,
-        }
-        for n, (s, y) in enumerate(
-            [("The release manager is Priya Raman.", 1), ("Decaf is in the left cupboard.", 0)] * 4
-        )
-    ]
-    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
-    return path
-
-
 def _train(tmp_path: Path, out: str, layers: int = 1, **kw: object) -> dict[str, object]:
-    examples = _examples(tmp_path / "examples.jsonl")
+    examples = tiny_examples(tmp_path / "examples.jsonl")
     base = resolve_model_path("")
     return dict(train(examples, base, tmp_path / out, layers, 3.0, 1, progress=False, every=1, **kw))  # type: ignore[arg-type]
 

@@ -6,7 +6,6 @@ over pools where every question is unanswerable, best-sentence probabilities of 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ import torch
 
 from retrieval.inference.embedder import resolve_model_path
 from retrieval.inference.scorer_net import load_scorer_net, trained_names
+from tests.helpers.training_examples import tiny_examples
 from training.calibrate import (
     answering_threshold,
     best_by_question,
@@ -121,23 +121,7 @@ def test_the_pool_loss_rewards_ranking_the_answer_first() -> None:
 
 
 def test_a_short_training_run_writes_weights_the_scorer_loads(tmp_path: Path) -> None:
-    examples = tmp_path / "examples.jsonl"
-    rows = [
-        {
-            "part": "train",
-            "kind": "answerable",
-            "qid": f"q{n // 2}",
-            "order": n % 2,
-            "question": "Who manages release 2.4?",
-            "sentence": s,
-            "context": "notes",
-            "label": y,
-        }
-        for n, (s, y) in enumerate(
-            [("The release manager is Priya Raman.", 1), ("Decaf is in the left cupboard.", 0)] * 4
-        )
-    ]
-    examples.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    examples = tiny_examples(tmp_path / "examples.jsonl")
     weights = tmp_path / "scorer.safetensors"
     done = train(examples, resolve_model_path(""), weights, layers=1, epochs=1.0, seed=1, progress=False)
     assert done["pairs"] == 8 and done["steps"] == 1
