@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from bot.engines import engine_to_read, load_settings
+from bot.engines import engine_to_read, load_settings, where_the_store_was_looked_for
 from bot.errors import BadInput, doors
 from bot.options import collection_option, store_option
 from bot.render import json_line, safe
@@ -64,7 +64,9 @@ def collections(drop: str | None, yes: bool, as_json: bool, store: Path | None) 
     from retrieval.catalog import drop_collection, list_collections
 
     if drop is None:
-        counts = list_collections(load_settings(store=store).engine_config().location)
+        settings = load_settings(store=store)
+        with where_the_store_was_looked_for(settings):
+            counts = list_collections(settings.engine_config().location)
         if as_json:
             click.echo(json.dumps(counts))
             return

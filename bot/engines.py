@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -39,10 +41,17 @@ def engine_for(settings: Settings, create: bool = True) -> Engine:
 
 def engine_to_read(settings: Settings) -> Engine:
     """The engine of a store and collection that exist: reading never makes a store or a collection."""
+    with where_the_store_was_looked_for(settings):
+        return engine_for(settings, create=False)
+
+
+@contextmanager
+def where_the_store_was_looked_for(settings: Settings) -> Iterator[None]:
+    """A missing store that no setting named is explained by where it was looked for."""
     from retrieval.errors import NoStoreError
 
     try:
-        return engine_for(settings, create=False)
+        yield
     except NoStoreError as exc:
         if settings.chroma_url or "store" in settings.model_fields_set:
             raise

@@ -49,6 +49,10 @@ def test_ask_with_no_store_anywhere_says_so_and_ingests_nothing(tmp_path: Path) 
     assert "run `citebot ingest FOLDER` to make one" in result.output
     assert not (work / ".citebot").exists()
     assert not (tmp_path / "home" / ".local" / "share" / "citebot").exists()
+    for command in (["status"], ["docs"], ["collections"]):
+        listed = run(*command, cwd=work)
+        assert listed.exit_code == 2, (command, listed.output)
+        assert listed.output.startswith(NO_STORE), command
 
 
 def test_store_found_upward_and_said_by_status(tmp_path: Path) -> None:
