@@ -184,10 +184,12 @@ class Indexer:
 
     def _texts_in_use(self, manifest: dict[str, DocRecord]) -> set[str]:
         """The extracted texts this collection's records or any other collection of the store name."""
-        folder = self.store.location.path
-        named = {r.text_sha256 for r in manifest.values() if r.text_sha256}
-        named |= self.store.texts_named_elsewhere()
-        return {str(StoreLayout(folder).text(sha)) for sha in named}
+        layout = StoreLayout(self.store.location.path)
+        kept = {str(layout.text(r.text_sha256)) for r in manifest.values() if r.text_sha256}
+        on_disk = {str(p) for p in layout.texts.glob("*.txt")} if layout.texts.is_dir() else set()
+        if on_disk <= kept:  # nothing to prune: the other collections' manifests need not be read
+            return kept
+        return kept | {str(layout.text(sha)) for sha in self.store.texts_named_elsewhere()}
 
     def _prepare(
         self, file: SourceFile, manifest: dict[str, DocRecord], summary: IngestSummary, extractor: Extractor
