@@ -7,21 +7,17 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 import click
 
 from bot.ask_batch import batch_lines
 from bot.engines import engine_for, engine_to_read, load_settings
-from bot.errors import BadInput, doors
+from bot.errors import doors
 from bot.ingest_report import run_ingest
 from bot.options import collection_option, store_option
 from bot.render import json_line
 from retrieval.errors import InputError
-from retrieval.store.layout import StoreLayout
-
-if TYPE_CHECKING:
-    pass
 
 
 class CitebotGroup(click.Group):
@@ -243,42 +239,10 @@ def slack(
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON lines.")
-@store_option
-@doors
-def feedback(as_json: bool, store: Path | None) -> None:
-    """List the helpful / not helpful votes given in Slack, newest first."""
-    from bot.render import safe
-    from bot.slack.feedback import FeedbackError, FeedbackPathError, FeedbackStore
-    from bot.slack.settings import read_slack_settings
-
-    settings = load_settings(store=store)
-    path = read_slack_settings().feedback_db or StoreLayout(settings.store).feedback
-    if not path.exists():
-        click.echo("No feedback yet.")
-        return
-    try:
-        votes = FeedbackStore(path).votes()
-    except FeedbackPathError as exc:
-        raise BadInput(str(exc)) from exc
-    except FeedbackError as exc:
-        raise click.ClickException(str(exc)) from exc
-    for vote in votes:
-        if as_json:
-            click.echo(json_line(vote))
-        else:
-            who = f"{vote['user']} in {vote['channel']}"
-            click.echo(safe(f"{vote['time']}  {vote['vote']:<12} {who}: {vote['question']}"))
-            click.echo(safe(f"    {vote['answer'][:150]}  [{', '.join(vote['citations'])}]"))
-    if not votes and not as_json:
-        click.echo("No feedback yet.")
-
-
-@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 @doors
 def models(as_json: bool) -> None:
-    """Build the ONNX model files once (needs torch), check them, and show which variant runs here."""
+    """Build the ONNX files once from the packaged weights, check them, and say which variant runs here."""
     from retrieval.model_setup import prepare_models
 
     settings = load_settings()
@@ -313,8 +277,9 @@ def models(as_json: bool) -> None:
 
 def _add_catalog_commands() -> None:
     from bot.catalog_commands import collections, docs, forget
+    from bot.feedback_commands import feedback
 
-    for command in (docs, forget, collections):
+    for command in (docs, forget, collections, feedback):
         cli.add_command(command)
 
 
