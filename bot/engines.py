@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -33,10 +35,27 @@ def engine_for(settings: Settings, create: bool = True) -> Engine:
     # Answering's threads decide the wait policy (1 thread measured best without PASSIVE, make bench-busy);
     # ingest's batches on every core keep torch's default policy, as they always had.
     configure_threads(settings.threads)
+    from bot.slack.feedback import VotesOnDisk
     from retrieval.engine import Engine
 
+    # Every door reads the one feedback file Slack writes, so a vote helps whoever reads its collection.
+    config = replace(settings.engine_config(), feedback=VotesOnDisk(feedback_db(settings)))
     # Building the ONNX files (once per machine) takes ~15 s: say so on stderr rather than seem to hang.
-    return Engine(settings.engine_config(), create=create, notice=lambda text: click.echo(text, err=True))
+    return Engine(config, create=create, notice=lambda text: click.echo(text, err=True))
+
+
+def feedback_db(settings: Settings) -> Path:
+    """The Slack feedback database: CITEBOT_SLACK_FEEDBACK_DB, else the store's feedback.sqlite3."""
+    from bot.errors import SettingsError
+    from bot.slack.settings import read_slack_settings
+    from retrieval.store.layout import StoreLayout
+
+    try:
+        named = read_slack_settings().feedback_db
+    except SettingsError:
+        # A malformed Slack setting is `citebot slack`'s error to report; asking reads the store's own file.
+        named = None
+    return named or StoreLayout(settings.store).feedback
 
 
 def engine_to_read(settings: Settings) -> Engine:

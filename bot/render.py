@@ -120,11 +120,16 @@ def status_text(status: dict[str, Any]) -> str:
         "model": "Model",
         "last_ingested": "Last ingested",
         "damaged_records": "Damaged",
+        "failed_files": "Failed files",
     }
-    shown = {k: v for k, v in status.items() if k in names and (k != "damaged_records" or v)}
+    optional = ("damaged_records", "failed_files")  # shown only when there are some
+    shown = {k: v for k, v in status.items() if k in names and (k not in optional or v)}
     lines = [f"{names[k] + ':':<15}{safe(str(v)) if v is not None else 'never'}" for k, v in shown.items()]
     if status.get("damaged_records"):
-        lines[-1] += " manifest records unreadable (their files are indexed anew by the next ingest)"
+        at = next(n for n, k in enumerate(shown) if k == "damaged_records")
+        lines[at] += " manifest records unreadable (their files are indexed anew by the next ingest)"
+    if status.get("failed_files"):
+        lines[-1] += " failed their last ingest (`citebot ingest` names them; the Slack App Home lists them)"
     if status.get("store_origin"):
         lines.insert(1, f"{'Chosen as:':<15}{status['store_origin']}")
     if len(status.get("collections") or {}) > 1:  # one is the store line's own "(collection NAME)"

@@ -34,6 +34,7 @@ from retrieval.ingest.loaders import parser_versions
 from retrieval.package_files import shipped
 from retrieval.search.citations import look_up
 from retrieval.search.corpus import Corpus
+from retrieval.search.feedback_boost import FeedbackBoost, VoteSource
 from retrieval.search.freshness import Freshness
 from retrieval.search.hybrid import HybridRetriever
 from retrieval.search.snapshot import LiveIndex, Snapshot
@@ -46,7 +47,10 @@ from retrieval.store.build_record import (
 )
 from retrieval.store.chunk_store import ChunkStore, StoreLocation, forget_clients
 from retrieval.store.folder import set_aside_damaged
+from retrieval.store.ingest_failures import FailedFile, forget_failures, read_failures, record_ingest
+from retrieval.store.layout import StoreLayout
 from retrieval.store.names import check_chroma_url, check_collection_name
+from retrieval.store.records import now_iso
 from retrieval.store.writer_lock import server_lease, writer_lock
 from retrieval.types import Answer, CitedPassage
 
@@ -83,6 +87,8 @@ class EngineConfig:
     min_confidence: float | None = None
     llm: LLMConfig | None = None
     prompts: Path = PROMPTS
+    # Votes on earlier answers (the door reads them): a bounded nudge to the ranking of similar questions.
+    feedback: VoteSource | None = None
 
 
 class Engine:
@@ -112,6 +118,12 @@ class Engine:
         self.live = LiveIndex(self._chain_over, notice)
         self._scorer: AnswerScorer | None = None
         self.freshness = Freshness()
+        # Voted questions are embedded by this engine's model (read at call time: tests swap it in).
+        self.feedback = (
+            FeedbackBoost(config.feedback, lambda query: self.embedder.embed([query])[0])
+            if config.feedback is not None
+            else None
+        )
 
     @property
     def created(self) -> bool:
@@ -143,6 +155,7 @@ class Engine:
         location = self.config.location
         if self.store.read_only:
             raise StoreError(f"The store at {location.path} is read-only: it can be asked, not ingested into")
+        paths = list(paths)
         try:
             # The lock holds back writers of this store folder; the lease, those of the same server
             # collection from other hosts or store folders (writer_lock.py).
@@ -151,6 +164,8 @@ class Engine:
                 server_lease(location, wait, on_wait),
             ):
                 summary = self._ingest_locked(paths, progress, rebuild)
+                # Beside the build record: which files failed and why, until they are ingested again.
+                record_ingest(self._failures_path(), paths, summary.failures, now_iso())
         finally:
             self._answerable = False
         # After the lock: the base is derived data, and building it (a minute at 1M chunks) blocks no writer.
@@ -183,6 +198,14 @@ class Engine:
             # when ingested (its record names its parser); the build record names the newest.
             self.store.write_build(replace(recorded, parsers=wanted.parsers))
         return summary
+
+    def _failures_path(self) -> Path:
+        location = self.config.location
+        return StoreLayout(location.path).failed_files(location.collection)
+
+    def failed_files(self) -> list[FailedFile]:
+        """The files that failed their last ingest into this collection, with the reasons."""
+        return read_failures(self._failures_path())
 
     def _embedder(self, variant: str | None) -> Embedder:
         """The configured model in a variant (None: the one this CPU runs fastest, measured once)."""
@@ -254,7 +277,9 @@ class Engine:
 
     def retriever_over(self, store: ChunkStore, corpus: Corpus, k: int | None = None) -> HybridRetriever:
         """The hybrid retriever over one snapshot's store and corpus."""
-        return HybridRetriever(corpus=corpus, store=store, embedder=self.embedder, k=k or self.config.k)
+        return HybridRetriever(
+            corpus=corpus, store=store, embedder=self.embedder, k=k or self.config.k, feedback=self.feedback
+        )
 
     @property
     def scorer(self) -> AnswerScorer | None:
@@ -334,6 +359,7 @@ class Engine:
                 self.store = ChunkStore(location, create=False)
             records = records_named(paths, self.store.documents())
             forget_records(self.store, records)
+            forget_failures(self._failures_path(), [record.source for record in records], paths)
         self.live.prepare(self.store)
         return [record.source for record in records]
 
@@ -348,6 +374,7 @@ class Engine:
             "model": self.embedder.name,
             "last_ingested": store.last_ingested(),
             "damaged_records": len(store.damaged),
+            "failed_files": len(self.failed_files()),
             # None: indexed before build records existed (adopted as fp32; recorded at the next ingest).
             "build": store.build.as_status() if store.build else None,
             "generation": store.generation,

@@ -43,6 +43,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("citebot.slack")
 EMPTY_MENTION = "Ask me a question after the mention, e.g. `@citebot What did the US offer in Stockholm?`"
 THANKS = "Thanks, your feedback is recorded."
+# A person reading answers votes a few times a minute at most; past this it is a script or a stuck key, and
+# the ranking counts one person once per document anyway (retrieval/search/feedback_boost.py).
+VOTES_PER_MINUTE = 10
+VOTING_TOO_FAST = "That's more than {limit} votes in a minute; this one was not recorded. Try again shortly."
 
 
 class SlackBot:
@@ -62,6 +66,7 @@ class SlackBot:
         self.workers = workers
         self.seen = SeenEvents()
         self.limiter = RateLimiter(settings.rate_limit)
+        self.vote_limiter = RateLimiter(VOTES_PER_MINUTE)
         self.collections = Scopes(engine)
         # Without a scopes file every channel and direct message is answered from the engine's collection.
         self.scopes = scopes or LiveScopes(
@@ -83,10 +88,11 @@ class SlackBot:
         return used <= set(self.scope(channel).collections)
 
     def failed_files(self, collection: str) -> list[str]:
-        """A collection's failed files with their reasons, for the Home tab: the store keeps no ingest's
-        failures, so these are the manifest records it could not read."""
-        store = self.collections.engine(collection).store
-        return [DAMAGED.format(record=record) for record in store.damaged]
+        """A collection's failed files with their reasons, for the Home tab: those its ingests reported
+        (kept by the store until the file is ingested again or forgotten), then unreadable index records."""
+        engine = self.collections.engine(collection)
+        failed = [failure.line() for failure in engine.failed_files()]
+        return failed + [DAMAGED.format(record=record) for record in engine.store.damaged]
 
     def escalates(self, channel: str | None) -> bool:
         """Whether a channel's answers offer "Get help from a person" (its scope names an escalate_to)."""
@@ -297,15 +303,24 @@ class SlackBot:
         respond(delete_original=True)
 
     def on_vote(self, body: dict[str, Any], respond: Any, vote: str) -> None:
-        """A feedback button: store the vote and thank the voter privately."""
-        channel = (body.get("channel") or {}).get("id")
+        """A feedback button: store the vote (and the cited documents it moves in the ranking of the
+        collections the channel reads) and thank the voter privately."""
+        channel, user = (body.get("channel") or {}).get("id"), str(body["user"]["id"])
+        if not self.vote_limiter.allow(user):
+            respond(
+                response_type="ephemeral",
+                replace_original=False,
+                text=VOTING_TOO_FAST.format(limit=VOTES_PER_MINUTE),
+            )
+            return
         answer = self.feedback.answer(str(body["actions"][0]["value"]))
         if answer is None or not self.in_scope(answer, channel):  # a vote on an answer given elsewhere
             respond(response_type="ephemeral", replace_original=False, text=GONE)
             return
-        stored = self.feedback.record_vote(
-            str(body["actions"][0]["value"]), vote, body["user"]["id"], channel
-        )
+        readable = set(self.scope(channel).collections)
+        places = [(self.collection_of(c), c.source) for c in answer.citations]
+        targets = [(name, source) for name, source in places if name in readable]
+        stored = self.feedback.record_vote(str(body["actions"][0]["value"]), vote, user, channel, targets)
         respond(response_type="ephemeral", replace_original=False, text=THANKS if stored else GONE)
 
 

@@ -1,20 +1,32 @@
 """Answers given in Slack, the votes on them and the hand-offs to people, in a local SQLite file (votes are
 listed by `citebot feedback`).
 
-A file made before hand-offs existed gains their table when opened (CREATE TABLE IF NOT EXISTS, once the
-file is checked to be citebot's); nothing else in it changes.
+Each vote also keeps what it says to the ranking (vote_targets): for each document the answer cited in a
+collection the voting channel could read when the vote was given, +1 (helpful) or -1 (not helpful), with
+the query retrieval searched. Every engine of the store reads those (VotesOnDisk), so a vote helps everyone
+who reads that collection; `citebot feedback --reset` clears them, the votes themselves stay listed. Votes
+given before vote_targets existed change no ranking (which channel could read what then is not known).
+
+A file made before hand-offs or vote targets existed gains their tables when opened (CREATE TABLE IF NOT
+EXISTS, once the file is checked to be citebot's); nothing else in it changes.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
 import threading
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from retrieval.search.feedback_boost import Vote
 from retrieval.types import Answer
+
+log = logging.getLogger("citebot.slack")
 
 VOTES = ("helpful", "not_helpful")
 IS_FOLDER = "The feedback database {path} is a folder; set CITEBOT_SLACK_FEEDBACK_DB to a file path"
@@ -26,6 +38,7 @@ _COLUMNS = {
     "answers": "SELECT id, question, answer_json, user, channel, created FROM answers LIMIT 0",
     "votes": "SELECT answer_id, user, vote, channel, created FROM votes LIMIT 0",
     "handoffs": "SELECT answer_id, user, channel, target, outcome, created FROM handoffs LIMIT 0",
+    "vote_targets": "SELECT answer_id, user, collection, source, value, query FROM vote_targets LIMIT 0",
 }
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (
@@ -40,7 +53,13 @@ CREATE TABLE IF NOT EXISTS handoffs (
     answer_id TEXT NOT NULL REFERENCES answers(id), user TEXT NOT NULL, channel TEXT,
     target TEXT NOT NULL, outcome TEXT NOT NULL, created TEXT NOT NULL, PRIMARY KEY (answer_id, user)
 );
+CREATE TABLE IF NOT EXISTS vote_targets (
+    answer_id TEXT NOT NULL REFERENCES answers(id), user TEXT NOT NULL, collection TEXT NOT NULL,
+    source TEXT NOT NULL, value INTEGER NOT NULL, query TEXT NOT NULL,
+    PRIMARY KEY (answer_id, user, collection, source)
+);
 """
+_RANKING = "SELECT query, collection, source, value, user FROM vote_targets ORDER BY answer_id, user, source"
 
 
 class FeedbackError(Exception):
@@ -110,18 +129,51 @@ class FeedbackStore:
             row = self._db.execute("SELECT answer_json FROM answers WHERE id = ?", (answer_id,)).fetchone()
         return Answer.model_validate_json(row[0]) if row else None
 
-    def record_vote(self, answer_id: str, vote: str, user: str, channel: str | None) -> bool:
-        """Store a vote (a later vote by the same user on the answer replaces it); False: unknown answer."""
+    def record_vote(
+        self,
+        answer_id: str,
+        vote: str,
+        user: str,
+        channel: str | None,
+        targets: Iterable[tuple[str, str]] = (),
+    ) -> bool:
+        """Store a vote (a later vote by the same user on the answer replaces it); False: unknown answer.
+
+        targets: the (collection, document) pairs the vote speaks for in the ranking; the caller keeps to
+        the collections the voting channel can read.
+        """
         if vote not in VOTES:
             raise ValueError(f"vote must be one of {VOTES}")
-        if self.answer(answer_id) is None:
+        answer = self.answer(answer_id)
+        if answer is None:
             return False
+        value = 1 if vote == "helpful" else -1
+        query = answer.retrieval_query or answer.question
+        rows = [(answer_id, user, name, source, value, query) for name, source in dict.fromkeys(targets)]
         with self._lock, self._db:
             self._db.execute(
                 "INSERT OR REPLACE INTO votes VALUES (?, ?, ?, ?, ?)",
                 (answer_id, user, vote, channel, _now()),
             )
+            self._db.execute("DELETE FROM vote_targets WHERE answer_id = ? AND user = ?", (answer_id, user))
+            self._db.executemany("INSERT INTO vote_targets VALUES (?, ?, ?, ?, ?, ?)", rows)
         return True
+
+    def ranking_votes(self) -> tuple[Vote, ...]:
+        """What the votes say to the ranking: one Vote per voter, answer and cited document."""
+        try:
+            with self._lock:
+                rows = self._db.execute(_RANKING).fetchall()
+        except sqlite3.Error as exc:
+            raise FeedbackError(UNREADABLE.format(path=self.path, reason=exc)) from exc
+        return tuple(Vote(str(q), str(c), str(s), int(v), str(u)) for q, c, s, v, u in rows)
+
+    def reset_adjustments(self, collection: str | None = None) -> int:
+        """Take the votes' effect on the ranking away (of one collection, or all); how many targets went.
+        The votes themselves stay listed."""
+        where, args = ("WHERE collection = ?", (collection,)) if collection is not None else ("", ())
+        with self._lock, self._db:
+            return self._db.execute(f"DELETE FROM vote_targets {where}", args).rowcount
 
     def handed_off(self, answer_id: str, user: str) -> str | None:
         """Where a user already asked for help with an answer, if they did (None: not yet, or it failed)."""
@@ -183,3 +235,52 @@ class FeedbackStore:
         """Close the database."""
         with self._lock:
             self._db.close()
+
+
+class VotesOnDisk:
+    """The ranking votes of a feedback file as an engine reads them before each question: read again only
+    when the file changed (its size and modification time), the same tuple otherwise; no file, no votes.
+
+    A file that cannot be read gives no votes (logged once): feedback must never stop an answer.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._stamp: tuple[int, int, bytes] | None = None
+        self._votes: tuple[Vote, ...] = ()
+        self._warned = False
+
+    def __call__(self) -> tuple[Vote, ...]:
+        """The votes as the file holds them now."""
+        try:
+            info = os.stat(self.path)
+            with open(self.path, "rb") as handle:
+                # SQLite's file change counter (header bytes 24-27), bumped by every committed write in
+                # its default journal mode: two votes within one mtime tick still read as a change.
+                counter = handle.read(28)[24:]
+        except OSError:
+            return ()
+        stamp = (info.st_mtime_ns, info.st_size, counter)
+        with self._lock:
+            if stamp != self._stamp:
+                self._votes = self._read()
+                self._stamp = stamp
+            return self._votes
+
+    def _read(self) -> tuple[Vote, ...]:
+        try:
+            db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+        except sqlite3.Error:
+            return ()
+        try:
+            return tuple(
+                Vote(str(q), str(c), str(s), int(v), str(u)) for q, c, s, v, u in db.execute(_RANKING)
+            )
+        except sqlite3.Error as exc:  # no vote_targets yet (an older file), or damage
+            if "no such table" not in str(exc) and not self._warned:
+                log.warning("feedback votes not read from %s: %s", self.path, exc)
+                self._warned = True
+            return ()
+        finally:
+            db.close()

@@ -15,6 +15,7 @@ from pydantic import ConfigDict
 from retrieval.inference.embedder import Embedder
 from retrieval.lexical.coverage import distinctive_coverage
 from retrieval.search.corpus import Corpus, IndexedChunk
+from retrieval.search.feedback_boost import FeedbackBoost
 from retrieval.store.chunk_store import ChunkStore
 from retrieval.text.words import tokens
 
@@ -70,6 +71,8 @@ class HybridRetriever(BaseRetriever):
     # rarity): a passage whose words are spread over several sentences is less likely to state the answer.
     coverage_weight: float = 0.3
     rerank_depth: int = 10
+    # Votes on earlier answers, a bounded nudge after the rerank (feedback_boost.py); None: no votes read.
+    feedback: FeedbackBoost | None = None
 
     def search(self, query: str, k: int | None = None) -> list[Hit]:
         """The top k chunks for a query."""
@@ -117,7 +120,16 @@ class HybridRetriever(BaseRetriever):
             for key in chunks
         }
         ordered = sorted(fused.items(), key=lambda item: (-item[1], item[0]))
-        ranked = self._rerank(query, ordered, chunks, idf)[:k]
+        ranked = self._rerank(query, ordered, chunks, idf)
+        if self.feedback is not None:
+            # The question's vector is the one signals() embedded (the embedder remembers recent ones).
+            ranked = self.feedback.adjust(
+                lambda: self.embedder.embed_query(query),
+                ranked,
+                chunks.__getitem__,
+                self.store.location.collection,
+            )
+        ranked = ranked[:k]
         return [Hit(chunks[key], score, meaning[key], bm25_of.get(key, 0.0)) for key, score in ranked]
 
     def _rerank(

@@ -63,6 +63,10 @@ class StoreLayout:
         """A collection's cached manifest (documents and their records)."""
         return self.index / f"manifest-{collection}.json"
 
+    def failed_files(self, collection: str) -> Path:
+        """A collection's files that failed their last ingest, with the reasons (ingest_failures.py)."""
+        return self.index / f"failed-{collection}.json"
+
     @property
     def locks(self) -> Path:
         """Writer locks, one file per collection."""
