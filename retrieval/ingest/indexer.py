@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
+
+import numpy as np
 
 from retrieval.errors import LoadError, NoTextError
 from retrieval.inference.embedder import Embedder
@@ -31,7 +33,7 @@ from retrieval.store.layout import StoreLayout
 from retrieval.store.sentence_vectors import SentenceVectors
 from retrieval.store.texts import TextStore
 from retrieval.text.content import fingerprint, text_sha256
-from retrieval.text.sentences import sentence_spans
+from retrieval.text.sentences import Span, sentence_spans
 
 
 class Progress(Protocol):
@@ -84,6 +86,10 @@ class _Pending:
 
 
 _PRESENCE_PAGE = 2000  # chunk ids per presence check of the records an ingest may call unchanged
+# Sentences embedded and written per slice of chunks: what bounds an ingest's memory however large a file
+# is. 2,048 sentences are ~3 MB as float32 (384 dimensions), ~25 MB while the embedder hands them back as
+# Python floats; a batch of small files (batch_chunks, 256 chunks) is seldom more, so it stays one write.
+_SLICE_SENTENCES = 2048
 
 
 def _stored_chunks(document: Document, max_chars: int) -> list[StoredChunk]:
@@ -97,14 +103,29 @@ def _stored_chunks(document: Document, max_chars: int) -> list[StoredChunk]:
                 piece.start,
                 piece.end,
                 piece.text,
-                document.text.count("\n", 0, piece.start) + 1,
+                piece.line,
             )
         )
     return out
 
 
-def _sentence_spans(text: str) -> list[tuple[int, int]]:
+def _sentence_spans(text: str) -> list[Span]:
     return sentence_spans(text, 0, len(text)) or [(0, len(text))]
+
+
+def _slices(chunks: list[StoredChunk]) -> Iterator[list[tuple[StoredChunk, list[Span]]]]:
+    """The chunks, each with its sentence spans, in order, in slices of about _SLICE_SENTENCES sentences."""
+    part: list[tuple[StoredChunk, list[Span]]] = []
+    count = 0
+    for stored in chunks:
+        spans = _sentence_spans(stored.text)
+        part.append((stored, spans))
+        count += len(spans)
+        if count >= _SLICE_SENTENCES:
+            yield part
+            part, count = [], 0
+    if part:
+        yield part
 
 
 class Indexer:
@@ -247,26 +268,12 @@ class Indexer:
         summary: IngestSummary,
         progress: Progress | None,
     ) -> None:
-        spans = [_sentence_spans(c.text) for p in pending for c in p.chunks]
-        all_chunks = [c for p in pending for c in p.chunks]
-        texts = [
-            c.text[a:b] for c, chunk_spans in zip(all_chunks, spans, strict=True) for a, b in chunk_spans
-        ]
-        vectors = self.embedder.embed(
-            texts, progress=(lambda n: progress("sentences", n)) if progress else None
-        )
-        at = 0
-        ready: dict[str, tuple[StoredChunk, list[float]]] = {}
-        for stored, chunk_spans in zip(all_chunks, spans, strict=True):
-            sentences = SentenceVectors.build(chunk_spans, vectors[at : at + len(chunk_spans)])
-            at += len(chunk_spans)
-            ready[stored.id] = (replace(stored, sentences=sentences.pack()), sentences.chunk_vector())
-        # One chunk write for the whole batch, then one manifest write whose record per file is that file's
-        # commit: Chroma's per-call cost dominates small files. A crash before the records leaves orphans.
-        written = [ready[c.id] for item in pending for c in item.chunks]
-        self.store.put_chunks([c for c, _ in written], [v for _, v in written])
-        # Their BM25 words too, so that no reader has to tokenise them (a cache: a failure costs only time).
-        self.words.put({c.id: Words.of(c.text) for c, _ in written})
+        # The chunks go to the store a bounded slice at a time (a 50 MB file is ~50,000 chunks and ~900,000
+        # sentences: as one batch its vectors alone took ~13 GB). Each file's record still commits only after
+        # all its chunks are written, in one manifest write for the batch (that write is each file's commit);
+        # a crash before it leaves orphans, which the next sweep deletes.
+        for part in _slices([c for item in pending for c in item.chunks]):
+            self._put(part, progress)
         for item in pending:
             # The extracted text is in place before the record naming it commits.
             if item.document.extracted:
@@ -300,6 +307,28 @@ class Indexer:
             else:
                 summary.updated += 1
         self.store.delete_chunks(sorted(superseded))
+
+    def _put(self, part: list[tuple[StoredChunk, list[Span]]], progress: Progress | None) -> None:
+        """Embed these chunks' sentences in one call, then write the chunks with their vectors and words."""
+        texts = [stored.text[a:b] for stored, spans in part for a, b in spans]
+        # float32 from the start: the embedder's lists of Python floats cost ~8 times the memory.
+        vectors = np.asarray(
+            self.embedder.embed(texts, progress=(lambda n: progress("sentences", n)) if progress else None),
+            dtype=np.float32,
+        ).reshape(len(texts), -1)
+        at = 0
+        written: list[StoredChunk] = []
+        chunk_vectors: list[list[float]] = []
+        for stored, spans in part:
+            sentences = SentenceVectors(tuple(spans), vectors[at : at + len(spans)])
+            at += len(spans)
+            written.append(replace(stored, sentences=sentences.pack()))
+            chunk_vectors.append(sentences.chunk_vector())
+        # One chunk write per slice (a whole batch of small files is one slice): Chroma's per-call cost
+        # dominates small files.
+        self.store.put_chunks(written, chunk_vectors)
+        # Their BM25 words too, so that no reader has to tokenise them (a cache: a failure costs only time).
+        self.words.put({c.id: Words.of(c.text) for c in written})
 
     def _remove_deleted(
         self, paths: list[Path], found: Discovery, manifest: dict[str, DocRecord], summary: IngestSummary
