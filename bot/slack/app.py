@@ -29,6 +29,7 @@ from bot.slack.feedback import FeedbackStore
 from bot.slack.guards import RateLimiter, SeenEvents, channel_allowed
 from bot.slack.handoff import on_handoff
 from bot.slack.home import DAMAGED, on_home_opened
+from bot.slack.logs import log_bolt_error
 from bot.slack.modes import on_channel_message
 from bot.slack.scopes import LiveScopes
 from bot.slack.settings import SlackSettings
@@ -342,7 +343,10 @@ def build_app(
             request_verification_enabled=http,
             name="citebot",
             listener_executor=executor,
+            # A request no listener takes reaches log_bolt_error (one line), not bolt's multi-line warning.
+            raise_error_for_unhandled_request=True,
         )
+    app.error(log_bolt_error)
     workers = workers or ThreadPoolExecutor(max_workers=4, thread_name_prefix="citebot-answer")
     bot = SlackBot(engine, settings, feedback, workers, scopes)
     app.extensions = {"citebot": bot}  # type: ignore[attr-defined]

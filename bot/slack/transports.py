@@ -21,13 +21,25 @@ def run_socket_mode(app: App, app_token: str) -> None:
 
 
 def http_server(app: App, host: str, port: int, debug: bool = False) -> Any:
-    """A uvicorn server for the app's ASGI handler at /slack/events (events, commands and actions)."""
+    """A uvicorn server for the app at /slack/events (events, commands and actions), every request checked by
+    http_guard before bolt sees it; uvicorn's records go to citebot's log (secrets masked), not its own."""
     import uvicorn
-    from slack_bolt.adapter.asgi import SlackRequestHandler
 
+    from bot.slack.http_guard import GuardedSlackHandler
+    from bot.slack.logs import quiet_request_bodies
+
+    quiet_request_bodies()
+    guarded = GuardedSlackHandler(app, signing_secret_of(app), EVENTS_PATH)
     level = "debug" if debug else "warning"
-    config = uvicorn.Config(SlackRequestHandler(app, path=EVENTS_PATH), host=host, port=port, log_level=level)
+    # log_config=None: uvicorn installs no handler of its own, so its lines pass the root's redacting one.
+    config = uvicorn.Config(guarded, host=host, port=port, log_level=level, log_config=None, access_log=debug)
     return uvicorn.Server(config)
+
+
+def signing_secret_of(app: App) -> str:
+    """The signing secret of an app build_app made (HTTP mode's settings carry it)."""
+    bot = getattr(app, "extensions", {}).get("citebot")
+    return str(bot.settings.signing_secret) if bot is not None else ""
 
 
 def run_http(app: App, host: str, port: int, debug: bool = False) -> None:
