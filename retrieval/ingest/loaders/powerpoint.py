@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from retrieval.ingest.loaders import Extracted, ExtractError, NoText
+from retrieval.ingest.loaders.office_zip import check_inflation
 from retrieval.ingest.loaders.word import ole_problem, one_line
 from retrieval.text.regions import SLIDE, Region, RegionMap
 
@@ -130,6 +131,7 @@ def extract(data: bytes) -> Extracted:
     problem = ole_problem(data, "PowerPoint")
     if problem:
         raise ExtractError(problem)
+    check_inflation(data)  # before python-pptx inflates every member whole
     try:
         from pptx import Presentation
     except ImportError as exc:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from retrieval.ingest.loaders import Extracted, ExtractError, NoText
+from retrieval.ingest.loaders.office_zip import check_inflation
 from retrieval.text.regions import SECTION, Region, RegionMap
 
 SUFFIXES = (".docx",)
@@ -144,6 +145,7 @@ def extract(data: bytes) -> Extracted:
     problem = ole_problem(data, "Word")
     if problem:
         raise ExtractError(problem)
+    check_inflation(data)  # before python-docx inflates every member whole
     try:
         import docx
     except ImportError as exc:
