@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
-from collections import Counter
-from collections.abc import Iterable
+from collections import Counter, OrderedDict
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,12 +21,19 @@ from retrieval.ingest.loaders import (
     NoText,
     parser_version,
 )
+from retrieval.store.layout import MARKER
+from retrieval.store.no_follow import LISTABLE, open_file, open_folder, open_in
 from retrieval.text.content import fingerprint
 from retrieval.text.regions import RegionMap
 
 DEFAULT_MAX_FILE_BYTES = 50 * 1024 * 1024
 # How Office's `~$name.docx` owner files are counted among the ignored: not as the documents they name.
 OWNER_FILE = "~$"
+# The longest path the OS opens by name (Linux's PATH_MAX, with its NUL); a file deeper is refused by path.
+_PATH_MAX = 4096
+# Folder handles a walk keeps open (far under the usual limit of 1,024 descriptors per process); past it,
+# the least recently used is closed and opened again from its parent when a subfolder needs it.
+_OPEN_HANDLES = 64
 
 
 @dataclass(frozen=True)
@@ -91,13 +100,31 @@ def _name_problem(name: str) -> str | None:
     return None
 
 
-class _Walk:
-    """One walk under one root: iterative (any depth), never through a symbolic link, regular files only."""
+@dataclass(eq=False)
+class _Folder:
+    """A folder of the walk, known by its parent: a handle on it is opened from its parent's handle."""
 
-    def __init__(self, root: Path, max_bytes: int, found: Discovery) -> None:
+    path: Path
+    parent: _Folder | None
+
+
+class _Walk:
+    """One walk under one root: iterative (any depth), never through a symbolic link, regular files only.
+
+    Each folder is opened in its parent's handle without following a link (openat), and listed from that
+    handle: a folder swapped for a link after its parent was listed is refused, never read through.
+    """
+
+    def __init__(
+        self, root: Path, max_bytes: int, found: Discovery, skip: frozenset[tuple[int, int]] = frozenset()
+    ) -> None:
         self.root = root
         self.max_bytes = max_bytes
         self.found = found
+        self.skip = skip
+        # Handles on folders, least recently used first: a folder's subfolders open from it, and so do
+        # its siblings' from their parent; one whose handle was let go is opened again from above.
+        self.handles: OrderedDict[_Folder, int] = OrderedDict()
 
     def source(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
@@ -135,39 +162,99 @@ class _Walk:
 
     def run(self) -> None:
         """Walk the root depth-first with an explicit stack (a folder nested 1,000 deep is no recursion)."""
-        stack = [self.root]
-        while stack:
-            folder = stack.pop()
-            try:
-                with os.scandir(folder) as listing:
-                    entries = sorted(listing, key=lambda e: e.name)
-            except OSError as exc:
-                self.found.unreadable.append(folder)
-                where = self.source(folder) or "."
-                self.found.failed.append(
-                    f"{_printable(where)}/: cannot read this folder ({exc.strerror or exc}); "
-                    "its files were left as they are"
+        stack = [_Folder(self.root, None)]
+        try:
+            while stack:
+                folder = stack.pop()
+                entries = self.listed(folder)
+                if entries is not None:
+                    stack.extend(reversed(self.take(folder, entries)))
+        finally:
+            for handle in self.handles.values():
+                os.close(handle)
+            self.handles.clear()
+
+    def listed(self, folder: _Folder) -> list[os.DirEntry[str]] | None:
+        """The folder's entries by name (None once its failure is noted), read from its own handle."""
+        where = _printable(self.source(folder.path) or ".")
+        try:
+            with list_folder(self.handle_of(folder), folder.path) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                # Listed as a folder, a link when opened: swapped since, and never followed (nor its files
+                # kept: a link found while listing drops them too).
+                self.found.skipped.append(
+                    f"{where}/: a symbolic link now (it was a folder when listed); links are not followed"
                 )
+                return None
+            self.found.unreadable.append(folder.path)
+            self.found.failed.append(
+                f"{where}/: cannot read this folder ({exc.strerror or exc}); its files were left as they are"
+            )
+            return None
+        if folder.parent is not None and any(entry.name == MARKER for entry in entries):
+            return None  # a citebot store (another one, or a copy): its files are citebot's, not documents
+        return entries
+
+    def take(self, folder: _Folder, entries: list[os.DirEntry[str]]) -> list[_Folder]:
+        """Consider each visible entry of a listed folder; its subfolders, in order, to be walked."""
+        subfolders: list[_Folder] = []
+        for entry in entries:
+            if entry.name.startswith("."):
                 continue
-            for entry in reversed(entries):
-                if entry.name.startswith("."):
-                    continue
-                path = Path(entry.path)
-                try:
-                    info = entry.stat(follow_symlinks=False)
-                except OSError as exc:
-                    self.found.unreadable.append(path)
-                    self.found.failed.append(f"{_printable(self.source(path))}: cannot read ({exc.strerror})")
-                    continue
-                if stat.S_ISDIR(info.st_mode):
-                    stack.append(path)
-                else:
-                    self.consider(path, info)
+            path = folder.path / entry.name
+            try:
+                # The OS refuses a path this long to every later reader (a citation's check, --watch): such a
+                # file fails as it did when the walk went by path.
+                if len(os.fsencode(path)) >= _PATH_MAX:
+                    raise OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG), str(path))
+                info = entry.stat(follow_symlinks=False)  # in the folder's handle, still open
+            except OSError as exc:
+                self.found.unreadable.append(path)
+                self.found.failed.append(f"{_printable(self.source(path))}: cannot read ({exc.strerror})")
+                continue
+            if stat.S_ISDIR(info.st_mode):
+                if (info.st_dev, info.st_ino) not in self.skip:  # the store's own folder is never walked
+                    subfolders.append(_Folder(path, folder))
+            else:
+                self.consider(path, info)
+        return subfolders
+
+    def handle_of(self, folder: _Folder) -> int:
+        """A handle on the folder, opened (with any folder above it whose handle was let go) each in its
+        parent's, no link followed; the most recently used handles are kept, the rest closed."""
+        chain: list[_Folder] = []
+        above: _Folder | None = folder
+        while above is not None and above not in self.handles:
+            chain.append(above)
+            above = above.parent
+        for each in reversed(chain):
+            parent = each.parent
+            if parent is None:
+                handle = open_folder(self.root, LISTABLE)
+            else:
+                handle = open_in(self.handles[parent], each.path.name, LISTABLE)
+            self.handles[each] = handle
+            if len(self.handles) > _OPEN_HANDLES:
+                os.close(self.handles.popitem(last=False)[1])  # the least recently used, never this one
+        self.handles.move_to_end(folder)
+        return self.handles[folder]
 
 
-def discover(paths: Iterable[Path], max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Discovery:
-    """List the supported files under each path (folders recursively, hidden entries and links skipped)."""
+def list_folder(handle: int, path: Path) -> AbstractContextManager[Iterator[os.DirEntry[str]]]:
+    """The entries of the folder open as handle (path only names it: a seam where tests refuse a folder or
+    change one between its listing and the next step)."""
+    return os.scandir(handle)
+
+
+def discover(
+    paths: Iterable[Path], max_bytes: int = DEFAULT_MAX_FILE_BYTES, skip: Iterable[Path] = ()
+) -> Discovery:
+    """List the supported files under each path (folders recursively, hidden entries and links skipped);
+    the folders in skip (the store's own) are never walked, known by device and inode, not by name."""
     found = Discovery()
+    skipped = _identities(skip)
     for given in paths:
         path = Path(given).expanduser()
         try:
@@ -179,7 +266,11 @@ def discover(paths: Iterable[Path], max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> 
         # The path given is the user's own choice, so a link there is followed; links below it are not.
         resolved = path.resolve()
         if resolved.is_dir():
-            _Walk(resolved, max_bytes, found).run()
+            if _identities([resolved]) & skipped or (resolved / MARKER).is_file():
+                raise InputError(
+                    f"{given} is a citebot store folder, not documents: ingest the folders that hold them"
+                )
+            _Walk(resolved, max_bytes, found, skipped).run()
         elif resolved.is_file():
             _Walk(resolved.parent, max_bytes, found).consider(resolved, resolved.stat())
         else:
@@ -190,6 +281,18 @@ def discover(paths: Iterable[Path], max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> 
         unique.setdefault(file.path, file)
     found.files = sorted(unique.values(), key=lambda f: f.source)
     return found
+
+
+def _identities(folders: Iterable[Path]) -> frozenset[tuple[int, int]]:
+    """Each existing folder's (device, inode): the same folder however its path is spelled."""
+    out = set()
+    for folder in folders:
+        try:
+            info = os.stat(folder)
+        except OSError:
+            continue  # not made yet: nothing of it can be under a folder walked
+        out.add((info.st_dev, info.st_ino))
+    return frozenset(out)
 
 
 def _megabytes(size: int) -> str:
@@ -206,12 +309,16 @@ def _printable(name: str, limit: int = 160) -> str:
 
 
 def read_bytes(file: SourceFile, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> bytes:
-    """The file's raw bytes (a regular file, not a link, at most max_bytes), or a LoadError naming it."""
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    """The file's raw bytes (a regular file, at most max_bytes, reached through no link: not its own name
+    nor any folder on its path), or a LoadError naming it."""
     name = _printable(file.source)
     try:
-        handle = os.open(file.path, flags)
+        handle = open_file(file.path)
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            # Walked without one; a folder on its path (or the file) was swapped for a link since.
+            reason = "a symbolic link is on its path now; links are not followed"
+            raise LoadError(f"{name}: cannot read ({reason})") from exc
         raise LoadError(f"{name}: cannot read ({exc.strerror or exc})") from exc
     try:
         # Checked on the open handle: the file may have been swapped for a FIFO or device since the walk.
