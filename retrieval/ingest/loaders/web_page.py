@@ -14,7 +14,8 @@ from retrieval.text.regions import SECTION, Region, RegionMap
 
 SUFFIXES = (".html", ".htm")
 # Bump when the text for the same file changes: stores record it and re-read their pages.
-_CITEBOT_VERSION = 1
+# 2: hidden elements (the hidden attribute, an inline display:none or visibility:hidden) are not read.
+_CITEBOT_VERSION = 2
 # A heading names a citation's section ("section Annual leave"): past 120 characters it is a paragraph that
 # wears a heading style, and its start is name enough.
 _HEADING_CHARS = 120
@@ -26,6 +27,11 @@ _DROPPED = frozenset(
     | {"video", "audio", "select", "button", "textarea"}
 )
 _DROPPED_ROLES = frozenset({"navigation", "banner", "contentinfo"})
+# An inline style that hides an element from everyone (visibility:collapse hides table rows so).
+_HIDING_STYLE = re.compile(
+    r"(?:^|;)\s*(?:display\s*:\s*none|visibility\s*:\s*(?:hidden|collapse))\s*(?:!important\s*)?(?:;|$)",
+    re.IGNORECASE,
+)
 # A <header> is the site's banner unless it heads an article or section (ARIA's rule), where it holds the
 # article's own title.
 _SECTIONING = ("article", "main", "section")
@@ -50,6 +56,19 @@ def parser_version() -> str:
     return f"beautifulsoup4 {importlib.metadata.version('beautifulsoup4')}; citebot html {_CITEBOT_VERSION}"
 
 
+def _is_hidden(tag: Any) -> bool:
+    """Whether an element is hidden from every reader of the page: the hidden attribute or an inline style.
+
+    hidden="until-found" stays: a browser shows it when its find-in-page matches (a collapsed section's
+    text). aria-hidden stays too: it hides an element from screen readers only, and everyone else sees its
+    text. Stylesheets are not evaluated, so a class that hides (.sr-only, .d-none) is read as shown.
+    """
+    hidden = tag.get("hidden")
+    if hidden is not None and str(hidden).strip().lower() != "until-found":
+        return True
+    return bool(_HIDING_STYLE.search(str(tag.get("style") or "")))
+
+
 def _is_chrome(tag: Any) -> bool:
     """Whether an element is never content: dropped by name, by role, or a banner header or a form."""
     if tag.name in _DROPPED or str(tag.get("role", "")).strip().lower() in _DROPPED_ROLES:
@@ -60,8 +79,8 @@ def _is_chrome(tag: Any) -> bool:
 
 
 def _prune(soup: Any) -> None:
-    """Remove the page chrome, and every <title> (read before), from the tree."""
-    chrome = [tag for tag in soup.find_all(True) if tag.name == "title" or _is_chrome(tag)]
+    """Remove the page chrome, hidden elements, and every <title> (read before), from the tree."""
+    chrome = [tag for tag in soup.find_all(True) if tag.name == "title" or _is_chrome(tag) or _is_hidden(tag)]
     for tag in chrome:
         # A dropped element inside one dropped before it went with it.
         if not tag.decomposed:
