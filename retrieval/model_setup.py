@@ -15,7 +15,14 @@ from retrieval.inference.encoder import (
     is_supported,
     unbuilt_reason,
 )
-from retrieval.inference.model_cache import VARIANTS, ModelCache, Notice, built_variants, cpu_key
+from retrieval.inference.model_cache import (
+    VARIANTS,
+    ModelCache,
+    Notice,
+    built_variants,
+    cpu_key,
+    weights_file,
+)
 
 
 def prepare_models(
@@ -40,7 +47,7 @@ def prepare_models(
         report["encoder"] = {
             "model": str(folder),
             "folder": str(built),
-            "files": {v: (built / f"{v}.onnx").stat().st_size for v in present},
+            "files": {v: graph_size(built / f"{v}.onnx") for v in present},
             "unbuilt": {v: unbuilt_reason(record, v) for v in VARIANTS if v not in present},
             "chosen": chosen,
             "measured": record.get("speed", {}).get(cpu_key(), {}),
@@ -53,7 +60,12 @@ def prepare_models(
             notice(f"The answer scorer runs fp32, not {VARIANT}: {unbuilt_reason(record, VARIANT)}")
         report["scorer"] = {
             "folder": str(built),
-            "files": {v: (built / f"{v}.onnx").stat().st_size for v in built_variants(record)},
+            "files": {v: graph_size(built / f"{v}.onnx") for v in built_variants(record)},
             "runs": runs,
         }
     return report
+
+
+def graph_size(graph: Path) -> int:
+    """The bytes of one built variant: its graph and its weights."""
+    return graph.stat().st_size + weights_file(graph).stat().st_size

@@ -1,9 +1,10 @@
 """The model cache: ONNX files built once per model from its local weights, checked by sha256 on every load.
 
-Layout: `<cache>/<kind>-<first 16 hex of the source weights' sha256>/` holds `fp32.onnx`, `int8.onnx` (the
-encoder) and `build.json` (the source's sha256, each file's sha256, the variants that could not be built and
-why, and per CPU the measured speed of each variant and the one chosen). A file whose sha256 differs from
-build.json's is rebuilt (inference/export.py: numpy and onnx, no torch); building never downloads anything.
+Layout: `<cache>/<kind>-<first 16 hex of the source weights' sha256>/` holds per variant a graph and
+its weights (`fp32.onnx` + `fp32.weights`, `int8.onnx` + `int8.weights`) and `build.json` (the source's
+sha256, each file's sha256, the variants that could not be built and why, and per CPU the measured speed
+of each variant and the one chosen). A file whose sha256 differs from build.json's is rebuilt
+(inference/export.py: numpy and onnx, no torch); building never downloads anything.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from retrieval.errors import ModelError
 Notice = Callable[[str], None]
 BUILD_FILE = "build.json"
 # 2: the files are saved optimized (onnx_export.optimize) and loaded without optimizing again.
-BUILD_FORMAT = 2
+# 3: each variant's weights in a file of their own beside its graph (export.weights_file).
+BUILD_FORMAT = 3
 VARIANTS = ("fp32", "int8")
 # Why a variant is missing from a build (onnxruntime without its quantizer builds fp32 alone).
 NO_QUANTIZER = "this onnxruntime has no quantizer (onnxruntime.quantization cannot be imported)"
@@ -91,7 +93,7 @@ class ModelCache:
         self.root = root.expanduser()
 
     def source_sha256(self, weights: Path) -> str:
-        """The sha256 of a source weights file, remembered by size and mtime (hashing 90 MB costs ~0.1 s)."""
+        """The sha256 of a weights file, remembered by path, size and mtime (hashing 90 MB costs ~0.1 s)."""
         try:
             stat = weights.stat()
         except OSError as exc:
@@ -163,6 +165,7 @@ class ModelCache:
                 (folder / BUILD_FILE).unlink(missing_ok=True)
                 made = build(folder)
                 files = {v: file_sha256(folder / f"{v}.onnx") for v in variants if v in made}
+                weights = {v: self.source_sha256(weights_file(folder / f"{v}.onnx")) for v in files}
             except OSError as exc:
                 raise ModelError(
                     f"Cannot build the {kind}'s ONNX files in {folder}: {exc.strerror or exc}"
@@ -175,6 +178,7 @@ class ModelCache:
                 "kind": kind,
                 "source_sha256": source_sha,
                 "files": files,
+                "weights": weights,
                 "unbuilt": unbuilt,
                 "build_seconds": round(time.perf_counter() - began, 1),
                 "speed": {},
@@ -193,14 +197,14 @@ class ModelCache:
         self, folder: Path, source_sha: str, variants: tuple[str, ...], verify: str
     ) -> dict[str, Any] | None:
         """build.json if it names the source and every file is there, and `verify`'s matches its sha256."""
-        # Only the file about to be loaded is hashed ("" hashes none): fp32's 90 MB costs ~60 ms a start.
+        # Only the variant about to be loaded is checked ("" checks none).
         record = _read_json(folder / BUILD_FILE)
         if not isinstance(record, dict) or record.get("format") != BUILD_FORMAT:
             return None
         if record.get("source_sha256") != source_sha:
             return None
-        files = record.get("files")
-        if not isinstance(files, dict):
+        files, weights = record.get("files"), record.get("weights")
+        if not isinstance(files, dict) or not isinstance(weights, dict):
             return None
         unbuilt = record.get("unbuilt") or {}
         if not isinstance(unbuilt, dict) or (unbuilt and quantizer_available()):
@@ -210,11 +214,23 @@ class ModelCache:
                 continue
             path = folder / f"{variant}.onnx"
             try:
-                if not path.is_file() or (variant == verify and files.get(variant) != file_sha256(path)):
+                if not path.is_file() or not weights_file(path).is_file():
                     return None
-            except OSError:
+                # The graph (~50 KB) is hashed on every load; its weights by path, size and mtime, as a
+                # source is (a write to them changes the mtime, so a damaged file is still hashed and found).
+                if variant == verify and (
+                    files.get(variant) != file_sha256(path)
+                    or weights.get(variant) != self.source_sha256(weights_file(path))
+                ):
+                    return None
+            except (OSError, ModelError):
                 return None
         return record
+
+
+def weights_file(graph: Path) -> Path:
+    """The file beside an optimized graph that holds its weights (fp32.onnx -> fp32.weights)."""
+    return graph.with_suffix(".weights")
 
 
 def built_variants(record: dict[str, Any]) -> list[str]:

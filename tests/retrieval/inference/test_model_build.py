@@ -74,7 +74,15 @@ def test_citebot_models_builds_every_file_without_torch(tmp_path: Path) -> None:
         for variant in ("fp32", "int8"):
             assert record["files"][variant] == file_sha256(built[kind] / f"{variant}.onnx")
             assert record["files"][variant] == file_sha256(shared[kind] / f"{variant}.onnx"), (kind, variant)
-        assert sorted(p.name for p in built[kind].iterdir()) == [BUILD_FILE, "fp32.onnx", "int8.onnx"]
+            weights = file_sha256(built[kind] / f"{variant}.weights")
+            assert record["weights"][variant] == weights == file_sha256(shared[kind] / f"{variant}.weights")
+        assert sorted(p.name for p in built[kind].iterdir()) == [
+            BUILD_FILE,
+            "fp32.onnx",
+            "fp32.weights",
+            "int8.onnx",
+            "int8.weights",
+        ]
     assert refused(env) == list(BLOCKED)  # only assert_blocked's own probe: citebot never tried
     # Built once: a second run only checks.
     again = citebot(env, tmp_path, "models")

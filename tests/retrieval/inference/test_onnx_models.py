@@ -27,7 +27,7 @@ from retrieval.engine import Engine, EngineConfig
 from retrieval.errors import ModelError
 from retrieval.inference.embedder import Embedder, _load_encoder, resolve_model_path
 from retrieval.inference.encoder import OnnxEncoder, is_supported, providers, session
-from retrieval.inference.model_cache import BUILD_FILE, cpu_key, file_sha256
+from retrieval.inference.model_cache import BUILD_FILE, cpu_key, file_sha256, weights_file
 from retrieval.store.chunk_store import StoreLocation
 from tests.conftest import MODEL_CACHE, SEED_FILE, STOCKHOLM, make_engine
 from tests.helpers.console import CITEBOT, one_error, run_script, script_env
@@ -68,8 +68,9 @@ def copied_cache(embedder: Embedder, tmp_path: Path) -> tuple[Path, Path]:
     return root, root / source.name
 
 
-def flip(path: Path) -> bytes:
-    """Invert 16 bytes in the middle of a file (inside its weights); the damaged bytes."""
+def flip(graph: Path) -> bytes:
+    """Invert 16 bytes in the middle of a built variant's weights file; the damaged bytes."""
+    path = weights_file(graph)
     data = bytearray(path.read_bytes())
     middle = len(data) // 2
     data[middle : middle + 16] = bytes(b ^ 0xFF for b in data[middle : middle + 16])
@@ -96,11 +97,12 @@ def test_a_corrupt_cached_file_is_detected_and_rebuilt(
     assert (
         session(folder / "fp32.onnx", 1, ["CPUExecutionProvider"]) is not None
     )  # still loads: only sha tells
+    assert file_sha256(folder / "fp32.onnx") == json.loads((folder / BUILD_FILE).read_text())["files"]["fp32"]
     notices: list[str] = []
     rebuilt = Embedder(device="cpu", variant="fp32", cache=root, notice=notices.append)
     vectors = np.array(rebuilt.embed(TEXTS))
     assert notices == [building(folder)]
-    assert (folder / "fp32.onnx").read_bytes() != damaged
+    assert weights_file(folder / "fp32.onnx").read_bytes() != damaged
     record = json.loads((folder / BUILD_FILE).read_text(encoding="utf-8"))
     assert record["files"] == {v: file_sha256(folder / f"{v}.onnx") for v in ("fp32", "int8")}
     assert onnx(rebuilt).file == folder / "fp32.onnx"
@@ -436,5 +438,6 @@ def test_citebot_ask_without_torch_rebuilds_a_corrupt_file(
     assert ANSWER in done.stdout
     shared = json.loads((MODEL_CACHE / folder.name / BUILD_FILE).read_text(encoding="utf-8"))
     assert file_sha256(folder / f"{variant}.onnx") == shared["files"][variant]
+    assert file_sha256(weights_file(folder / f"{variant}.onnx")) == shared["weights"][variant]
     assert refused(env) == []
     assert_blocked(env)
