@@ -93,6 +93,12 @@ bench-quick: $(STAMP)
 bench-speed: $(STAMP)
 	$(PY) -m bench.speed
 
+.PHONY: bench-install
+# A plain `pip install .` into a fresh venv (from PyPI), then `citebot models`, `ingest`, `ask` without torch:
+# the venv's size, pip check, each step's time and peak memory (~2 min).
+bench-install: $(STAMP)
+	$(PY) -m bench.install
+
 # Warm answers quiet and beside one CPU burner per core, for torch's default threads and citebot's (~5 min).
 bench-busy: $(STAMP)
 	$(PY) -m bench.busy --only 1,2,5 --questions 60 --rounds 3

@@ -1,4 +1,5 @@
-"""Speed: cold `citebot ask`, warm answers, re-ingest (seed corpus), chunking 1-5 MB; a Markdown table."""
+"""Speed: cold `citebot ask` beside `--help` and the textbook pipeline's cold start, warm answers, re-ingest
+(seed corpus), chunking 1-5 MB; a Markdown table."""
 
 from __future__ import annotations
 
@@ -127,6 +128,12 @@ def main() -> None:
         cold_off_runs = [wall_and_rss([CITEBOT, "ask", QUESTIONS[0]], env_off) for _ in range(5)]
         cold_off = [seconds for seconds, _ in cold_off_runs]
         help_runs = [wall([CITEBOT, "--help"], env) for _ in range(5)]
+        # The textbook pipeline's cold start on the same seed corpus, in the same run (issue 32).
+        from bench.systems import Textbook
+
+        Textbook.build(work / "textbook", ROOT / "seeds")
+        textbook = [sys.executable, "-m", "bench.cold_textbook", str(work / "textbook"), QUESTIONS[0]]
+        textbook_runs = [wall_and_rss(textbook, env) for _ in range(5)]
 
         from retrieval.engine import Engine, EngineConfig
         from retrieval.store.chunk_store import StoreLocation
@@ -163,6 +170,8 @@ def main() -> None:
             "cold_ask_scorer_off_wall_s_median": round(statistics.median(cold_off), 2),
             "cold_ask_scorer_off_peak_rss_mb_max": round(max(rss for _, rss in cold_off_runs)),
             "help_wall_s_median": round(statistics.median(help_runs), 3),
+            "textbook_cold_wall_s_median": round(statistics.median(t for t, _ in textbook_runs), 2),
+            "textbook_cold_peak_rss_mb_max": round(max(rss for _, rss in textbook_runs)),
             "variant": engine.embedder.variant,
             "warm_answer_ms_p50": round(percentile(warm, 50), 1),
             "warm_answer_ms_p95": round(percentile(warm, 95), 1),
