@@ -34,7 +34,9 @@ def boost(embedder: Embedder, votes: list[Vote]) -> FeedbackBoost:
     return FeedbackBoost(lambda: held, lambda q: embedder.embed([q])[0])
 
 
-def ranked(embedder: Embedder, votes: list[Vote], question: str, order: list[tuple[str, float]] = TIED) -> list:
+def ranked(
+    embedder: Embedder, votes: list[Vote], question: str, order: list[tuple[str, float]] = TIED
+) -> list:
     return boost(embedder, votes).adjust(lambda: embedder.embed_query(question), order, CHUNKS.__getitem__)
 
 
