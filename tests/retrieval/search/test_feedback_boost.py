@@ -36,7 +36,7 @@ def boost(embedder: Embedder, votes: list[Vote]) -> FeedbackBoost:
 
 def ranked(
     embedder: Embedder, votes: list[Vote], question: str, order: list[tuple[str, float]] = TIED
-) -> list:
+) -> list[tuple[str, float]]:
     return boost(embedder, votes).adjust(lambda: embedder.embed_query(question), order, CHUNKS.__getitem__)
 
 
