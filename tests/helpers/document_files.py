@@ -159,3 +159,24 @@ def html_file(path: Path, title: str, sections: list[tuple[str, list[str]]], cha
     )
     path.write_bytes(page.encode(charset))
     return path
+
+
+def with_extra_member(office: bytes, name: str, size: int, random_bytes: bool = False) -> bytes:
+    """A copy of an Office file (a zip) with one more deflated member of `size` zero bytes (or random ones):
+    zeros make a zip bomb (DEFLATE packs them ~1,000 to 1), random bytes a member that does not shrink."""
+    import random
+    import zipfile
+
+    source = zipfile.ZipFile(io.BytesIO(office))
+    out = io.BytesIO()
+    rng = random.Random(7)
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for info in source.infolist():
+            archive.writestr(info, source.read(info))
+        member = zipfile.ZipInfo(name)
+        member.compress_type = zipfile.ZIP_DEFLATED
+        with archive.open(member, "w", force_zip64=True) as handle:
+            for begin in range(0, size, 1 << 20):
+                piece = min(1 << 20, size - begin)
+                handle.write(rng.randbytes(piece) if random_bytes else bytes(piece))
+    return out.getvalue()

@@ -131,10 +131,20 @@ def _drop_edge_lines(pages: list[list[str]]) -> list[list[str]]:
 
     out = []
     for lines, ends in zip(pages, edges, strict=True):
-        kept = [line for i, line in enumerate(lines) if i not in ends or not running(line)]
+        kept = [
+            line for i, line in enumerate(lines) if i not in ends or not running(line) or _wrapped(lines, i)
+        ]
         # A page the rule would leave empty keeps its lines: they are its own content (a divider page).
         out.append(kept if any(kept) or not ends else lines)
     return out
+
+
+def _wrapped(lines: list[str], i: int) -> bool:
+    """Whether the edge line at i is the last line of the paragraph above it, carrying on its sentence: the
+    page's own text, even when the same on every page (a repeated sentence's last words, "calendar year.")."""
+    # Only last lines: a page's first line may well carry on from the page before, beneath a running head.
+    before = lines[i - 1] if i > 0 else ""
+    return bool(before) and before[-1] not in _SENTENCE_MARKS and lines[i][0].islower()
 
 
 def _book_head(line: str) -> tuple[str, str] | None:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import random
+import time
+from pathlib import Path
 
 import pytest
 
 from retrieval.ingest.chunking import Chunk, chunk, chunk_spans
+from retrieval.ingest.files import Document
+from retrieval.ingest.indexer import _stored_chunks
 from retrieval.text.sentences import Span, paragraph_spans, sentence_spans
 
 LONG_A = (
@@ -266,3 +270,39 @@ def test_two_megabyte_paragraph_is_chunked_without_hanging() -> None:
     _assert_valid_spans(text, spans, 1000)
     # Sentences are packed: chunks are nearly full, so their number is proportional to the length.
     assert len(text) / 1000 <= len(spans) <= len(text) / 900
+
+
+def test_chunks_carry_the_line_their_start_is_on() -> None:
+    """Bad input tried: a long one-line text (sentences, no line break, cut into many chunks), then the same
+    sentences on short lines with CRLF and blank lines: spans are those chunk_spans gives, and each chunk's
+    line is the number of line breaks before its start plus one."""
+    sentence = "The envoy said the talks went well and the offer stands. "
+    one_line = (sentence * 400).strip()
+    many_lines = "".join(f"{sentence.strip()}\r\n" + ("\r\n" if n % 3 == 0 else "") for n in range(400))
+    for text in (one_line, many_lines):
+        chunks = chunk(text, max_chars=500)
+        assert [(c.start, c.end) for c in chunks] == chunk_spans(text, max_chars=500)
+        assert [c.line for c in chunks] == [text.count("\n", 0, c.start) + 1 for c in chunks]
+        _assert_exact(text, chunks, 500)
+    assert {c.line for c in chunk(one_line, max_chars=500)} == {1}
+    assert len(chunk(one_line, max_chars=500)) > 40
+
+
+def _cpu_seconds_to_chunk(text: str) -> float:
+    """This process's CPU seconds to cut a file's text into stored chunks, line numbers included."""
+    document = Document("log.txt", Path("log.txt"), text, "0" * 64)
+    began = time.process_time()
+    _stored_chunks(document, 1000)
+    return time.process_time() - began
+
+
+def test_chunking_short_lines_is_linear_in_size() -> None:
+    """Bad input tried: 25,000 and 200,000 short lines (0.5 and 4.4 MB). Counting each chunk's line from the
+    top of the text was quadratic (4.4 MB: 3.7 s for the count alone, 1,000,000 lines did not finish an
+    ingest in 10 minutes); 8 times the text must cost about 8 times the CPU, under 30 times (slack for caches
+    on a busy machine), the faster of three runs each."""
+    small = "".join(f"line {n} of the log\n" for n in range(25_000))
+    large = "".join(f"line {n} of the log\n" for n in range(200_000))
+    one = min(_cpu_seconds_to_chunk(small) for _ in range(3))
+    eight = min(_cpu_seconds_to_chunk(large) for _ in range(3))
+    assert eight / max(one, 1e-3) < 30, f"0.5 MB {one:.3f} s, 4.4 MB {eight:.3f} s"

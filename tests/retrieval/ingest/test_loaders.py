@@ -96,6 +96,60 @@ def test_pdf_on_two_pages_keeps_lines_that_repeat() -> None:
     assert extracted.text.count("Draft") == 2
 
 
+def invoice_pages(count: int) -> list[list[str]]:
+    """Pages that differ only in their numbers: a run of invoices, as a billing system prints them."""
+    return [
+        [
+            "INVOICE",
+            "Acme Supplies Ltd, 1 High Street",
+            f"Invoice number: {1000 + n}",
+            f"Amount due: {37 * n}.00 EUR",
+            "Thank you for your business.",
+        ]
+        for n in range(1, count + 1)
+    ]
+
+
+def test_pdf_run_of_invoices_or_tickets_keeps_every_line_of_every_page() -> None:
+    """Bad input tried: 4 invoices whose pages differ only in their numbers (every edge line once looked like
+    a running header: only the invoice numbers were left), and 4 two-line tickets (every line went, and the
+    file was called a scan with "no text layer")."""
+    extracted = pdf.extract(pdf_bytes(invoice_pages(4)))
+    assert_clean(extracted)
+    for number, region in enumerate(extracted.regions.regions, start=1):
+        page = extracted.text[region.start :].split("\n\n")[0]
+        assert page == (
+            f"INVOICE Acme Supplies Ltd, 1 High Street Invoice number: {1000 + number} "
+            f"Amount due: {37 * number}.00 EUR Thank you for your business."
+        )
+    assert len(extracted.regions.regions) == 4
+    tickets = pdf.extract(pdf_bytes([[f"Ticket {n}", f"Row {n + 4} Seat {2 * n}"] for n in range(1, 5)]))
+    assert tickets.text.split("\n\n") == [f"Ticket {n} Row {n + 4} Seat {2 * n}" for n in range(1, 5)]
+
+
+def test_pdf_heading_on_each_page_stays_while_the_running_header_and_footer_go() -> None:
+    """Bad input tried: a heading per page that differs only in its number ("Chapter 2") under a running
+    header and a "Page n of 4" footer: the heading was taken for a running line (each page's first line
+    vanished silently), and a body whose last wrapped line is the same on every page; now the header and
+    footer go and every heading and body line stays. A heading the same on every page word for word is a
+    running header, and goes."""
+    pages = [
+        [f"Chapter {n}", f"{topic} leave is on this page. {_LEAVE}"]
+        for n, topic in enumerate(["Annual", "Sick", "Parental", "Unpaid"], start=1)
+    ]
+    extracted = pdf.extract(pdf_bytes(pages, header="ACME staff handbook", footer=True))
+    assert_clean(extracted)
+    assert "ACME staff handbook" not in extracted.text and "of 4" not in extracted.text
+    # Each page whole: its body's last wrapped line, the same words on every page, is its own text too.
+    assert extracted.text.split("\n\n") == [
+        f"Chapter {n} {text}" for n, [_heading, text] in enumerate(pages, 1)
+    ]
+    same = [
+        ["Weekly report", f"{topic} leave is on this page. {_LEAVE}"] for topic in ["Annual", "Sick", "Jury"]
+    ]
+    assert pdf.extract(pdf_bytes(same)).text.split("\n\n") == [text for _heading, text in same]
+
+
 def test_pdf_with_a_user_password_is_refused_and_one_with_only_an_owner_password_read() -> None:
     """A password to open it is a reason; an owner password (permissions only) does not stop reading."""
     with pytest.raises(ExtractError, match=r"^encrypted \(password-protected\); citebot cannot read it$"):
@@ -326,6 +380,31 @@ def test_web_page_main_text_without_chrome_and_with_its_title_first() -> None:
     ]
     for region in regions:
         assert extracted.text[region.start :].startswith(region.heading)
+
+
+def test_web_page_hidden_elements_are_not_read() -> None:
+    """Bad input tried: text hidden by the hidden attribute, an inline display:none (upper case, spaced,
+    !important) or visibility:hidden, and a <template>: none of it is read or chunked. hidden="until-found"
+    (shown by find-in-page) and aria-hidden (hidden from screen readers only) are read."""
+    from retrieval.ingest.chunking import chunk
+
+    page = b"""<html><head><title>Office</title></head><body><main><h1>Opening hours</h1>
+<p>The office opens at eight.</p><p hidden>Secret one: the alarm code.</p>
+<div style="color: red; DISPLAY : none !important"><p>Secret two: the safe.</p></div>
+<span style="visibility:hidden">Secret three: the vault.</span><template><p>Secret four.</p></template>
+<p hidden="until-found">Closed on public holidays.</p><p aria-hidden="true">Doors lock at six.</p>
+<p style="display:block">Visitors sign in.</p></main></body></html>"""
+    extracted = web_page.extract(page)
+    assert_clean(extracted)
+    chunks = " ".join(piece.text for piece in chunk(extracted.text, max_chars=60))
+    assert "Secret" not in chunks and "Secret" not in extracted.text
+    for shown in (
+        "The office opens at eight.",
+        "Closed on public holidays.",
+        "Doors lock at six.",
+        "Visitors",
+    ):
+        assert shown in chunks
 
 
 def test_web_page_title_is_not_repeated_and_a_fragment_is_read_whole() -> None:
