@@ -10,14 +10,20 @@ import json
 from pathlib import Path
 from typing import Any
 
+import docx
 import pytest
+from click.testing import CliRunner
 
+from bot.cli import cli
 from bot.slack.app import SlackBot
+from bot.slack.blocks import escape
 from bot.slack.feedback import FeedbackStore
 from bot.slack.home import MAX_ROWS, NO_CHANNELS, NO_LIST, Facts, home_view
 from bot.slack.scopes import LiveScopes
 from retrieval.engine import Engine
+from retrieval.inference.embedder import Embedder
 from tests.bot.slack.harness import Running, running, strings
+from tests.conftest import make_engine
 from tests.helpers.slack_standin import SlackStandIn
 
 pytestmark = pytest.mark.usefixtures("no_leftover_threads")
@@ -104,7 +110,7 @@ def test_failed_files_are_listed_with_reasons_and_paged(
     }
     with running(two_collections, slack, feedback, scopes=live) as bot:
         citebot: SlackBot = bot.app.extensions["citebot"]  # type: ignore[attr-defined]
-        citebot.failed_files = failures.__getitem__  # type: ignore[method-assign]
+        citebot.failed_files = failures.__getitem__  # type: ignore[method-assign,assignment]
         opened(bot, "U1")
     (view,) = views(slack, "U1")
     shown = text_of(view)
@@ -125,3 +131,33 @@ def test_a_large_view_keeps_within_slacks_limits() -> None:
     assert all(len(b["text"]["text"]) <= 3000 for b in view["blocks"] if b["type"] == "section")
     assert " ".join(strings(view["blocks"])).count("• ") == MAX_ROWS
     assert "…and 10 more collections" in " ".join(strings(view["blocks"]))
+
+
+def test_a_failed_file_is_listed_with_its_reason_until_it_is_fixed(
+    tmp_path: Path, embedder: Embedder, slack: SlackStandIn, feedback: FeedbackStore
+) -> None:
+    """Bad input tried: a .docx that is not a Word file, ingested: the Home tab and `citebot status` name it
+    with the ingest's reason; once it is made a real Word document and ingested again, both drop it."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "notes.md").write_text("# Notes\n\nThe canteen opens at eight.\n", encoding="utf-8")
+    (docs / "plan.docx").write_bytes(b"not a zip, so not a Word file")
+    engine = make_engine(tmp_path / "store", embedder)
+    (reported,) = engine.ingest([docs]).failures
+    status = CliRunner().invoke(cli, ["status", "--store", str(tmp_path / "store")])
+    assert status.exit_code == 0 and "Failed files:  1 failed their last ingest" in status.output
+    slack.members = {"C0GEN": {"U1", "UBOT"}}
+    with running(engine, slack, feedback) as bot:
+        opened(bot, "U1")
+        slack.wait_for("views.publish", 1)
+        word = docx.Document()
+        word.add_paragraph("The plan is to move the canteen to the second floor.")
+        word.save(str(docs / "plan.docx"))
+        assert engine.ingest([docs]).failed == 0
+        opened(bot, "U1")
+        slack.wait_for("views.publish", 2)
+    before, after = (text_of(view) for view in views(slack, "U1"))
+    assert "Failed files (1):" in before and f"• {escape(reported)}" in before
+    assert "plan.docx" not in after and "Failed files" not in after and "2 documents" in after
+    status = CliRunner().invoke(cli, ["status", "--store", str(tmp_path / "store")])
+    assert status.exit_code == 0 and "Failed files" not in status.output
