@@ -72,8 +72,18 @@ def cli(ctx: click.Context, verbose: bool) -> None:
             click.echo(ctx.get_help())
 
 
+class GivenPath(click.Path):
+    """A path argument that names something: an empty one is refused (click's Path makes it `.`, so
+    `citebot ingest ''` from a script whose variable was unset would ingest the current folder)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str | bytes) and not value:
+            self.fail("an empty path names no file or folder (for the current folder, give .)", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 @cli.command()
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=GivenPath(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @click.option("--wait", is_flag=True, help="If another ingest is writing to the store, wait for it.")
 @click.option(

@@ -39,9 +39,26 @@ A short question, or one starting with "and", "but", "it", "they", "what about".
 previous one: it is searched together with it."""
 
 
-def _is_number(text: str) -> bool:
+# A citation's number and k are small: a number of more digits than this is out of every range, and is
+# never given to int() (which refuses past 4,300 digits with a ValueError).
+_MAX_DIGITS = 9
+_TOO_LARGE = 10**_MAX_DIGITS
+
+
+def _whole_number(text: str) -> int | None:
+    """text as a whole number of ASCII digits (_TOO_LARGE past _MAX_DIGITS), or None if it is not one."""
     # str.isdigit() accepts "²" and other digits int() refuses.
-    return text.isascii() and text.isdigit()
+    if not (text.isascii() and text.isdigit()):
+        return None
+    digits = text.lstrip("0") or "0"
+    return int(digits) if len(digits) <= _MAX_DIGITS else _TOO_LARGE
+
+
+def _as_written(n: int, text: str) -> str:
+    """A number as a message shows it: itself, or for one too large, its first digits and its length."""
+    if n < _TOO_LARGE:
+        return str(n)
+    return text if len(text) <= 20 else f"{text[:12]}… ({len(text):,} digits)"
 
 
 class ReplError(Exception):
@@ -166,17 +183,19 @@ class Session:
 
     def cmd_k(self, arg: str) -> None:
         """:k N"""
-        if not _is_number(arg) or not 1 <= int(arg) <= 50:
+        k = _whole_number(arg)
+        if k is None or not 1 <= k <= 50:
             raise ReplError(":k takes a whole number from 1 to 50, e.g. :k 8")
-        self.engine.set_k(int(arg))
+        self.engine.set_k(k)
         self.say(f"Retrieving {arg} passages per question.")
 
     def cmd_cite(self, arg: str) -> None:
         """:cite N"""
         answer = self._last()
-        if not _is_number(arg):
+        n = _whole_number(arg)
+        if n is None:
             raise ReplError(":cite takes a citation number, e.g. :cite 1")
-        cited = self.engine.cite(cited_id(answer, int(arg)))
+        cited = self.engine.cite(cited_id(answer, n, _as_written(n, arg)))
         if self.json_mode:
             self.emit(cited.model_dump())
         else:
@@ -222,16 +241,18 @@ class DraftProgress:
         self.show(f"The model is writing ({self.tokens} tokens); its answer is shown once checked…")
 
 
-def cited_id(answer: Answer, n: int) -> str:
-    """The id `:cite n` opens: citation n, or for an abstention its closest match n (numbered as shown)."""
+def cited_id(answer: Answer, n: int, written: str | None = None) -> str:
+    """The id `:cite n` opens: citation n, or for an abstention its closest match n (numbered as shown);
+    written: n as the error shows it (a number too large to show whole)."""
+    shown = written or str(n)
     if answer.abstained and not answer.citations:
         matches = answer.passages[:CLOSEST]
         if not 1 <= n <= len(matches):
-            raise ReplError(f"The last answer has no closest match {n} (it has {len(matches)})")
+            raise ReplError(f"The last answer has no closest match {shown} (it has {len(matches)})")
         return matches[n - 1].id
     cited = [c for c in answer.citations if c.n == n]
     if not cited:
-        raise ReplError(f"The last answer has no citation {n} (it has {len(answer.citations)})")
+        raise ReplError(f"The last answer has no citation {shown} (it has {len(answer.citations)})")
     return cited[0].id
 
 
