@@ -2,9 +2,11 @@
 
 Their channels come from users.conversations (with the user's id: the public and private channels they are
 in that citebot is in too, so ones it can answer in); each allowed channel reads its scope's collections. Per
-collection: its document count, last ingest and failed files with their reasons, at most MAX_ROWS failed
-rows in all ("and N more"). Nothing is shown of a collection none of those channels reads; direct messages'
-scope is not listed (a DM answers from `default`). Published again each time the tab is opened.
+collection: its document count, last ingest and failed files with their reasons (those its ingests reported,
+which the store keeps until the file is ingested again or forgotten, then unreadable index records), at most
+MAX_ROWS failed rows in all ("and N more"). Nothing is shown of a collection none of those channels
+reads; direct messages' scope is not listed (a DM answers from `default`). Published again each time the
+tab is opened.
 """
 
 from __future__ import annotations
