@@ -567,3 +567,34 @@ def test_cite_shows_a_path_under_the_current_folder_or_home_short(
     header = run("cite", cid, "--store", store).stdout.splitlines()[0]
     assert "(~/coffee.md, characters" in header
     assert json.loads(run("cite", "--json", cid, "--store", store).stdout)["path"] == str(full)
+
+
+def test_batch_line_past_the_line_bound_ends_the_batch(store: Path, tmp_path: Path) -> None:
+    """Bad input tried: a good line, then one of 1 MiB + 1 bytes with no newline after it: the first is
+    answered, the batch then stops with one error line, exit 2."""
+    from bot.ask_batch import MAX_LINE_BYTES
+
+    questions = tmp_path / "questions.jsonl"
+    questions.write_bytes(
+        json.dumps({"id": "q1", "question": STOCKHOLM}).encode() + b"\n" + b"x" * (MAX_LINE_BYTES + 1)
+    )
+    result = run("ask", "--batch", questions, "--store", store)
+    assert result.exit_code == 2
+    assert [json.loads(line)["id"] for line in result.stdout.splitlines()] == ["q1"]
+    assert result.stderr == (
+        'Error: Line 2 of the batch is longer than 1 MB (each line is one JSON object {"id", "question"}); '
+        "the batch stops there\n"
+    )
+
+
+def test_batch_past_the_line_count_bound_ends_the_batch(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bad input tried: more lines than a batch may hold (the bound set to 3 here; blank lines count, as
+    `yes ''` piped in would never end otherwise)."""
+    from bot import ask_batch
+
+    monkeypatch.setattr(ask_batch, "MAX_LINES", 3)
+    line = json.dumps({"id": "q", "question": STOCKHOLM}) + "\n"
+    result = run("ask", "--batch", "-", "--store", store, stdin=line + "\n\n" + line)
+    assert result.exit_code == 2
+    assert len(result.stdout.splitlines()) == 1
+    assert result.stderr == "Error: The batch has more than 3 lines; split it into smaller files\n"

@@ -552,3 +552,19 @@ def test_too_long_and_empty_lines(repl: Repl) -> None:
     assert repl.send("  \t ") == ""
     assert repl.session.last is None
     repl.answer(STOCKHOLM)
+
+
+def test_number_arguments_of_thousands_of_digits_are_one_error_line(repl: Repl) -> None:
+    """Bad input: `:cite` and `:k` with 5,000 digits (past int()'s 4,300-digit limit), 20 digits, and 5,000
+    zeros then 1 (still citation 1)."""
+    answer = repl.answer(STOCKHOLM)
+    count = len(answer.citations)
+    assert repl.send(":cite " + "9" * 5000) == (
+        f"Error: The last answer has no citation 999999999999… (5,000 digits) (it has {count})\n"
+    )
+    assert (
+        repl.send(":cite " + "1" * 20)
+        == f"Error: The last answer has no citation {'1' * 20} (it has {count})\n"
+    )
+    assert repl.send(":k " + "5" * 5000) == "Error: :k takes a whole number from 1 to 50, e.g. :k 8\n"
+    assert "»During the negotiations" in repl.send(":cite " + "0" * 5000 + "1")
