@@ -22,7 +22,7 @@ from retrieval.ingest.loaders import (
     parser_version,
 )
 from retrieval.store.layout import MARKER
-from retrieval.store.no_follow import LISTABLE, open_file, open_folder, open_in
+from retrieval.store.no_follow import LISTABLE, open_folder, open_in, read_regular_file
 from retrieval.text.content import fingerprint
 from retrieval.text.regions import RegionMap
 
@@ -313,27 +313,18 @@ def read_bytes(file: SourceFile, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> byt
     nor any folder on its path), or a LoadError naming it."""
     name = _printable(file.source)
     try:
-        handle = open_file(file.path)
+        return read_regular_file(file.path, max_bytes)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            # Walked without one; a folder on its path (or the file) was swapped for a link since.
-            reason = "a symbolic link is on its path now; links are not followed"
-            raise LoadError(f"{name}: cannot read ({reason})") from exc
-        raise LoadError(f"{name}: cannot read ({exc.strerror or exc})") from exc
-    try:
-        # Checked on the open handle: the file may have been swapped for a FIFO or device since the walk.
-        info = os.fstat(handle)
-        if not stat.S_ISREG(info.st_mode):
-            raise LoadError(f"{name}: not a regular file (a device, FIFO or socket)")
-        with os.fdopen(handle, "rb", closefd=False) as stream:
-            data = stream.read(max_bytes + 1)
-    except OSError as exc:
-        raise LoadError(f"{name}: cannot read ({exc.strerror or exc})") from exc
-    finally:
-        os.close(handle)
-    if len(data) > max_bytes:
-        raise LoadError(f"{name}: larger than the {_megabytes(max_bytes)} limit")
-    return data
+            # Walked without one: the file or a folder on its path was swapped for a link since.
+            reason = "cannot read (a symbolic link is on its path now; links are not followed)"
+        elif exc.errno == errno.EINVAL:
+            reason = "not a regular file (a device, FIFO or socket)"
+        elif exc.errno == errno.EFBIG:
+            reason = f"larger than the {_megabytes(max_bytes)} limit"
+        else:
+            reason = f"cannot read ({exc.strerror or exc})"
+        raise LoadError(f"{name}: {reason}") from exc
 
 
 def decode(file: SourceFile, data: bytes, extractor: Extractor | None = None) -> Document:

@@ -40,10 +40,10 @@ def is_link_in(parent: int, name: str) -> bool:
 
 
 def open_folder(path: Path, flags: int = _THROUGH) -> int:
-    """A handle on the folder at path (absolute), each component opened in its parent without following a
-    link: OSError (ELOOP where a component is a link, ENOTDIR where it is not a folder)."""
+    """A handle on the folder at path (absolute, no '..'), each component opened in its parent without
+    following a link: OSError (ELOOP where a component is a link, ENOTDIR where it is not a folder)."""
     if not path.is_absolute() or ".." in path.parts:
-        raise OSError(errno.EINVAL, "not an absolute path without '..'", str(path))
+        raise ValueError(f"not an absolute path without '..': {path}")  # a caller's mistake, not the disk's
     handle = os.open(path.anchor, _THROUGH)
     names = path.parts[1:]
     try:
@@ -68,3 +68,20 @@ def open_file(path: Path, flags: int = READABLE) -> int:
         return open_in(folder, path.name, flags)
     finally:
         os.close(folder)
+
+
+def read_regular_file(path: Path, max_bytes: int) -> bytes:
+    """The bytes of the regular file at path (absolute), reached through no link, at most max_bytes; else
+    OSError: ELOOP (a link on its path, or it is one), EINVAL (a device, FIFO or socket), EFBIG (larger)."""
+    handle = open_file(path)
+    try:
+        # Checked on the open handle: the file may have been swapped for a FIFO or device since it was seen.
+        if not stat.S_ISREG(os.fstat(handle).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        with os.fdopen(handle, "rb", closefd=False) as stream:
+            data = stream.read(max_bytes + 1)
+    finally:
+        os.close(handle)
+    if len(data) > max_bytes:
+        raise OSError(errno.EFBIG, os.strerror(errno.EFBIG), str(path))
+    return data

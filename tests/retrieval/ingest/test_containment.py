@@ -126,10 +126,9 @@ def test_a_folder_swapped_for_a_link_mid_ingest_through_the_engine_quotes_nothin
 
     corpus, outside = layout(tmp_path)
     engine = make_engine(tmp_path / "store", embedder)
-    real_discover = indexer.discover
 
     def walk_then_swap(*args: Any, **kwargs: Any) -> Any:
-        found = real_discover(*args, **kwargs)
+        found = discover(*args, **kwargs)
         swap_for_link(corpus / "sub", outside)
         return found
 
