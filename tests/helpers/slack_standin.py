@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
 import threading
 import time
 import uuid
@@ -149,6 +150,22 @@ class SlackStandIn:
             lambda: f"wanted {count} x {method}, got: {[(c.method, c.params) for c in self.calls]}",
         )
         return calls
+
+    def wait_for_reply(self, thread_ts: str, timeout: float = 60) -> Call:
+        """Block until a chat.postMessage in the thread of `thread_ts` arrived; return the first."""
+
+        def replied() -> Call | None:
+            return next(
+                (
+                    c
+                    for c in self.calls
+                    if c.method == "chat.postMessage" and c.params.get("thread_ts") == thread_ts
+                ),
+                None,
+            )
+
+        reply: Call = self._wait(replied, timeout, lambda: f"no reply in the thread of {thread_ts}")
+        return reply
 
     def wait_for_response(self, name: str, count: int = 1, timeout: float = 10) -> list[Any]:
         """Block until `count` POSTs reached response_url(name); return them."""
@@ -397,3 +414,49 @@ def action_body(
     """A block_actions interaction's form-encoded HTTP body (`payload=` JSON)."""
     payload = action_payload(action_id, value, user_id, channel_id, response_url, message_ts, thread_ts)
     return urlencode({"payload": json.dumps(payload)})
+
+
+def sign_raw(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
+    """The signature headers Slack would send with raw bytes (which need not be UTF-8)."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(secret.encode(), f"v0:{ts}:".encode() + body, hashlib.sha256).hexdigest()
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
+
+
+class RawRequest:
+    """One HTTP/1.1 POST on its own socket, sent piece by piece as a hostile client would: the headers on
+    opening, then only as much of the body as `send` is given; the answer's status read whenever asked."""
+
+    def __init__(self, port: int, headers: dict[str, str], path: str = "/slack/events") -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        head = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", *(f"{k}: {v}" for k, v in headers.items())]
+        self.sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+        self.sent = 0
+
+    def send(self, data: bytes) -> bool:
+        """Send body bytes; False when the server had closed the connection (it refused the request)."""
+        try:
+            self.sock.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            return False
+        self.sent += len(data)
+        return True
+
+    def send_chunk(self, data: bytes) -> bool:
+        """Send one chunk of a Transfer-Encoding: chunked body (b"" ends the body)."""
+        return self.send(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+
+    def half_close(self) -> None:
+        """Stop sending (the client leaves mid-body)."""
+        self.sock.shutdown(socket.SHUT_WR)
+
+    def status(self) -> int:
+        """The answer's status code, waiting up to the socket's 10 s timeout (a server that waits for the
+        rest of the body never answers: socket.timeout)."""
+        line = self.sock.makefile("rb").readline()
+        assert line.startswith(b"HTTP/1.1 "), line
+        return int(line.split()[1])
+
+    def close(self) -> None:
+        """Close the socket."""
+        self.sock.close()

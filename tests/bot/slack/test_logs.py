@@ -12,6 +12,7 @@ import pytest
 
 from bot.slack.feedback import FeedbackStore
 from retrieval.engine import Engine
+from retrieval.inference.embedder import Embedder
 from tests.bot.slack.harness import (
     APP_TOKEN,
     BOT_TOKEN,
@@ -21,8 +22,8 @@ from tests.bot.slack.harness import (
     running,
     slack_env,
 )
-from tests.conftest import SEED_FILE, STOCKHOLM
-from tests.helpers.slack_standin import SlackStandIn, event_body
+from tests.conftest import SEED_FILE, SEEDS, STOCKHOLM, make_engine
+from tests.helpers.slack_standin import SlackStandIn, event_body, sign
 
 # Each test stops every server, socket client and listener pool it started (conftest.py).
 pytestmark = pytest.mark.usefixtures("no_leftover_threads")
@@ -92,3 +93,54 @@ def test_one_structured_log_line_per_question_and_no_token(
             logging.Formatter().formatException(record.exc_info) if record.exc_info else ""
         )
         assert BOT_TOKEN not in logged and APP_TOKEN not in logged and SECRET not in logged
+
+
+@pytest.fixture(scope="module")
+def seeds_store(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
+    """A store of the seeds, ingested once (`citebot slack` reads a store, it never makes one)."""
+    root = tmp_path_factory.mktemp("slack-logs")
+    assert make_engine(root / "store", embedder).ingest([SEEDS]).added == 1
+    return root / "store"
+
+
+def test_citebot_slack_http_logs_each_refused_request_in_one_line_even_when_debugging(
+    slack: SlackStandIn, seeds_store: Path, tmp_path: Path
+) -> None:
+    """Bad input: `citebot slack --http` with CITEBOT_DEBUG=1 (bolt's loggers at DEBUG) gets a 100 KB body
+    with a wrong signature, and a correctly signed body of JSON cut short. Its stderr holds one line for each,
+    with neither body's text and no traceback; a signed mention is answered as before."""
+    import http.client
+    import time
+
+    from bot.slack.transports import EVENTS_PATH
+    from tests.bot.slack.test_stop import answer_over_http, citebot_slack, free_port, stop_with_sigterm
+
+    marker = "BODY-TEXT-5e2a"
+    forged = json.dumps({"type": "event_callback", "text": f"{marker} https://example.com/?a=b " * 3000})
+    cut_short = f'{{"type": "event_callback", "text": "{marker}'
+    port = free_port()
+    options = ["--http", "--host", "127.0.0.1", "--port", str(port)]
+    with citebot_slack(slack, seeds_store, tmp_path, options, CITEBOT_DEBUG="1") as (process, log):
+        answer_over_http(slack, port)
+        statuses = []
+        for body, headers in (
+            (
+                forged,
+                {"X-Slack-Request-Timestamp": str(int(time.time())), "X-Slack-Signature": "v0=" + "0" * 64},
+            ),
+            (cut_short, {"Content-Type": "application/json", **sign(SECRET, cut_short)}),
+        ):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            connection.request("POST", EVENTS_PATH, body=body.encode(), headers=headers)
+            statuses.append(connection.getresponse().status)
+            connection.close()
+        lines = stop_with_sigterm(process, log)
+    assert statuses == [401, 400]
+    refused = [
+        line for line in lines if " citebot.slack WARNING refused a Slack request from 127.0.0.1: " in line
+    ]
+    assert [line.split(": ", 1)[1] for line in refused] == [
+        "a signature that does not match its body; answered 401",
+        "a payload bolt cannot read (JSONDecodeError); answered 400",
+    ]
+    assert not any(marker in line or "example.com" in line or "Traceback" in line for line in lines), lines
