@@ -9,6 +9,7 @@ from urllib.parse import unquote
 
 from retrieval.errors import InputError, NotFoundError
 from retrieval.store.chunk_store import DocRecord, StoredChunk
+from retrieval.store.no_follow import MAX_CHECKED_BYTES, read_regular_file
 from retrieval.store.texts import read_text
 from retrieval.text.content import decode_text, fingerprint
 from retrieval.types import CitedPassage
@@ -63,8 +64,8 @@ IndexedChunks = Callable[[DocRecord], list[StoredChunk]]
 def _is_current(record: DocRecord) -> bool:
     """Whether the file on disk is still the version indexed."""
     try:
-        return fingerprint(Path(record.path).read_bytes()) == record.sha256
-    except OSError:
+        return fingerprint(read_regular_file(Path(record.path), MAX_CHECKED_BYTES)) == record.sha256
+    except OSError:  # gone, a link on its path now, no longer a regular file, or grown past the cap
         return False
 
 
@@ -81,7 +82,7 @@ def _text_at(
             pass  # its kept text is gone (pruned by a later ingest): the indexed passage answers
     else:
         try:
-            data = Path(record.path).read_bytes()
+            data = read_regular_file(Path(record.path), MAX_CHECKED_BYTES)
             if fingerprint(data) == record.sha256:
                 return decode_text(data), 0, 1, False
         except (OSError, ValueError):

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 from retrieval.store.chunk_store import DocRecord
+from retrieval.store.no_follow import MAX_CHECKED_BYTES, read_regular_file
 from retrieval.text.content import fingerprint
 from retrieval.types import Answer, Citation
 
@@ -32,9 +34,8 @@ class Freshness:
         if seen and seen[:3] == (info.st_mtime_ns, info.st_size, record.sha256):
             return seen[3]
         try:
-            with open(record.path, "rb") as handle:
-                fresh = fingerprint(handle.read()) == record.sha256
-        except OSError:
+            fresh = fingerprint(read_regular_file(Path(record.path), MAX_CHECKED_BYTES)) == record.sha256
+        except OSError:  # gone, a link on its path now, no longer a regular file, or grown past the cap
             return False
         with self._lock:
             self._seen[record.path] = (info.st_mtime_ns, info.st_size, record.sha256, fresh)

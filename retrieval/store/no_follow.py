@@ -70,6 +70,12 @@ def open_file(path: Path, flags: int = READABLE) -> int:
         os.close(folder)
 
 
+# What an indexed file is read back at most, to check it is unchanged or to quote it: regular files only, so
+# a file swapped for a device or FIFO (/dev/zero) never reads without end; the cap bounds a file that grew
+# after its ingest (10x the 50 MiB default size cap, so that a raised cap still reads its files).
+MAX_CHECKED_BYTES = 512 * 1024 * 1024
+
+
 def read_regular_file(path: Path, max_bytes: int) -> bytes:
     """The bytes of the regular file at path (absolute), reached through no link, at most max_bytes; else
     OSError: ELOOP (a link on its path, or it is one), EINVAL (a device, FIFO or socket), EFBIG (larger)."""

@@ -17,12 +17,14 @@ import sqlite3
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from retrieval.engine import rebuild_store
 from retrieval.errors import StoreError
 from retrieval.inference.embedder import Embedder
+from retrieval.ingest import files
 from retrieval.store.chunk_store import StoreLocation, forget_clients
 from retrieval.text.content import fingerprint
 from tests.conftest import make_engine
@@ -276,18 +278,18 @@ def test_a_folder_nested_1000_deep_and_a_path_over_the_os_limit(
 def test_an_unreadable_subfolder_fails_and_its_files_stay_indexed(
     tmp_path: Path, corpus: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Bad input: an indexed folder that became unreadable (EACCES; root ignores chmod, so scandir is made to
-    refuse it)."""
+    """Bad input: an indexed folder that became unreadable (EACCES; root ignores chmod, so listing it is made
+    to refuse)."""
     engine = make_engine(tmp_path / "store", embedder)
     engine.ingest([corpus])
-    real_scandir = os.scandir
+    real_list = files.list_folder
 
-    def scandir(path: object) -> object:
-        if Path(str(path)).name == "notes":
+    def list_folder(handle: int, path: Path) -> Any:
+        if path.name == "notes":
             raise PermissionError(13, "Permission denied", str(path))
-        return real_scandir(path)  # type: ignore[arg-type]
+        return real_list(handle, path)
 
-    monkeypatch.setattr(os, "scandir", scandir)
+    monkeypatch.setattr(files, "list_folder", list_folder)
     summary = engine.ingest([corpus])
     assert summary.failures == [
         "notes/: cannot read this folder (Permission denied); its files were left as they are"
