@@ -183,6 +183,10 @@ class Extractor:
             if process.exitcode is not None:
                 process.close()  # its sentinel is a file descriptor: many ingests must not pile them up
 
+    def worker_pid(self) -> int | None:
+        """The running worker's process id (benchmarks read its memory); None when none runs."""
+        return self._process.pid if self._process is not None else None
+
     def close(self) -> None:
         """Stop the worker, if one was started."""
         self._stop(kill=False)
