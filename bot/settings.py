@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import AliasChoices, Field, ValidationError
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot import store_finder
@@ -127,6 +127,14 @@ class Settings(BaseSettings):
     )
     prompts: Path = Field(shipped("prompts"), description="Folder of the prompt templates.")
 
+    @field_validator("store", "corpus", "model_cache", "scorer_folder", "prompts", mode="before")
+    @classmethod
+    def _not_empty(cls, value: Any) -> Any:
+        """An empty folder setting is refused: a Path of "" would silently mean the current folder."""
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("is empty: name a folder (. for the current one)")
+        return value
+
     def store_origin(self) -> str:
         """How the store was chosen (named, found upward, or the per-user one)."""
         return store_finder.store_origin(self.store, "store" in self.model_fields_set)
@@ -178,7 +186,8 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'CITEBOT_' + str(err['loc'][0]).upper() if err['loc'] else 'settings'}: {err['msg']}"
+            f"{'CITEBOT_' + str(err['loc'][0]).upper() if err['loc'] else 'settings'}: "
+            f"{err['msg'].removeprefix('Value error, ')}"
             for err in exc.errors()
         )
         raise SettingsError(f"Invalid setting: {problems}") from exc

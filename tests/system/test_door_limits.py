@@ -173,3 +173,30 @@ def test_a_batch_that_never_ends_stops_with_one_line(tmp_path: Path, embedder: E
         'Line 1 of the batch is longer than 1 MB (each line is one JSON object {"id", "question"}); '
         "the batch stops there"
     )
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "expected"),
+    [
+        (["status", "--store", ""], {}, "Invalid value for '--store': is empty"),
+        (["ingest"], {"CITEBOT_CORPUS": ""}, "CITEBOT_CORPUS: is empty"),
+        (["status"], {"CITEBOT_STORE": " "}, "CITEBOT_STORE: is empty"),
+    ],
+)
+def test_an_empty_folder_setting_is_refused(
+    tmp_path: Path, argv: list[str], env: dict[str, str], expected: str
+) -> None:
+    """Bad input: an empty --store, CITEBOT_CORPUS or CITEBOT_STORE (each would mean the current folder):
+    exit 2, one line, nothing ingested or made."""
+    done = subprocess.run(
+        [CITEBOT, *argv],
+        cwd=tmp_path,
+        env={**script_env(tmp_path / "home"), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert expected in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not list(tmp_path.rglob("citebot-store.json"))  # no store made anywhere
