@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from retrieval.errors import InputError, NoStoreError, StoreError
-from retrieval.store.atomic_file import write_atomically
+from retrieval.store.atomic_file import PARTIAL, write_atomically
 from retrieval.store.client import open_client
 from retrieval.store.failures import OPENING, translated_failures
 from retrieval.store.layout import CHROMA, DATABASE, LOCKS, MARKER
@@ -22,9 +22,6 @@ from retrieval.store.records import StoreLocation
 # as it is until a rebuild first writes a head (the marker then says 2, so an older citebot refuses it).
 STORE_FORMAT = 2
 READABLE_FORMATS = (1, 2)
-# How a file being written whole begins (atomic_file.py's temporary name): one beside no marker is a store
-# being made, not a stranger's folder.
-PARTIAL = ".partial-"
 # The lock held while a store is made; hidden, so no collection's lock (`<collection>.lock`) can be named so.
 MAKING = ".making.lock"
 
@@ -127,6 +124,7 @@ def _being_made(folder: Path) -> bool:
         names = [entry.name for entry in os.scandir(folder)]
     except OSError:
         return False
+    # A file being written whole (atomic_file.PARTIAL) beside no marker is a store being made.
     return all(name == LOCKS or name.startswith(PARTIAL) for name in names)
 
 
