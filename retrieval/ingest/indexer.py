@@ -162,7 +162,7 @@ class Indexer:
         """Index the files under paths; report per-file failures in the summary, never abort on one."""
         began = time.perf_counter()
         paths = list(paths)
-        found = discover(paths, self.max_file_bytes)
+        found = discover(paths, self.max_file_bytes, skip=[self.store.location.path])  # never its own store
         summary = IngestSummary(
             failed=len(found.failed),
             skipped=len(found.skipped),
