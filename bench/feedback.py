@@ -1,0 +1,245 @@
+"""Feedback into ranking (issue 34): with no votes nothing changes; with votes from half of the articles' (or
+SciFact documents') questions, the other half's figures move by how much.
+
+`python -m bench.feedback [--data ../shared/data]`. SQuAD: ARTICLES articles in one store, split by article
+(never by question): the voting half's questions are asked, each cited document is voted +1 when it is the
+question's article and -1 when not (one simulated voter per question); then the other half's questions are
+asked with no feedback object, with one that holds no votes (answers must be identical) and with the votes.
+SciFact: claims split by their relevant abstracts (a claim whose abstract is in the voting half votes), the
+cited abstracts voted by relevance, the other claims' nDCG@10 compared. Figures: bench/results/feedback.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any
+
+import numpy as np
+
+from bench import evaluate
+from bench.data import SCIFACT, SQUAD, data_option, require
+from bench.run import keep_only, log
+from bench.systems import Citebot, Result
+from evaluation.datasets import Claim, SquadQuestion, sample, write_scifact, write_squad
+from evaluation.machine import describe
+from evaluation.metrics import contains_answer
+from retrieval.engine import Engine
+from retrieval.search import feedback_boost
+from retrieval.search.feedback_boost import FeedbackBoost, Vote
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTICLES = 16
+PER_ARTICLE = 30  # questions per article: minutes, not hours, on two cores
+CLAIMS = 200
+OTHER_ABSTRACTS = 300
+NO_VOTES: tuple[Vote, ...] = ()
+
+
+def system(engine: Engine, votes: Sequence[Vote] | None) -> Citebot:
+    """citebot as shipped (learned scorer on), with a feedback object holding these votes (None: none)."""
+    if votes is None:
+        return Citebot(engine, scorer=True)
+    source = tuple(votes)
+    boost = FeedbackBoost(lambda: source, lambda query: engine.embedder.embed([query])[0])
+    return Citebot(engine, scorer=True, feedback=boost)
+
+
+def simulated_votes(
+    engine: Engine, questions: Sequence[tuple[str, str]], right: Callable[[str, str], bool]
+) -> list[Vote]:
+    """Each (voter, question) asked; every cited document voted +1 if right for it, -1 if not."""
+    chain = system(engine, None).chain
+    collection = engine.config.location.collection
+    votes = []
+    for voter, question in questions:
+        answer = chain.invoke(question)
+        for source in dict.fromkeys(c.source for c in answer.citations):
+            votes.append(Vote(question, collection, source, 1 if right(voter, source) else -1, voter))
+    return votes
+
+
+def near_votes(engine: Engine, questions: Sequence[str], votes: Sequence[Vote]) -> dict[str, Any]:
+    """How many test questions have a voted question close enough to count (cosine >= SIMILAR), and the
+    median of each test question's closest voted one: why votes from other articles move little or nothing."""
+    if not votes or not questions:
+        return {"with_a_similar_vote": 0, "median_closest_cosine": None}
+    voted = np.asarray([engine.embedder.embed_query(q) for q in dict.fromkeys(v.query for v in votes)])
+    asked = np.asarray([engine.embedder.embed_query(q) for q in questions])
+    voted /= np.linalg.norm(voted, axis=1, keepdims=True)
+    asked /= np.linalg.norm(asked, axis=1, keepdims=True)
+    closest = (asked @ voted.T).max(axis=1)
+    return {
+        "with_a_similar_vote": int((closest >= feedback_boost.SIMILAR).sum()),
+        "median_closest_cosine": round(float(np.median(closest)), 3),
+    }
+
+
+def split_half(names: Sequence[str]) -> tuple[set[str], set[str]]:
+    """A fixed half of the names (voting) and the rest (test)."""
+    ordered = sample(sorted(names), len(names))  # shuffled, the same way every run
+    return set(ordered[: len(ordered) // 2]), set(ordered[len(ordered) // 2 :])
+
+
+def squad_part(squad_file: Path, work: Path) -> dict[str, Any]:
+    """The SQuAD half-and-half run."""
+    corpus = work / "squad"
+    every = keep_only(corpus, write_squad(squad_file, corpus), ARTICLES)
+    by_article: dict[str, list[SquadQuestion]] = defaultdict(list)
+    for q in every:
+        by_article[q.source].append(q)
+    questions = [q for qs in by_article.values() for q in sample(qs, PER_ARTICLE)]
+    voting, testing = split_half(list(by_article))
+    vote_qs = [q for q in questions if q.source in voting]
+    test_qs = [q for q in questions if q.source in testing]
+    log(f"SQuAD: {len(by_article)} articles, {len(vote_qs)} voting and {len(test_qs)} test questions")
+    engine, _ = Citebot.build(work / "store-squad", corpus)
+    engine.embedder.recent_size = 50_000
+    article_of = {q.id: q.source for q in vote_qs}
+    votes = simulated_votes(engine, [(q.id, q.question) for q in vote_qs], lambda v, s: article_of[v] == s)
+    log(f"SQuAD: {len(votes)} simulated votes ({sum(v.value > 0 for v in votes)} helpful)")
+    runs = {}
+    answers: dict[str, list[Result]] = {}
+    for name, held in (("no_feedback", None), ("no_votes", NO_VOTES), ("votes", votes)):
+        log(f"SQuAD: test half, {name}")
+        citebot = system(engine, held)
+        answers[name] = [citebot.answer(q.question) for q in test_qs]
+        runs[name] = evaluate.squad(_Replay(answers[name], test_qs), test_qs, corpus)
+    identical = answers["no_feedback"] == answers["no_votes"]
+    assert identical, "with no votes the answers changed"
+    per_article = {}
+    for article in sorted(testing):
+        picked = [n for n, q in enumerate(test_qs) if q.source == article]
+        before, after = (
+            sum(contains_answer(answers[r][n].first_sentence, test_qs[n].answers) for n in picked)
+            / len(picked)
+            for r in ("no_feedback", "votes")
+        )
+        per_article[article] = {
+            "questions": len(picked),
+            "before": round(before, 4),
+            "after": round(after, 4),
+        }
+    changed = sum(a != b for a, b in zip(answers["no_feedback"], answers["votes"], strict=True))
+    return {
+        "articles": len(by_article),
+        "voting_questions": len(vote_qs),
+        "test_questions": len(test_qs),
+        "votes": len(votes),
+        "identical_without_votes": identical,
+        "answers_changed_by_votes": changed,
+        "test_questions_near_a_vote": near_votes(engine, [q.question for q in test_qs], votes),
+        "test": runs,
+        "accuracy_change_points": round(
+            100
+            * (runs["votes"]["answer_sentence_accuracy"] - runs["no_feedback"]["answer_sentence_accuracy"]),
+            2,
+        ),
+        "per_test_article": per_article,
+    }
+
+
+class _Replay:
+    """Answers already given, handed back in order to evaluate.squad (each test pass is asked once)."""
+
+    name = "replay"
+
+    def __init__(self, results: list[Result], questions: list[SquadQuestion]) -> None:
+        self.results = {q.question: r for q, r in zip(questions, results, strict=True)}
+
+    def answer(self, question: str) -> Result:
+        return self.results[question]
+
+    def rank_documents(self, question: str, k: int) -> list[str]:
+        raise NotImplementedError
+
+
+def scifact_part(scifact_dir: Path, work: Path) -> dict[str, Any]:
+    """The SciFact half-and-half run (nDCG@10 of the claims whose abstracts cast no vote)."""
+    corpus = work / "scifact"
+    claims, _ = write_scifact(scifact_dir, corpus)
+    claims = sample([c for c in claims if c.relevant], CLAIMS)
+    relevant = {d for c in claims for d in c.relevant}
+    keep = relevant | {p.stem for p in sample(sorted(corpus.glob("*.txt")), OTHER_ABSTRACTS)}
+    for path in corpus.glob("*.txt"):
+        if path.stem not in keep:
+            path.unlink()
+    voting_docs, _ = split_half(sorted(relevant))
+    vote_claims = [c for c in claims if c.relevant & voting_docs]
+    test_claims = [c for c in claims if not c.relevant & voting_docs]
+    log(f"SciFact: {len(keep)} abstracts, {len(vote_claims)} voting and {len(test_claims)} test claims")
+    engine, _ = Citebot.build(work / "store-scifact", corpus)
+    engine.embedder.recent_size = 50_000
+    by_id: dict[str, Claim] = {c.id: c for c in vote_claims}
+    votes = simulated_votes(
+        engine, [(c.id, c.claim) for c in vote_claims], lambda v, s: Path(s).stem in by_id[v].relevant
+    )
+    runs = {}
+    for name, held in (("no_feedback", None), ("no_votes", NO_VOTES), ("votes", votes)):
+        log(f"SciFact: test claims, {name}")
+        runs[name] = evaluate.scifact(system(engine, held), test_claims)
+    return {
+        "abstracts": len(keep),
+        "voting_claims": len(vote_claims),
+        "test_claims": len(test_claims),
+        "votes": len(votes),
+        "test_claims_near_a_vote": near_votes(engine, [c.claim for c in test_claims], votes),
+        "identical_without_votes": runs["no_feedback"]["ndcg@10"] == runs["no_votes"]["ndcg@10"],
+        "test": runs,
+        "ndcg@10_change_points": round(100 * (runs["votes"]["ndcg@10"] - runs["no_feedback"]["ndcg@10"]), 2),
+    }
+
+
+def main() -> None:
+    """Run both parts, print the figures, write bench/results/feedback.json."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    data_option(parser)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "feedback.json")
+    args = parser.parse_args()
+    require("bench.scopes", args.data)  # SQuAD and SciFact, as bench.scopes reads them
+    began = time.perf_counter()
+    with TemporaryDirectory(prefix="citebot-feedback-") as folder:
+        work = Path(folder)
+        results: dict[str, Any] = {
+            "bound": {
+                "max_adjustment": feedback_boost.MAX_ADJUSTMENT,
+                "similar": feedback_boost.SIMILAR,
+                "saturation": feedback_boost.SATURATION,
+            },
+            "squad": squad_part(args.data / SQUAD, work),
+            "scifact": scifact_part(args.data / SCIFACT, work),
+        }
+    results["machine"] = describe()
+    results["seconds"] = round(time.perf_counter() - began)
+    results["command"] = ".venv/bin/python -m bench.feedback"
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    squad, scifact = results["squad"], results["scifact"]
+    print(
+        f"SQuAD test half ({squad['test_questions']} questions, {squad['votes']} votes from the other "
+        f"articles): answer-sentence accuracy {squad['test']['no_feedback']['answer_sentence_accuracy']} -> "
+        f"{squad['test']['votes']['answer_sentence_accuracy']} ({squad['accuracy_change_points']:+} points; "
+        f"{squad['answers_changed_by_votes']} answers changed); identical without votes: "
+        f"{squad['identical_without_votes']}"
+    )
+    worst = min(a["after"] - a["before"] for a in squad["per_test_article"].values())
+    print(
+        f"SQuAD worst test article: {100 * worst:+.1f} points; "
+        f"near a vote: {squad['test_questions_near_a_vote']}"
+    )
+    print(
+        f"SciFact test claims ({scifact['test_claims']}, {scifact['votes']} votes): nDCG@10 "
+        f"{scifact['test']['no_feedback']['ndcg@10']} -> {scifact['test']['votes']['ndcg@10']} "
+        f"({scifact['ndcg@10_change_points']:+} points); identical without votes: "
+        f"{scifact['identical_without_votes']}; near a vote: {scifact['test_claims_near_a_vote']}"
+    )
+    print(f"wrote {args.out} in {results['seconds']} s")
+
+
+if __name__ == "__main__":
+    main()
