@@ -1,8 +1,10 @@
 """Feedback into ranking (issue 34): with no votes nothing changes; with votes from half of the articles' (or
 SciFact documents') questions, the other half's figures move by how much.
 
-`python -m bench.feedback [--data ../shared/data]`. SQuAD: ARTICLES articles in one store, split by article
-(never by question): the voting half's questions are asked, each cited document is voted +1 when it is the
+`python -m bench.feedback [--data ../shared/data]`. SQuAD: ARTICLES articles in one store, split two ways: by
+article (the headline: votes from other articles), and by question within each article (votes from colleagues'
+other questions about the same documents, which is what feedback is for; nothing is fitted on either). The
+voting half's questions are asked, each cited document is voted +1 when it is the
 question's article and -1 when not (one simulated voter per question); then the other half's questions are
 asked with no feedback object, with one that holds no votes (answers must be identical) and with the votes.
 SciFact: claims split by their relevant abstracts (a claim whose abstract is in the voting half votes), the
@@ -86,20 +88,36 @@ def split_half(names: Sequence[str]) -> tuple[set[str], set[str]]:
     return set(ordered[: len(ordered) // 2]), set(ordered[len(ordered) // 2 :])
 
 
-def squad_part(squad_file: Path, work: Path) -> dict[str, Any]:
-    """The SQuAD half-and-half run."""
+def squad_part(squad_file: Path, work: Path) -> dict[str, dict[str, Any]]:
+    """The SQuAD half-and-half runs: votes from other articles (the headline), and votes from other
+    questions about the same articles (what feedback is for: colleagues asking about the same documents)."""
     corpus = work / "squad"
     every = keep_only(corpus, write_squad(squad_file, corpus), ARTICLES)
     by_article: dict[str, list[SquadQuestion]] = defaultdict(list)
     for q in every:
         by_article[q.source].append(q)
     questions = [q for qs in by_article.values() for q in sample(qs, PER_ARTICLE)]
-    voting, testing = split_half(list(by_article))
-    vote_qs = [q for q in questions if q.source in voting]
-    test_qs = [q for q in questions if q.source in testing]
-    log(f"SQuAD: {len(by_article)} articles, {len(vote_qs)} voting and {len(test_qs)} test questions")
     engine, _ = Citebot.build(work / "store-squad", corpus)
     engine.embedder.recent_size = 50_000
+    voting, _ = split_half(list(by_article))
+    by_article_split = [q.source in voting for q in questions]
+    voting_ids: set[str] = set()
+    for article in by_article:
+        voting_ids |= split_half([q.id for q in questions if q.source == article])[0]
+    within_split = [q.id in voting_ids for q in questions]
+    return {
+        "by_article": squad_run(engine, corpus, questions, by_article_split, "other articles"),
+        "within_articles": squad_run(engine, corpus, questions, within_split, "the same articles"),
+    }
+
+
+def squad_run(
+    engine: Engine, corpus: Path, questions: list[SquadQuestion], votes_from: list[bool], label: str
+) -> dict[str, Any]:
+    """One split: the questions marked True vote, the others are asked without and with their votes."""
+    vote_qs = [q for q, votes in zip(questions, votes_from, strict=True) if votes]
+    test_qs = [q for q, votes in zip(questions, votes_from, strict=True) if not votes]
+    log(f"SQuAD, votes from {label}: {len(vote_qs)} voting and {len(test_qs)} test questions")
     article_of = {q.id: q.source for q in vote_qs}
     votes = simulated_votes(engine, [(q.id, q.question) for q in vote_qs], lambda v, s: article_of[v] == s)
     log(f"SQuAD: {len(votes)} simulated votes ({sum(v.value > 0 for v in votes)} helpful)")
@@ -113,7 +131,7 @@ def squad_part(squad_file: Path, work: Path) -> dict[str, Any]:
     identical = answers["no_feedback"] == answers["no_votes"]
     assert identical, "with no votes the answers changed"
     per_article = {}
-    for article in sorted(testing):
+    for article in sorted({q.source for q in test_qs}):
         picked = [n for n, q in enumerate(test_qs) if q.source == article]
         before, after = (
             sum(contains_answer(answers[r][n].first_sentence, test_qs[n].answers) for n in picked)
@@ -127,10 +145,12 @@ def squad_part(squad_file: Path, work: Path) -> dict[str, Any]:
         }
     changed = sum(a != b for a, b in zip(answers["no_feedback"], answers["votes"], strict=True))
     return {
-        "articles": len(by_article),
+        "votes_from": label,
+        "articles": len({q.source for q in questions}),
         "voting_questions": len(vote_qs),
         "test_questions": len(test_qs),
         "votes": len(votes),
+        "helpful_votes": sum(v.value > 0 for v in votes),
         "identical_without_votes": identical,
         "answers_changed_by_votes": changed,
         "test_questions_near_a_vote": near_votes(engine, [q.question for q in test_qs], votes),
@@ -139,6 +159,9 @@ def squad_part(squad_file: Path, work: Path) -> dict[str, Any]:
             100
             * (runs["votes"]["answer_sentence_accuracy"] - runs["no_feedback"]["answer_sentence_accuracy"]),
             2,
+        ),
+        "worst_article_change_points": round(
+            100 * min(a["after"] - a["before"] for a in per_article.values()), 2
         ),
         "per_test_article": per_article,
     }
@@ -219,19 +242,18 @@ def main() -> None:
     results["command"] = ".venv/bin/python -m bench.feedback"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    squad, scifact = results["squad"], results["scifact"]
-    print(
-        f"SQuAD test half ({squad['test_questions']} questions, {squad['votes']} votes from the other "
-        f"articles): answer-sentence accuracy {squad['test']['no_feedback']['answer_sentence_accuracy']} -> "
-        f"{squad['test']['votes']['answer_sentence_accuracy']} ({squad['accuracy_change_points']:+} points; "
-        f"{squad['answers_changed_by_votes']} answers changed); identical without votes: "
-        f"{squad['identical_without_votes']}"
-    )
-    worst = min(a["after"] - a["before"] for a in squad["per_test_article"].values())
-    print(
-        f"SQuAD worst test article: {100 * worst:+.1f} points; "
-        f"near a vote: {squad['test_questions_near_a_vote']}"
-    )
+    scifact = results["scifact"]
+    for squad in results["squad"].values():
+        print(
+            f"SQuAD, votes from {squad['votes_from']} ({squad['test_questions']} test questions, "
+            f"{squad['votes']} votes): answer-sentence accuracy "
+            f"{squad['test']['no_feedback']['answer_sentence_accuracy']} -> "
+            f"{squad['test']['votes']['answer_sentence_accuracy']} "
+            f"({squad['accuracy_change_points']:+} points; "
+            f"worst article {squad['worst_article_change_points']:+}; {squad['answers_changed_by_votes']} "
+            f"answers changed); identical without votes: {squad['identical_without_votes']}; "
+            f"near a vote: {squad['test_questions_near_a_vote']}"
+        )
     print(
         f"SciFact test claims ({scifact['test_claims']}, {scifact['votes']} votes): nDCG@10 "
         f"{scifact['test']['no_feedback']['ndcg@10']} -> {scifact['test']['votes']['ndcg@10']} "
