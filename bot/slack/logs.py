@@ -102,4 +102,4 @@ def log_bolt_error(error: Exception, request: BoltRequest) -> None:
         body = request.body if isinstance(request.body, dict) else {}
         log.warning("no listener for a Slack request (%s); answered 404", payload_kind(body))
     else:
-        log.error("a Slack listener failed: %s", type(error).__name__, exc_info=error)
+        log.error("handling a Slack request failed: %s", type(error).__name__, exc_info=error)

@@ -226,7 +226,7 @@ def test_malformed_and_unknown_signed_payloads_are_one_line_each_and_a_real_fail
         "no listener for a Slack request ('no_such_payload'); answered 404",
     ]
     [failure] = [r for r in caplog.records if r.exc_info]
-    assert failure.getMessage() == "a Slack listener failed: ProgrammingError"
+    assert failure.getMessage() == "handling a Slack request failed: ProgrammingError"
     assert SECRET not in failure.getMessage()
 
 
