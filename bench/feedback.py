@@ -167,6 +167,85 @@ def squad_run(
     }
 
 
+def notes_part(squad_file: Path, work: Path) -> dict[str, Any]:
+    """SQuAD's paragraphs as short notes, one file each (a drive of many small documents, where a wrong note
+    is often cited): votes from half of each article's questions, +1 for the note holding the answer and -1
+    for any other cited note; the other half asked without and with them (accuracy of the first sentence)."""
+    articles = work / "squad-articles"
+    every = keep_only(articles, write_squad(squad_file, articles), ARTICLES)
+    notes = work / "squad-notes"
+    notes.mkdir()
+    note_of: dict[str, str] = {}
+    for article in sorted({q.source for q in every}):
+        text = (articles / article).read_text(encoding="utf-8")
+        starts = [0]
+        for n, paragraph in enumerate(text.split("\n\n")):
+            name = f"{Path(article).stem}-{n:03d}.txt"
+            (notes / name).write_text(paragraph, encoding="utf-8")
+            starts.append(starts[-1] + len(paragraph) + 2)
+            for q in every:
+                if q.source == article and starts[-2] <= q.spans[0][0] < starts[-1]:
+                    note_of[q.id] = name
+    by_article: dict[str, list[SquadQuestion]] = defaultdict(list)
+    for q in every:
+        by_article[q.source].append(q)
+    questions = [q for qs in by_article.values() for q in sample(qs, PER_ARTICLE)]
+    voting_ids: set[str] = set()
+    for article in by_article:
+        voting_ids |= split_half([q.id for q in questions if q.source == article])[0]
+    vote_qs = [q for q in questions if q.id in voting_ids]
+    test_qs = [q for q in questions if q.id not in voting_ids]
+    log(f"SQuAD notes: {len(list(notes.iterdir()))} notes, {len(vote_qs)} voting and {len(test_qs)} test")
+    engine, _ = Citebot.build(work / "store-notes", notes)
+    engine.embedder.recent_size = 50_000
+    votes = simulated_votes(engine, [(q.id, q.question) for q in vote_qs], lambda v, s: note_of[v] == s)
+    log(f"SQuAD notes: {len(votes)} simulated votes ({sum(v.value > 0 for v in votes)} helpful)")
+    answers: dict[str, list[Result]] = {}
+    for name, held in (("no_feedback", None), ("no_votes", NO_VOTES), ("votes", votes)):
+        log(f"SQuAD notes: test half, {name}")
+        citebot = system(engine, held)
+        answers[name] = [citebot.answer(q.question) for q in test_qs]
+    identical = answers["no_feedback"] == answers["no_votes"]
+    assert identical, "with no votes the answers changed"
+
+    def accuracy(run: str, picked: Sequence[int]) -> float:
+        return sum(contains_answer(answers[run][n].first_sentence, test_qs[n].answers) for n in picked) / len(
+            picked
+        )
+
+    everyone = range(len(test_qs))
+    per_article = {
+        article: round(
+            100
+            * (
+                accuracy("votes", [n for n in everyone if test_qs[n].source == article])
+                - accuracy("no_feedback", [n for n in everyone if test_qs[n].source == article])
+            ),
+            2,
+        )
+        for article in sorted(by_article)
+    }
+    return {
+        "votes_from": "the same articles, each paragraph a note",
+        "notes": len(list(notes.iterdir())),
+        "voting_questions": len(vote_qs),
+        "test_questions": len(test_qs),
+        "votes": len(votes),
+        "helpful_votes": sum(v.value > 0 for v in votes),
+        "identical_without_votes": identical,
+        "answers_changed_by_votes": sum(
+            a != b for a, b in zip(answers["no_feedback"], answers["votes"], strict=True)
+        ),
+        "test_questions_near_a_vote": near_votes(engine, [q.question for q in test_qs], votes),
+        "answer_sentence_accuracy": {run: round(accuracy(run, everyone), 4) for run in answers},
+        "accuracy_change_points": round(
+            100 * (accuracy("votes", everyone) - accuracy("no_feedback", everyone)), 2
+        ),
+        "worst_article_change_points": min(per_article.values()),
+        "per_test_article_change_points": per_article,
+    }
+
+
 class _Replay:
     """Answers already given, handed back in order to evaluate.squad (each test pass is asked once)."""
 
@@ -235,6 +314,7 @@ def main() -> None:
                 "saturation": feedback_boost.SATURATION,
             },
             "squad": squad_part(args.data / SQUAD, work),
+            "squad_notes": notes_part(args.data / SQUAD, work),
             "scifact": scifact_part(args.data / SCIFACT, work),
         }
     results["machine"] = describe()
@@ -259,6 +339,15 @@ def main() -> None:
         f"{scifact['test']['no_feedback']['ndcg@10']} -> {scifact['test']['votes']['ndcg@10']} "
         f"({scifact['ndcg@10_change_points']:+} points); identical without votes: "
         f"{scifact['identical_without_votes']}; near a vote: {scifact['test_claims_near_a_vote']}"
+    )
+    notes = results["squad_notes"]
+    accuracy = notes["answer_sentence_accuracy"]
+    print(
+        f"SQuAD notes, votes from {notes['votes_from']} ({notes['test_questions']} test questions, "
+        f"{notes['votes']} votes, {notes['helpful_votes']} helpful): answer-sentence accuracy "
+        f"{accuracy['no_feedback']} -> {accuracy['votes']} ({notes['accuracy_change_points']:+} points; "
+        f"worst article {notes['worst_article_change_points']:+}; {notes['answers_changed_by_votes']} "
+        f"answers changed); near a vote: {notes['test_questions_near_a_vote']}"
     )
     print(f"wrote {args.out} in {results['seconds']} s")
 
