@@ -261,7 +261,7 @@ class SlackStandIn:
         channel = params.get("channel")
         if method == "auth.test":
             return AUTH_TEST
-        if method == "chat.postMessage" and "UBOT" not in self.members.get(channel, {"UBOT"}):
+        if method == "chat.postMessage" and "UBOT" not in self.members.get(str(channel), {"UBOT"}):
             return {"ok": False, "error": "not_in_channel"}
         if method == "chat.getPermalink":
             link = f"{AUTH_TEST['url']}archives/{channel}/p{str(params.get('message_ts')).replace('.', '')}"
