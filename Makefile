@@ -93,6 +93,12 @@ bench-quick: $(STAMP)
 bench-speed: $(STAMP)
 	$(PY) -m bench.speed
 
+.PHONY: bench-feedback
+# Feedback into ranking: with no votes nothing changes; with simulated votes from half of the questions, the
+# other half's figures (SQuAD three ways, SciFact; ~5 min).
+bench-feedback: $(STAMP)
+	$(PY) -m bench.feedback --data $(DATA)
+
 .PHONY: bench-install
 # A plain `pip install .` into a fresh venv (from PyPI), then `citebot models`, `ingest`, `ask` without torch:
 # the venv's size, pip check, each step's time and peak memory (~2 min).
