@@ -44,8 +44,11 @@ def engine_for(settings: Settings, create: bool = True) -> Engine:
     return Engine(config, create=create, notice=lambda text: click.echo(text, err=True))
 
 
-def feedback_db(settings: Settings) -> Path:
-    """The Slack feedback database: CITEBOT_SLACK_FEEDBACK_DB, else the store's feedback.sqlite3."""
+def feedback_db(settings: Settings, strict: bool = False) -> Path:
+    """The Slack feedback database: CITEBOT_SLACK_FEEDBACK_DB, else the store's feedback.sqlite3.
+
+    strict: a malformed Slack setting is refused (`citebot feedback`, which is about Slack's votes);
+    otherwise asking reads the store's own file and leaves the error to `citebot slack`."""
     from bot.errors import SettingsError
     from bot.slack.settings import read_slack_settings
     from retrieval.store.layout import StoreLayout
@@ -53,7 +56,8 @@ def feedback_db(settings: Settings) -> Path:
     try:
         named = read_slack_settings().feedback_db
     except SettingsError:
-        # A malformed Slack setting is `citebot slack`'s error to report; asking reads the store's own file.
+        if strict:
+            raise
         named = None
     return named or StoreLayout(settings.store).feedback
 

@@ -46,7 +46,7 @@ def feedback(
     if yes and not reset:
         raise BadInput("--yes confirms --reset; nothing else asks for it")
     settings = load_settings(store=store)
-    path = feedback_db(settings)
+    path = feedback_db(settings, strict=True)
     if not path.exists():
         click.echo(NOTHING_TO_RESET.format(where="") if reset else NO_FEEDBACK)
         return

@@ -44,9 +44,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("citebot.slack")
 EMPTY_MENTION = "Ask me a question after the mention, e.g. `@citebot What did the US offer in Stockholm?`"
 THANKS = "Thanks, your feedback is recorded."
-# A person reading answers votes a few times a minute at most; past this it is a script or a stuck key, and
-# the ranking counts one person once per document anyway (retrieval/search/feedback_boost.py).
-VOTES_PER_MINUTE = 10
 VOTING_TOO_FAST = "That's more than {limit} votes in a minute; this one was not recorded. Try again shortly."
 
 
@@ -67,7 +64,7 @@ class SlackBot:
         self.workers = workers
         self.seen = SeenEvents()
         self.limiter = RateLimiter(settings.rate_limit)
-        self.vote_limiter = RateLimiter(VOTES_PER_MINUTE)
+        self.vote_limiter = RateLimiter(settings.vote_limit)
         self.collections = Scopes(engine)
         # Without a scopes file every channel and direct message is answered from the engine's collection.
         self.scopes = scopes or LiveScopes(
@@ -311,7 +308,7 @@ class SlackBot:
             respond(
                 response_type="ephemeral",
                 replace_original=False,
-                text=VOTING_TOO_FAST.format(limit=VOTES_PER_MINUTE),
+                text=VOTING_TOO_FAST.format(limit=self.settings.vote_limit),
             )
             return
         answer = self.feedback.answer(str(body["actions"][0]["value"]))

@@ -41,6 +41,14 @@ class SlackSettings(BaseSettings):
         validation_alias=AliasChoices("CITEBOT_SLACK_RATE_LIMIT", "rate_limit"),
         description="Questions per user per minute.",
     )
+    # A person reading answers votes a few times a minute at most; past this it is a script or a stuck key,
+    # and the ranking counts one person once per document anyway (retrieval/search/feedback_boost.py).
+    vote_limit: int = Field(
+        10,
+        ge=1,
+        validation_alias=AliasChoices("CITEBOT_SLACK_VOTE_LIMIT", "vote_limit"),
+        description="Helpful / Not helpful votes taken per user per minute.",
+    )
     channels: str = Field(
         "",
         validation_alias=AliasChoices("CITEBOT_SLACK_CHANNELS", "channels"),

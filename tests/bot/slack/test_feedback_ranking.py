@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 
-from bot.slack.app import THANKS, VOTES_PER_MINUTE, VOTING_TOO_FAST
+from bot.slack.app import THANKS, VOTING_TOO_FAST
 from bot.slack.blocks import GONE
 from bot.slack.feedback import FeedbackStore, VotesOnDisk
 from bot.slack.scopes import LiveScopes
+from bot.slack.settings import SlackSettings
 from retrieval.engine import Engine
 from retrieval.inference.embedder import Embedder
 from retrieval.search.feedback_boost import adjustment
@@ -26,6 +27,7 @@ from tests.conftest import make_engine
 from tests.helpers.slack_standin import SlackStandIn, action_body
 
 pytestmark = pytest.mark.usefixtures("no_leftover_threads")
+VOTES_PER_MINUTE = SlackSettings.model_fields["vote_limit"].default
 VOTED = "What's the password for the guest wifi network?"
 LIKE_IT = "What is the wifi password for guests?"
 UNRELATED = "When is the fire drill?"

@@ -132,7 +132,7 @@ def test_the_hr_note_is_quoted_only_where_mapped(
 ) -> None:
     """Every question in every channel kind: the hr note only ever reaches C0HR, and C0HR gets it."""
     channels = (MAPPED, UNMAPPED, DM)
-    with running(store_engine, slack, feedback, scopes=live, rate_limit=1000) as bot:
+    with running(store_engine, slack, feedback, scopes=live, rate_limit=1000, vote_limit=1000) as bot:
         firsts = {}
         for channel in channels:
             for question in QUESTIONS:
@@ -224,7 +224,7 @@ def test_a_narrowed_scope_applies_to_the_next_question_and_to_old_buttons(
     refuse or answer without the hr note; widened again, hr answers return."""
     path = live.path
     assert path is not None
-    with running(store_engine, slack, feedback, scopes=live, rate_limit=1000) as bot:
+    with running(store_engine, slack, feedback, scopes=live, rate_limit=1000, vote_limit=1000) as bot:
 
         def answer_to(event: dict[str, Any]) -> dict[str, Any]:
             """Send a mention in C0HR; its answer in the thread."""
