@@ -48,7 +48,6 @@ from retrieval.store.build_record import (
 from retrieval.store.chunk_store import ChunkStore, StoreLocation, forget_clients
 from retrieval.store.folder import set_aside_damaged
 from retrieval.store.ingest_failures import FailedFile, forget_failures, read_failures, record_ingest
-from retrieval.store.layout import StoreLayout
 from retrieval.store.names import check_chroma_url, check_collection_name
 from retrieval.store.records import now_iso
 from retrieval.store.writer_lock import server_lease, writer_lock
@@ -200,8 +199,7 @@ class Engine:
         return summary
 
     def _failures_path(self) -> Path:
-        location = self.config.location
-        return StoreLayout(location.path).failed_files(location.collection)
+        return self.config.location.layout.failed_files(self.config.location.collection)
 
     def failed_files(self) -> list[FailedFile]:
         """The files that failed their last ingest into this collection, with the reasons."""
