@@ -304,22 +304,20 @@ class SlackBot:
         """A feedback button: store the vote (and the cited documents it moves in the ranking of the
         collections the channel reads) and thank the voter privately."""
         channel, user = (body.get("channel") or {}).get("id"), str(body["user"]["id"])
+
+        def tell(text: str) -> None:
+            respond(response_type="ephemeral", replace_original=False, text=text)
+
         if not self.vote_limiter.allow(user):
-            respond(
-                response_type="ephemeral",
-                replace_original=False,
-                text=VOTING_TOO_FAST.format(limit=self.settings.vote_limit),
-            )
-            return
+            return tell(VOTING_TOO_FAST.format(limit=self.settings.vote_limit))
         answer = self.feedback.answer(str(body["actions"][0]["value"]))
         if answer is None or not self.in_scope(answer, channel):  # a vote on an answer given elsewhere
-            respond(response_type="ephemeral", replace_original=False, text=GONE)
-            return
+            return tell(GONE)
         readable = set(self.scope(channel).collections)
         places = [(self.collection_of(c), c.source) for c in answer.citations]
         targets = [(name, source) for name, source in places if name in readable]
         stored = self.feedback.record_vote(str(body["actions"][0]["value"]), vote, user, channel, targets)
-        respond(response_type="ephemeral", replace_original=False, text=THANKS if stored else GONE)
+        tell(THANKS if stored else GONE)
 
 
 def build_app(
