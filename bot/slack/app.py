@@ -33,6 +33,7 @@ from bot.slack.logs import log_bolt_error
 from bot.slack.modes import on_channel_message
 from bot.slack.scopes import LiveScopes
 from bot.slack.settings import SlackSettings
+from bot.slack.votes import on_vote
 from retrieval.conversation import Turn
 from retrieval.errors import CitebotError
 from retrieval.scope import Scope, Scopes
@@ -43,8 +44,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("citebot.slack")
 EMPTY_MENTION = "Ask me a question after the mention, e.g. `@citebot What did the US offer in Stockholm?`"
-THANKS = "Thanks, your feedback is recorded."
-VOTING_TOO_FAST = "That's more than {limit} votes in a minute; this one was not recorded. Try again shortly."
 
 
 class SlackBot:
@@ -300,25 +299,6 @@ class SlackBot:
         )
         respond(delete_original=True)
 
-    def on_vote(self, body: dict[str, Any], respond: Any, vote: str) -> None:
-        """A feedback button: store the vote (and the cited documents it moves in the ranking of the
-        collections the channel reads) and thank the voter privately."""
-        channel, user = (body.get("channel") or {}).get("id"), str(body["user"]["id"])
-
-        def tell(text: str) -> None:
-            respond(response_type="ephemeral", replace_original=False, text=text)
-
-        if not self.vote_limiter.allow(user):
-            return tell(VOTING_TOO_FAST.format(limit=self.settings.vote_limit))
-        answer = self.feedback.answer(str(body["actions"][0]["value"]))
-        if answer is None or not self.in_scope(answer, channel):  # a vote on an answer given elsewhere
-            return tell(GONE)
-        readable = set(self.scope(channel).collections)
-        places = [(self.collection_of(c), c.source) for c in answer.citations]
-        targets = [(name, source) for name, source in places if name in readable]
-        stored = self.feedback.record_vote(str(body["actions"][0]["value"]), vote, user, channel, targets)
-        tell(THANKS if stored else GONE)
-
 
 def build_app(
     engine: Engine,
@@ -393,11 +373,11 @@ def build_app(
     @app.action("citebot_helpful")
     def helpful(ack: Any, body: dict[str, Any], respond: Any) -> None:
         ack()
-        bot.on_vote(body, respond, "helpful")
+        on_vote(bot, body, respond, "helpful")
 
     @app.action("citebot_not_helpful")
     def not_helpful(ack: Any, body: dict[str, Any], respond: Any) -> None:
         ack()
-        bot.on_vote(body, respond, "not_helpful")
+        on_vote(bot, body, respond, "not_helpful")
 
     return app

@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import cli
-from bot.slack.app import THANKS
 from bot.slack.blocks import escape
 from bot.slack.feedback import FeedbackStore
+from bot.slack.votes import THANKS
 from retrieval.engine import Engine
 from tests.bot.slack.harness import (
     button_value,

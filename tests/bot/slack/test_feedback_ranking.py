@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from bot.slack.app import THANKS, VOTING_TOO_FAST
 from bot.slack.blocks import GONE
 from bot.slack.feedback import FeedbackStore, VotesOnDisk
 from bot.slack.scopes import LiveScopes
 from bot.slack.settings import SlackSettings
+from bot.slack.votes import THANKS, VOTING_TOO_FAST
 from retrieval.engine import Engine
 from retrieval.inference.embedder import Embedder
 from retrieval.search.feedback_boost import adjustment

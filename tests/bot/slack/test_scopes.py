@@ -25,10 +25,11 @@ from typing import Any
 
 import pytest
 
-from bot.slack.app import GONE, THANKS, SlackBot
+from bot.slack.app import GONE, SlackBot
 from bot.slack.feedback import FeedbackStore
 from bot.slack.scopes import LiveScopes
 from bot.slack.settings import SlackSettings
+from bot.slack.votes import THANKS
 from retrieval.engine import Engine
 from retrieval.inference.embedder import Embedder
 from tests.bot.slack.harness import FOLLOW_UP, Running, button_value, mention, posted, running
