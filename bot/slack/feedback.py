@@ -62,6 +62,11 @@ CREATE TABLE IF NOT EXISTS vote_targets (
 _RANKING = "SELECT query, collection, source, value, user FROM vote_targets ORDER BY answer_id, user, source"
 
 
+def _votes(rows: Iterable[tuple[Any, ...]]) -> tuple[Vote, ...]:
+    """vote_targets rows as read by _RANKING, as the ranking's Votes."""
+    return tuple(Vote(str(q), str(c), str(s), int(v), str(u)) for q, c, s, v, u in rows)
+
+
 class FeedbackError(Exception):
     """The feedback database cannot be opened or used: not SQLite, not citebot's, locked, unreadable."""
 
@@ -166,7 +171,7 @@ class FeedbackStore:
                 rows = self._db.execute(_RANKING).fetchall()
         except sqlite3.Error as exc:
             raise FeedbackError(UNREADABLE.format(path=self.path, reason=exc)) from exc
-        return tuple(Vote(str(q), str(c), str(s), int(v), str(u)) for q, c, s, v, u in rows)
+        return _votes(rows)
 
     def reset_adjustments(self, collection: str | None = None) -> int:
         """Take the votes' effect on the ranking away (of one collection, or all); how many targets went.
@@ -274,9 +279,7 @@ class VotesOnDisk:
         except sqlite3.Error:
             return ()
         try:
-            return tuple(
-                Vote(str(q), str(c), str(s), int(v), str(u)) for q, c, s, v, u in db.execute(_RANKING)
-            )
+            return _votes(db.execute(_RANKING))
         except sqlite3.Error as exc:  # no vote_targets yet (an older file), or damage
             if "no such table" not in str(exc) and not self._warned:
                 log.warning("feedback votes not read from %s: %s", self.path, exc)
